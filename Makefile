@@ -1,0 +1,37 @@
+# Two commands: `make run` (set up, build the index, open the assistant) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+.PHONY: setup index run test lint bench clean
+
+setup: $(STAMP)
+
+# torch first: the pinned CPU build lies on this machine's disk; anything else would pull CUDA.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+index: setup
+	$(BIN)/assistant index build
+
+run: index
+	$(BIN)/assistant search
+
+lint: setup
+	$(BIN)/ruff check assistant tests scripts
+	$(BIN)/mypy assistant
+
+test: lint
+	$(BIN)/pytest
+
+bench: index
+	$(BIN)/assistant bench retrieval
+
+clean:
+	rm -rf $(VENV) index/builds index/CURRENT index/.lock

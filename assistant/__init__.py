@@ -1,0 +1,1 @@
+"""A clinical guideline assistant for HER2-expressing breast cancer after antibody-drug conjugates."""

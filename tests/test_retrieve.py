@@ -1,0 +1,106 @@
+"""Hybrid retrieval on questions whose answers are known passages of the review."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.errors import InputRejected
+from assistant.retrieve import check_query, lexical_tokens
+
+KNOWN = [
+    ("What hazard ratio did DESTINY-Breast03 report for PFS versus T-DM1?", "review:2:p3"),
+    ("DB-04 results in HER2-low disease", "review:2:p4"),
+    ("Which ADC for HR-negative HER2-0 triple negative disease after chemo-immunotherapy?", "review:5.2:p2"),
+    ("active brain mets: local therapy or systemic?", "review:6.1:perspective:1"),
+    ("one lesion growing on T-DXd while the rest responds", "review:6.2:p1"),
+    ("mechanisms of resistance to T-DM1: MUC4, ROR1, HSP90", "review:3:p1"),
+    ("Should we re-biopsy after T-DXd progression?", "review:4:perspective:3"),
+    ("TUXEDO-1 intracranial response rate", "review:6.1:p1"),
+    ("adjuvant T-DM1 without pCR after neoadjuvant therapy, KATHERINE", "review:2:p2"),
+    ("ESR1 mutation after CDK4/6 inhibitor: elacestrant?", "review:5.1:p3"),
+    ("ctDNA monitoring to predict resistance during ADC treatment", "review:3:perspective:1"),
+    ("Tukysa (tucatinib) after T-DM1 in HER2CLIMB", "review:4:p2"),
+]
+
+
+@pytest.mark.parametrize(("question", "passage_id"), KNOWN)
+def test_known_questions_find_their_passage_in_the_top_five(retriever, question: str, passage_id: str) -> None:  # type: ignore[no-untyped-def]
+    results = retriever.search(question, 5)
+    assert passage_id in [r.passage_id for r in results]
+
+
+def test_results_are_typed_passages_with_section_refs_offsets_and_scores(retriever, corpus) -> None:  # type: ignore[no-untyped-def]
+    result = retriever.search("DESTINY-Breast03 versus T-DM1 hazard ratio", 1)[0]
+    assert result.passage_id == "review:2:p3"
+    assert result.section == "2"
+    assert 7 in result.refs
+    assert result.text in corpus.review.passage(result.passage_id).text
+    span = result.spans[0]
+    assert corpus.original[span.start:span.end].startswith(result.text[:40])
+    assert result.scores.dense is not None
+    assert result.scores.lexical is not None
+    assert result.score == result.scores.fused > 0
+
+
+def test_one_result_per_passage(retriever) -> None:  # type: ignore[no-untyped-def]
+    ids = [r.passage_id for r in retriever.search("T-DXd", 10)]
+    assert len(ids) == len(set(ids)) == 10
+
+
+@pytest.mark.parametrize("alias", ["DB-04", "DB04", "destiny breast 4", "DESTINY-Breast04", "NCT03734029"])
+def test_study_aliases_find_the_studys_passages(retriever, alias: str) -> None:  # type: ignore[no-untyped-def]
+    top = [r.passage_id for r in retriever.search(f"what did {alias} show", 3)]
+    assert {"review:2:p4", "review:5.1:p1"} & set(top)
+    assert [c.id for c in retriever.named_studies(alias)] == ["destiny-breast04"]
+
+
+def test_the_reviews_misspelling_and_the_correct_name_lead_to_one_study(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert retriever.named_studies("TROPiCS-02") == retriever.named_studies("TROPICs-02")
+    assert retriever.named_studies("PERMEATE")[0].id == "permeate"
+    assert retriever.named_studies("an analysis of nalanine") == []  # names match whole words only
+
+
+def test_typos_are_corrected_against_the_corpus_vocabulary(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert retriever.speller.correct_text("progressed on Enhretu") == "progressed on enhertu"
+    assert retriever.speller.correct_text("oligoprogresion") == "oligoprogression"
+    assert retriever.speller.correct_text("lives") == "lives"  # no single close word: left alone
+
+
+def test_brand_names_reach_the_reviews_words(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert "trastuzumab deruxtecan" in retriever.normalized_query("Enhertu or Trodelvy?")
+    assert "sacituzumab govitecan" in retriever.normalized_query("Enhertu or Trodelvy?")
+
+
+def test_section_filter_keeps_to_the_section_and_its_subsections(retriever) -> None:  # type: ignore[no-untyped-def]
+    results = retriever.search("T-DXd", 10, section="6")
+    assert results
+    assert all(r.section in {"6.1", "6.2"} for r in results)
+    assert all(r.section == "5.2" for r in retriever.search("SG", 5, section="5.2"))
+
+
+def test_study_filter_keeps_passages_that_cite_or_name_the_study(retriever) -> None:  # type: ignore[no-untyped-def]
+    results = retriever.search("brain metastases", 10, study="HER2CLIMB")
+    assert {r.passage_id for r in results} == {"review:4:p2", "review:6.1:p1"}
+    with pytest.raises(InputRejected, match="No study card"):
+        retriever.search("anything", study="NOT-A-TRIAL")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * 5000, "limit is 2,000"), ("abc\x00def", "binary"),
+     ("\x01\x02\x03 text", "binary")],
+)
+def test_bad_queries_are_refused_with_a_clear_message(query: str, message: str) -> None:
+    with pytest.raises(InputRejected, match=message):
+        check_query(query, 2000)
+
+
+def test_markup_in_a_query_is_just_words(retriever) -> None:  # type: ignore[no-untyped-def]
+    results = retriever.search("<script>alert(1)</script> HER2-low T-DXd", 3)
+    assert results
+    assert all("<script>" not in r.text for r in results)
+
+
+def test_lexical_tokens_keep_drug_names_whole() -> None:
+    tokens = lexical_tokens("T-DXd after T-DM1; HR = 0.28 (95% CI 0.22-0.37)")
+    assert {"tdxd", "dxd", "tdm1", "0.28", "0.22"} <= set(tokens)
