@@ -135,6 +135,92 @@ def _print_results(results: list[Any], as_json: bool) -> None:
         click.echo(f"   {result.text}\n")
 
 
+# --- asking -------------------------------------------------------------------------------
+
+
+def _assistant(settings: Settings) -> Any:
+    from assistant.conversation import Assistant
+
+    return Assistant(settings)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer object (the public contract).")
+def ask(question: str, as_json: bool) -> None:
+    """Answer one QUESTION from the review."""
+    answer = _assistant(get_settings()).answer([question])
+    click.echo(answer.model_dump_json(indent=2) if as_json else render_plain(answer))
+
+
+@cli.command()
+def chat() -> None:
+    """A multi-turn conversation in the terminal ('new' starts over, Ctrl-D quits)."""
+    settings = get_settings()
+    click.echo("Loading the review and its index...")
+    assistant = _assistant(settings)
+    assistant.warm_up()
+    click.echo(f"Ready (corpus_version {assistant.corpus_version}). Describe a patient or ask about a trial; "
+               "'new' starts a new patient, Ctrl-D quits.\n")
+    messages: list[str] = []
+    while True:
+        try:
+            line = click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            break
+        if line.strip().lower() in {"new", "/new", "reset"}:
+            messages = []
+            click.echo("(new conversation)\n")
+            continue
+        if line.strip().lower() in {"quit", "exit", "/quit"}:
+            break
+        messages.append(line)
+        click.echo(render_plain(assistant.answer(messages)))
+
+
+def render_plain(answer: Any) -> str:
+    """The answer's Markdown text, then its sources, for a terminal."""
+    lines = [answer.text.rstrip(), ""]
+    if answer.follow_up and "To answer" not in answer.text:
+        lines += [f"? {q}" for q in answer.follow_up] + [""]
+    if answer.citations:
+        lines.append(click.style("Sources", bold=True))
+        for citation in answer.citations:
+            where = f", section {citation.section}" if citation.section else ""
+            trial = f" {citation.trial}:" if citation.trial else ""
+            lines.append(f"  [{citation.id}]{trial} {citation.title}{where}")
+    level = f"evidence level {answer.evidence_level}" if answer.evidence_level else "no evidence level"
+    lines.append(click.style(f"({answer.kind}; {level}; corpus_version {answer.corpus_version})", dim=True))
+    return "\n".join(lines) + "\n"
+
+
+@cli.command(name="eval")
+@click.argument("cases", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--answers-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write one line per case: {id, answer}.")
+@click.option("--aliases", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Alias groups (default: aliases.json beside CASES, else evals/aliases.json).")
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=None,
+              help="Exit 1 below this share of passing cases.")
+def eval_command(cases: Path, answers_out: Path | None, aliases: Path | None, min_pass_rate: float | None) -> None:
+    """Run eval CASES (JSON lines), print the pass rate and the failures."""
+    from assistant.evaluate import load_aliases, load_cases, report, run_cases, write_answers
+
+    settings = get_settings()
+    alias_path = aliases or next(p for p in (cases.parent / "aliases.json",
+                                             settings.corpus_dir.parent / "evals" / "aliases.json") if p.exists())
+    loaded = load_cases(cases)
+    assistant = _assistant(settings)
+    results = run_cases(loaded, assistant.answer, load_aliases(alias_path))
+    if answers_out:
+        write_answers(results, answers_out)
+    click.echo(report(results, loaded))
+    rate = sum(r.passed for r in results) / max(1, len(results))
+    if min_pass_rate is not None and rate < min_pass_rate:
+        raise click.ClickException(f"pass rate {rate:.3f} is below the threshold {min_pass_rate:.3f}")
+
+
 # --- studies --------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from typing import Literal
 from rank_bm25 import BM25Okapi
 
 from assistant.errors import InputRejected
-from assistant.index import LoadedIndex
+from assistant.index import LoadedIndex, model_path
 from assistant.ingest import embedded_text, name_key
 from assistant.settings import Settings
 from assistant.types import Chunk, ScoredPassage, Scores, StudyCard
@@ -91,7 +91,11 @@ class Retriever:
         texts += [name for card in self.index.cards for name in (*card.names, *card.drugs)]
         for text in texts:
             words.update(w.lower() for w in re.findall(r"[A-Za-z]+", text))
-        return Speller(words)
+        english = set()
+        vocab = model_path(self.settings) / "vocab.txt"
+        if vocab.is_file():
+            english = {w for w in vocab.read_text(encoding="utf-8").split() if w.isalpha() and w.islower()}
+        return Speller(words, english)
 
     @cached_property
     def _chunk_studies(self) -> dict[str, frozenset[str]]:
@@ -108,6 +112,10 @@ class Retriever:
         return BM25Okapi(self._chunk_tokens)
 
     @cached_property
+    def _study_aliases(self) -> dict[str, StudyCard]:
+        return {name_key(name): card for card in self.index.cards for name in card.names}
+
+    @cached_property
     def _study_names(self) -> dict[str, StudyCard]:
         """Joined name -> card; drug names count only where one study alone tested the drug."""
         names: dict[str, StudyCard] = {}
@@ -122,13 +130,14 @@ class Retriever:
                 names[drug] = owners[0]
         return names
 
-    def named_studies(self, text: str) -> list[StudyCard]:
-        """Studies a text names, by any alias, in order of first mention."""
+    def named_studies(self, text: str, *, by_drug: bool = True) -> list[StudyCard]:
+        """Studies a text names, by any alias (or by a drug only one study tested), in order of first mention."""
         words = re.findall(r"[a-z0-9]+", text.lower())
+        names = self._study_names if by_drug else self._study_aliases
         found: list[StudyCard] = []
         for i in range(len(words)):
             for j in range(min(len(words), i + 5), i, -1):
-                card = self._study_names.get("".join(words[i:j]))
+                card = names.get("".join(words[i:j]))
                 if card is not None:
                     if card not in found:
                         found.append(card)
@@ -157,6 +166,12 @@ class Retriever:
                 added.append(token)
                 seen.add(token)
         return tokens, added
+
+    def term_weights(self, query: str) -> dict[str, float]:
+        """The query's own words (typos corrected), each weighted by its rarity in the review (BM25 idf)."""
+        own, _ = self.expand(self.speller.correct_text(query))
+        idf = self._bm25.idf
+        return {token: max(0.0, float(idf.get(token, 0.0))) for token in own}
 
     def lexical_scores(self, query: str) -> Sequence[float]:
         """BM25 of the query's own words plus a discounted BM25 of the words expansion added.

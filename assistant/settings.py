@@ -65,7 +65,10 @@ class Settings(BaseSettings):
     study_boost_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the named-study ranking in the fusion."
     )
-    max_query_chars: int = Field(2000, ge=10, description="Longer queries are refused, not cut.")
+    max_query_chars: int = Field(2000, ge=10, description="Longer search queries are refused, not cut.")
+    max_message_chars: int = Field(
+        20000, ge=100, description="Longer chat messages are refused, not cut (a pasted note fits)."
+    )
 
     log_user_text: bool = False  # chat text can identify a patient
 

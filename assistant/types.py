@@ -188,3 +188,146 @@ class ScoredPassage(Frozen):
     spans: tuple[Span, ...]
     score: float
     scores: Scores
+
+
+# --- the patient ----------------------------------------------------------------------------
+
+Her2Status = Literal["positive", "low", "ultralow", "zero", "negative"]  # "negative": low or 0, not said
+HrStatus = Literal["positive", "negative"]
+Setting = Literal["early", "neoadjuvant", "adjuvant", "metastatic"]
+BrainMets = Literal["none", "active", "stable", "present"]
+Therapy = Literal[
+    "trastuzumab", "pertuzumab", "taxane", "chemotherapy", "capecitabine", "anthracycline",
+    "trastuzumab emtansine", "trastuzumab deruxtecan", "sacituzumab govitecan", "adc",
+    "tyrosine kinase inhibitor", "tucatinib", "pyrotinib", "neratinib", "lapatinib",
+    "cdk4/6 inhibitor", "endocrine therapy", "immunotherapy", "parp inhibitor",
+]
+Biomarker = Literal["PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1"]
+Topic = Literal["monitoring", "delay_resistance", "rebiopsy", "sequencing", "dosing", "toxicity"]
+
+
+class Fact(Frozen):
+    """One fact about the patient and the words it was read from."""
+
+    value: str | int | bool
+    words: str  # the user's words, verbatim (escape before showing)
+    turn: int  # 1-based message number
+
+
+class TherapyFact(Frozen):
+    therapy: Therapy
+    received: bool  # False: the message says it was not given ("no prior T-DXd")
+    progressed: bool  # disease progressed on or after it
+    current: bool  # the patient is on it now
+    words: str
+    turn: int
+
+
+class BiomarkerFact(Frozen):
+    marker: Biomarker
+    positive: bool
+    words: str
+    turn: int
+
+
+class PatientFacts(Frozen):
+    """What the conversation holds about the patient; None means never said."""
+
+    her2: Fact | None = None
+    hr: Fact | None = None
+    setting: Fact | None = None
+    pcr: Fact | None = None
+    line: Fact | None = None
+    de_novo: Fact | None = None
+    brain_mets: Fact | None = None
+    oligoprogression: Fact | None = None
+    ild: Fact | None = None
+    access_limited: Fact | None = None
+    treatment_naive: Fact | None = None
+    therapies: tuple[TherapyFact, ...] = ()
+    biomarkers: tuple[BiomarkerFact, ...] = ()
+    topics: tuple[Fact, ...] = ()
+
+    def value(self, name: str) -> str | int | bool | None:
+        fact = getattr(self, name)
+        return fact.value if isinstance(fact, Fact) else None
+
+    @property
+    def prior(self) -> frozenset[str] | None:
+        """Therapies received (including the current one); None if treatment was never mentioned."""
+        if not self.therapies:
+            return frozenset() if self.treatment_naive and self.treatment_naive.value else None
+        return frozenset(t.therapy for t in self.therapies if t.received)
+
+    @property
+    def progressed_on(self) -> frozenset[str] | None:
+        prior = self.prior
+        if prior is None:
+            return None
+        return frozenset(t.therapy for t in self.therapies if t.received and t.progressed)
+
+    @property
+    def failed(self) -> frozenset[str] | None:
+        """Therapies the patient has moved on from: progressed, or received and no longer current."""
+        prior = self.prior
+        if prior is None:
+            return None
+        return frozenset(t.therapy for t in self.therapies if t.received and (t.progressed or not t.current))
+
+    @property
+    def current(self) -> frozenset[str]:
+        return frozenset(t.therapy for t in self.therapies if t.received and t.current)
+
+    def biomarker(self, marker: str) -> bool | None:
+        found = [b.positive for b in self.biomarkers if b.marker == marker]
+        return found[-1] if found else None
+
+
+# --- the answer (the public contract: add fields, never rename or drop) ---------------------
+
+Kind = Literal["recommendation", "fact", "explanation", "clarification", "out_of_scope", "error"]
+Role = Literal["preferred", "alternative", "consider"]
+
+
+class Citation(Frozen):
+    id: str  # unique within the answer: "1", "2", ...
+    ref: int | None  # number in the review's reference list; None for the review itself
+    trial: str | None
+    title: str
+    section: str | None  # where in the review the supporting passage stands
+    quote: str  # verbatim from the indexed text
+    passage_id: str | None = None  # added: the review passage quoted
+    spans: tuple[Span, ...] = ()  # added: where the quote stands in corpus/review.txt
+
+
+class Recommendation(Frozen):
+    option: str
+    role: Role
+    rationale: str
+    evidence_level: EvidenceLevel
+    citations: tuple[str, ...]
+    studies: tuple[str, ...] = ()  # added: the study cards behind the evidence level
+    note: str | None = None  # added: caveat, e.g. where the review differs from the primary source
+
+
+class Change(Frozen):
+    """A fact whose other value would change the preferred option (added field)."""
+
+    fact: str
+    now: str
+    alternative: str
+    preferred: str | None  # the preferred option under the alternative; None: no recommendation
+
+
+class Answer(Frozen):
+    kind: Kind
+    text: str
+    recommendations: tuple[Recommendation, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    evidence_level: EvidenceLevel | None = None
+    patient: dict[str, object] = Field(default_factory=dict)
+    follow_up: tuple[str, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    corpus_version: str
+    what_would_change: tuple[Change, ...] = ()  # added
+    safety_note: str | None = None  # added: also in text

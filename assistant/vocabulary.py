@@ -92,12 +92,14 @@ def load_vocabulary(path: Path) -> Vocabulary:
 class Speller:
     """Corrects a misspelt word to the one known word within one edit, if exactly one is.
 
-    Known words are the review's and the vocabulary's. Lookup uses the delete-neighbourhood of
+    Known words are the review's and the vocabulary's; words of the embedding model's own
+    vocabulary (ordinary English: "ignore", "lives") are valid and left alone. Lookup uses the delete-neighbourhood of
     each word (SymSpell's idea), so a correction costs a few dictionary lookups, not a scan.
     """
 
-    def __init__(self, words: set[str], min_length: int = 5) -> None:
+    def __init__(self, words: set[str], also_valid: set[str] = frozenset(), min_length: int = 5) -> None:  # type: ignore[assignment]
         self.known = {w for w in words if w}
+        self.valid = self.known | set(also_valid)  # words left alone, never corrected to
         self.min_length = min_length
         self._deletes: dict[str, set[str]] = {}
         for word in self.known:
@@ -107,7 +109,7 @@ class Speller:
 
     def correct(self, word: str) -> str:
         lower = word.lower()
-        if len(lower) < self.min_length or lower in self.known or not lower.isalpha():
+        if len(lower) < self.min_length or lower in self.valid or not lower.isalpha():
             return word
         candidates: set[str] = set(self._deletes.get(lower, set()))
         for variant in _deletions(lower):

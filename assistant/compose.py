@@ -1,0 +1,433 @@
+"""Compose: a Decision, a study card or retrieved sentences, turned into the Answer of the contract.
+
+Text comes from the templates in prompts/; numbers come from study cards (through result()) or from
+quoted passages; quotes are verbatim slices of the indexed text, and each citation keeps the spans
+of the original review it was read from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from assistant.decide import ChosenOption, Decision, Rule, render
+from assistant.errors import CorpusError
+from assistant.index import LoadedIndex
+from assistant.ingest import passage_quote_spans
+from assistant.ingest.mapped import sentence_bounds
+from assistant.ingest.references import citation_refs
+from assistant.retrieve import Retriever, lexical_tokens
+from assistant.types import (
+    EVIDENCE_ORDER,
+    Answer,
+    Change,
+    Citation,
+    EvidenceLevel,
+    Kind,
+    Passage,
+    PatientFacts,
+    Recommendation,
+    StudyCard,
+    StudyResult,
+)
+
+_NO_CI = {"n/a", "unverified", "not retrieved", "not reported in abstract", "truncated in source", "as shown", ""}
+
+
+def format_result(result: StudyResult) -> str:
+    ci = result.ci.strip()
+    if ci.lower() in _NO_CI or ci.lower().startswith("unverified"):
+        return result.value
+    label = "" if re.match(r"\d+%\s*CI", ci) else "95% CI "
+    return f"{result.value} ({label}{ci})"
+
+
+def card_functions(cards: Sequence[StudyCard]) -> dict[str, Any]:
+    """Functions the rule, safety and prompt templates may call; unknown names fail at load."""
+    by_id = {card.id: card for card in cards}
+
+    def result(card_id: str, measure: str) -> str:
+        card = by_id.get(card_id) or next((c for c in cards if c.id.startswith(card_id)), None)
+        if card is None:
+            raise ValueError(f"no study card {card_id!r}")
+        for item in card.results:
+            if measure.lower() in item.measure.lower():
+                return format_result(item)
+        raise ValueError(f"study card {card.id!r} has no result whose measure contains {measure!r}")
+
+    return {"result": result}
+
+
+def md(text: object) -> str:
+    """Words from a user, safe inside Markdown: no HTML, no links, no emphasis."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", escaped)
+
+
+@dataclass
+class _Citations:
+    """Citations of one answer, numbered by reference (or by review passage) in order of first use."""
+
+    composer: Composer
+    items: list[Citation] = field(default_factory=list)
+
+    def _add(self, citation: Citation) -> str:
+        for item in self.items:
+            if item.id == citation.id:
+                return item.id
+        self.items.append(citation)
+        return citation.id
+
+    def passage(self, passage: Passage, quote: str | None = None, trial: str | None = None) -> str:
+        quote = quote or passage.text
+        label = passage_label(passage)
+        title = self.composer.review_title
+        where = f"{passage.section}. {passage.section_title}" if passage.section else (passage.section_title or "")
+        kind = "Perspectives" if passage.kind == "perspective" else "text"
+        return self._add(Citation(
+            id=label, ref=None, trial=trial, title=f"{title} - {where} ({kind})", section=passage.section,
+            quote=quote, passage_id=passage.id,
+            spans=passage_quote_spans(passage, quote, self.composer.original),
+        ))
+
+    def reference(self, ref: int, passage: Passage, quote: str, trial: str | None) -> str:
+        reference = self.composer.index.review.reference(ref)
+        return self._add(Citation(
+            id=str(ref), ref=ref, trial=trial, title=reference.title, section=passage.section, quote=quote,
+            passage_id=passage.id, spans=passage_quote_spans(passage, quote, self.composer.original),
+        ))
+
+    def card(self, card: StudyCard, hint: str, sections: Sequence[str] = ()) -> list[str]:
+        """Cite a study: each of its references with the review's sentence that cites it."""
+        ids = []
+        for ref in card.refs:
+            found = self.composer.quote_for_ref(ref, hint, sections)
+            if found:
+                ids.append(self.reference(ref, found[0], found[1], card.name))
+        if not card.refs:
+            found = self.composer.quote_naming(card, hint)
+            if found:
+                ids.append(self.passage(found[0], found[1], trial=card.name))
+        return ids
+
+
+def passage_label(passage: Passage) -> str:
+    """Short citation id of a review passage: P2-1 (Perspectives of section 2, statement 1), S5.1-3."""
+    if passage.kind == "perspective":
+        return f"P{passage.section}-{passage.statement}"
+    match = re.match(r"review:([\d.]+):p(\d+)$", passage.id)
+    if match:
+        return f"S{match.group(1)}-{match.group(2)}"
+    return "R-" + passage.id.split(":", 1)[1].replace(":", "-")
+
+
+class Composer:
+    """Turns decisions and findings into Answers; one per process, read-only after construction."""
+
+    def __init__(self, index: LoadedIndex, retriever: Retriever, rules: Sequence[Rule], prompts_dir: Path,
+                 safety_path: Path) -> None:
+        self.index = index
+        self.retriever = retriever
+        self.rules = {rule.id: rule for rule in rules}
+        self.cards = {card.id: card for card in index.cards}
+        self.functions = card_functions(index.cards)
+        self.environment = Environment(
+            loader=FileSystemLoader(str(prompts_dir)), undefined=StrictUndefined, autoescape=False,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+        )
+        self.environment.filters["md"] = md
+        self.environment.globals.update(self.functions)
+        self.safety = _load_safety(safety_path, self.functions)
+
+    @cached_property
+    def original(self) -> str:
+        return (self.index.settings.corpus_dir / "review.txt").read_text(encoding="utf-8")
+
+    @property
+    def review_title(self) -> str:
+        return "Ma & Li, " + self.index.review.title
+
+    def _render(self, template: str, **values: Any) -> str:
+        text = self.environment.get_template(template).render(**values)
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    def answer(self, kind: Kind, text: str, **fields: Any) -> Answer:
+        return Answer(kind=kind, text=text, corpus_version=self.index.corpus_version, **fields)
+
+    # --- quotes ---------------------------------------------------------------------------
+
+    def quote_for_ref(self, ref: int, hint: str, sections: Sequence[str] = ()) -> tuple[Passage, str] | None:
+        """The review sentence that cites [ref], from the passage retrieval ranks best for the hint."""
+        candidates = [p for p in self.index.review.passages if ref in p.refs]
+        if not candidates:
+            return None
+        preferred = [p for p in candidates if p.section in sections] or candidates
+        if len(preferred) > 1:
+            ranked = {r.passage_id: i for i, r in enumerate(self.retriever.search(hint, 50))}
+            preferred.sort(key=lambda p: (ranked.get(p.id, 99), p.id))
+        passage = preferred[0]
+        for start, end in sentence_bounds(passage.text):
+            if ref in citation_refs(passage.text[start:end], 10_000):
+                return passage, self._with_context(passage, start, end)
+        return passage, passage.text
+
+    def quote_naming(self, card: StudyCard, hint: str) -> tuple[Passage, str] | None:
+        """The review sentence that names an uncited study."""
+        for passage in self.index.review.passages:
+            for start, end in sentence_bounds(passage.text):
+                if card in self.retriever.named_studies(passage.text[start:end], by_drug=False):
+                    return passage, self._with_context(passage, start, end)
+        return None
+
+    def expand_quote(self, passage: Passage, start: int, end: int) -> str:
+        return self._with_context(passage, start, end)
+
+    def _with_context(self, passage: Passage, start: int, end: int) -> str:
+        """A sentence, with the one before it when it opens mid-thought ("limited data [8] has ...")."""
+        text = passage.text[start:end]
+        if start > 0 and (text[:1].islower() or len(text) < 70):
+            previous = [b for b in sentence_bounds(passage.text) if b[1] <= start]
+            if previous:
+                return passage.text[previous[-1][0]:end]
+        return text
+
+    def best_sentences(self, passage: Passage, query: str, limit: int = 2) -> str:
+        """The sentence of a passage that best answers the query (rare shared words weigh most),
+        with its neighbour when that also answers; one verbatim span."""
+        bounds = sentence_bounds(passage.text)
+        if len(bounds) <= 1:
+            return passage.text
+        weights = self.retriever.term_weights(query)
+        scores = [sum(weights.get(t, 0.0) for t in set(lexical_tokens(passage.text[a:b]))) for a, b in bounds]
+        best = max(range(len(bounds)), key=lambda i: (scores[i], -i))
+        first = last = best
+        if limit > 1:
+            neighbours = [i for i in (best - 1, best + 1) if 0 <= i < len(bounds)]
+            runner = max(neighbours, key=lambda i: (scores[i], -i))
+            if scores[runner] >= 0.5 * scores[best] > 0 or passage.text[bounds[best][0]:bounds[best][1]][:1].islower():
+                first, last = min(best, runner), max(best, runner)
+        return self._with_context(passage, bounds[first][0], bounds[last][1])
+
+    # --- recommendation -------------------------------------------------------------------
+
+    def recommendation(self, decision: Decision, facts: PatientFacts, changes: Sequence[Change],
+                       notes: Sequence[str] = ()) -> Answer:
+        citations = _Citations(self)
+        rules = [self.rules[rule_id] for rule_id in decision.rule_ids]
+        recommendations = [self._recommendation(option, citations) for option in decision.options]
+        perspectives = []
+        for rule in rules[:1]:
+            for passage_id in rule.perspectives:
+                passage = self.index.review.passage(passage_id)
+                perspectives.append((passage, citations.passage(passage)))
+        safety = self.safety_note(recommendations, facts)
+        level = recommendations[0].evidence_level if recommendations else None
+        preferred = next((r for r in recommendations if r.role == "preferred"), recommendations[0])
+        text = self._render(
+            "recommendation.md.j2", rule=rules[0], rules=rules, recommendations=recommendations,
+            preferred=preferred, perspectives=perspectives, patient=describe_patient(facts), changes=changes,
+            safety=safety, evidence_level=level, notes=notes,
+        )
+        return self.answer(
+            "recommendation", text, recommendations=tuple(recommendations), citations=tuple(citations.items),
+            evidence_level=preferred.evidence_level, patient=patient_record(facts),
+            rule_ids=decision.rule_ids, what_would_change=tuple(changes), safety_note=safety,
+        )
+
+    def _recommendation(self, chosen: ChosenOption, citations: _Citations) -> Recommendation:
+        spec = chosen.spec
+        rule = self.rules[chosen.rule_id]
+        ids: list[str] = []
+        hint = f"{spec.option} {rule.title}"
+        for card_id in (*spec.studies, *spec.context):
+            ids.extend(citations.card(self.cards[card_id], hint, [rule.section]))
+        for passage_id in spec.passages:
+            passage = self.index.review.passage(passage_id)
+            if passage.kind == "perspective":
+                ids.append(citations.passage(passage))
+            elif not any(c.passage_id == passage_id for c in citations.items if c.id in ids):
+                ids.append(citations.passage(passage, self.best_sentences(passage, hint)))
+        return Recommendation(
+            option=spec.option, role=chosen.role, rationale=render(spec.rationale, self.functions),
+            evidence_level=spec.evidence_level, citations=tuple(dict.fromkeys(ids)),
+            studies=tuple(self.cards[c].name for c in spec.studies),
+            note=render(spec.note, self.functions) if spec.note else None,
+        )
+
+    def safety_note(self, recommendations: Sequence[Recommendation], facts: PatientFacts) -> str:
+        options = " ".join(r.option.lower() for r in recommendations)
+        notes: list[str] = []
+        unlisted: list[str] = []
+        for entry in self.safety["drugs"]:
+            hits = [m for m in entry["match"] if m in options]
+            if not hits:
+                continue
+            if "{{ drugs }}" in entry["note"]:
+                unlisted.extend(hits)
+                continue
+            notes.append(render(entry["note"], self.functions))
+        if unlisted:
+            generic = next(e for e in self.safety["drugs"] if "{{ drugs }}" in e["note"])
+            notes.append(render(generic["note"], {**self.functions, "drugs": ", ".join(unlisted)}))
+        if facts.value("ild") is True and "deruxtecan" in options:
+            notes.append(self.safety["ild_history"])
+        notes.append(self.safety["general"])
+        return " ".join(dict.fromkeys(notes))
+
+    # --- other kinds ----------------------------------------------------------------------
+
+    def not_covered(self, rule: Rule, facts: PatientFacts) -> Answer:
+        citations = _Citations(self)
+        for passage_id in rule.passages:
+            passage = self.index.review.passage(passage_id)
+            quote = passage.text if passage.kind == "perspective" else self.best_sentences(passage, rule.title)
+            citations.passage(passage, quote)
+        text = self._render("not_covered.md.j2", rule=rule, explanation=render(rule.not_covered or "", self.functions),
+                            patient=describe_patient(facts), citations=citations.items)
+        return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts),
+                           rule_ids=(rule.id,))
+
+    def fact(self, cards: Sequence[StudyCard], measures: Sequence[str], query: str, facts: PatientFacts) -> Answer:
+        citations = _Citations(self)
+        sheets = []
+        for card in cards:
+            ids = citations.card(card, f"{card.name} {query}")
+            review_quotes = [c for c in citations.items if c.id in ids]
+            sheets.append({"card": card, "results": _results_for(card, measures), "citations": ids,
+                           "quotes": review_quotes})
+        level = min((c.esmo_level for c in cards), key=EVIDENCE_ORDER.index)
+        text = self._render("fact.md.j2", sheets=sheets, format_result=format_result)
+        return self.answer("fact", text, citations=tuple(citations.items), evidence_level=level,
+                           patient=patient_record(facts))
+
+    def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
+                    definition: tuple[StudyCard, str] | None = None) -> Answer:
+        citations = _Citations(self)
+        quotes = []
+        for passage, quote in passages:
+            ids = [citations.passage(passage, quote)]
+            for ref in _refs_in(quote):
+                ids.append(citations.reference(ref, passage, quote, self._trial_for(ref)))
+            quotes.append({"passage": passage, "quote": quote, "citations": ids})
+        card_ids: list[str] = []
+        if definition:
+            card_ids = citations.card(definition[0], query)
+        text = self._render("explanation.md.j2", quotes=quotes, definition=definition, card_ids=card_ids)
+        return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts),
+                           evidence_level=definition[0].esmo_level if definition else None)
+
+    def why(self, previous: Answer, facts: PatientFacts) -> Answer:
+        """Why the previous recommendation: its rationale, the trials and the review's Perspective."""
+        text = self._render("why.md.j2", previous=previous, citations={c.id: c for c in previous.citations})
+        return self.answer("explanation", text, citations=previous.citations, evidence_level=previous.evidence_level,
+                           patient=patient_record(facts), rule_ids=previous.rule_ids)
+
+    def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
+                      covers: Iterable[str] = ()) -> Answer:
+        text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
+                            patient=describe_patient(facts), covers=list(covers))
+        return self.answer("clarification", text, follow_up=tuple(questions), patient=patient_record(facts))
+
+    def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None) -> Answer:
+        text = self._render("out_of_scope.md.j2", reason=reason, detail=detail)
+        return self.answer("out_of_scope", text, patient=patient_record(facts))
+
+    def error(self, message: str) -> Answer:
+        return self.answer("error", self._render("error.md.j2", message=message))
+
+    def _trial_for(self, ref: int) -> str | None:
+        return next((card.name for card in self.index.cards if ref in card.refs), None)
+
+
+def _refs_in(text: str) -> tuple[int, ...]:
+    return citation_refs(text, 10_000)
+
+
+_MEASURE_WORDS = {
+    "pfs": ("pfs", "progression"), "os": ("os", "survival"), "orr": ("orr", "response", "rr"),
+    "pcr": ("pcr",), "idfs": ("idfs",), "hazard ratio": ("hr ",), "safety": ("ae", "ild", "diarrh", "rash", "toxic"),
+    "cns": ("cns", "brain", "intracranial"),
+}
+
+
+def _results_for(card: StudyCard, measures: Sequence[str]) -> list[StudyResult]:
+    """The results a question asks about, or the headline ones (primary first)."""
+    wanted = [w for m in measures for w in _MEASURE_WORDS.get(m, ())]
+    chosen = [r for r in card.results if any(w in f" {r.measure.lower()} " for w in wanted)] if wanted else []
+    return chosen or list(card.results[:4])
+
+
+def _load_safety(path: Path, functions: dict[str, Any]) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for entry in data["drugs"]:
+            if "{{ drugs }}" not in entry["note"]:
+                render(entry["note"], functions)
+        data["general"] = data["general"].strip()
+        data["ild_history"] = data["ild_history"].strip()
+        return dict(data)
+    except FileNotFoundError:
+        raise CorpusError(f"The safety notes are missing: {path}") from None
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise CorpusError(f"{path.name} is not a valid safety file: {exc}") from None
+
+
+# --- the patient, for the answer and for the text ----------------------------------------------
+
+_LABELS = {
+    "her2": "HER2", "hr": "hormone receptors", "setting": "setting", "pcr": "pCR after neoadjuvant therapy",
+    "line": "line of therapy", "de_novo": "de novo", "brain_mets": "brain metastases",
+    "oligoprogression": "oligoprogression", "ild": "history of ILD/pneumonitis", "access_limited": "cost or access limits",
+    "treatment_naive": "no prior treatment for metastatic disease",
+}
+_VALUES = {("her2", "zero"): "0", ("her2", "negative"): "negative (low or 0 not stated)",
+           ("her2", "equivocal"): "IHC 2+ without an ISH result"}
+
+
+def patient_record(facts: PatientFacts) -> dict[str, object]:
+    """The contract's `patient` object: each fact with the words it was read from."""
+    record: dict[str, object] = {}
+    for name in _LABELS:
+        fact = getattr(facts, name)
+        if fact is not None:
+            record[name] = {"value": fact.value, "words": fact.words, "turn": fact.turn}
+    if facts.therapies:
+        record["therapies"] = [t.model_dump() for t in facts.therapies]
+    if facts.biomarkers:
+        record["biomarkers"] = [b.model_dump() for b in facts.biomarkers]
+    if facts.topics:
+        record["topics"] = [{"value": t.value, "words": t.words, "turn": t.turn} for t in facts.topics]
+    return record
+
+
+def describe_patient(facts: PatientFacts) -> list[str]:
+    """One line per fact: "HER2: low (read from 'IHC 1+')", user words escaped."""
+    lines = []
+    for name, label in _LABELS.items():
+        fact = getattr(facts, name)
+        if fact is None:
+            continue
+        value = _VALUES.get((name, str(fact.value)), "yes" if fact.value is True else "no" if fact.value is False else str(fact.value))
+        lines.append(f"{label}: {value} (from \"{md(fact.words)}\")")
+    received = [t for t in facts.therapies if t.received and t.therapy != "adc"]
+    if received:
+        parts = [f"{t.therapy}{' (progressed)' if t.progressed else ''}{' (current)' if t.current else ''}" for t in received]
+        lines.append("treatments: " + ", ".join(parts))
+    not_received = [t.therapy for t in facts.therapies if not t.received and t.therapy != "adc"]
+    if not_received:
+        lines.append("not received: " + ", ".join(not_received))
+    for marker in facts.biomarkers:
+        lines.append(f"{marker.marker}: {'altered' if marker.positive else 'not altered'} (from \"{md(marker.words)}\")")
+    return lines
+
+
+def evidence_word(level: EvidenceLevel | None) -> str:
+    return {"I": "large randomised trial", "II": "small or biased randomised trial", "III": "prospective cohort",
+            "IV": "retrospective study", "V": "single-arm study or expert opinion"}.get(level or "", "")

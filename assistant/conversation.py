@@ -1,0 +1,330 @@
+"""The assistant: one conversation's messages in, one Answer out.
+
+The state is a pure function of the user's messages, replayed on every turn, so any process can
+answer any turn and the same conversation always gets the same answer. Nothing is stored between
+calls; nothing a user wrote is logged unless settings.log_user_text is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from assistant.compose import Composer, card_functions, md
+from assistant.decide import Decision, counterfactuals, decide, load_rules
+from assistant.errors import CorpusError, InputRejected
+from assistant.ingest.mapped import sentence_bounds
+from assistant.index import LoadedIndex, open_index
+from assistant.retrieve import Retriever, lexical_tokens
+from assistant.settings import Settings
+from assistant.types import Answer, Frozen, Passage, PatientFacts
+from assistant.understand import Lexicon, Reading, read
+
+log = logging.getLogger(__name__)
+
+_RECOMMENDATION_WORDS = ("recommend", "option", "next", "treat", "what to do", "should", "give", "regimen",
+                         "choice", "best", "manage", "pick", "choose")
+
+
+class Assistant:
+    """Answers a conversation from the review; build once per process (loading takes a few seconds)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.index = open_index(self.settings)
+        self.retriever = Retriever(self.index, self.settings)
+        self.rules = load_rules(self.settings.corpus_dir / "rules", self.index.cards, self.index.review,
+                                card_functions(self.index.cards))
+        root = self.settings.corpus_dir.parent
+        self.composer = Composer(self.index, self.retriever, self.rules, root / "prompts",
+                                 self.settings.corpus_dir / "safety.yaml")
+        self.lexicon = Lexicon(self.index.vocabulary, self.retriever.speller,
+                               lambda text: self.retriever.named_studies(text, by_drug=False),
+                               lambda text: self.retriever.named_studies(text, by_drug=True))
+        self.questions = _load_questions(root / "prompts" / "follow_up.yaml")
+        self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index)
+
+    @property
+    def corpus_version(self) -> str:
+        return self.index.corpus_version
+
+    def warm_up(self) -> None:
+        """Load the model and build the lexical index now rather than on the first question."""
+        self.answer(["HER2-low HR-positive metastatic breast cancer after a CDK4/6 inhibitor and chemotherapy"])
+
+    def answer(self, messages: Sequence[str]) -> Answer:
+        """The answer to the last message, given the conversation so far."""
+        if not messages:
+            return self.composer.clarification([self.questions["empty"]], PatientFacts())
+        readings: list[Reading | None] = []
+        for turn, message in enumerate(messages, start=1):
+            try:
+                readings.append(read(message, turn, self.lexicon, self.settings.max_message_chars))
+            except InputRejected as exc:
+                if turn == len(messages):
+                    return self.composer.error(str(exc))
+                readings.append(None)  # an earlier unreadable turn adds nothing
+        last = readings[-1]
+        assert last is not None
+        if self.settings.log_user_text:
+            log.info("turn %d: %s", last.turn, last.text)
+        facts = PatientFacts()
+        for reading in readings[:-1]:
+            if reading is not None and not reading.hypothetical:
+                facts = merge_facts(facts, reading.facts, keep_topics=False)
+        facts = merge_facts(facts, last.facts, keep_topics=True)
+        return self._route(last, facts, messages)
+
+    # --- routing --------------------------------------------------------------------------
+
+    def _route(self, last: Reading, facts: PatientFacts, messages: Sequence[str]) -> Answer:
+        notes = []
+        if last.markup_removed:
+            notes.append("Markup (HTML or script) in the message was ignored.")
+        if not last.text or not any(c.isalnum() for c in last.text):
+            if last.markup_removed:
+                return self.composer.error("The message held only markup; type the question as plain text.")
+            return self.composer.clarification([self.questions["empty"]], facts)
+        clinical = bool(last.studies or last.domain_terms or _decision_facts(last.facts))
+        if last.alternative_medicine and _case_facts(last.facts):
+            notes.append("The review offers no evidence for homeopathy or other complementary treatments; none is an option here.")
+        if last.injection:
+            if not clinical:
+                return self.composer.out_of_scope(
+                    "The message asks me to change how I work; I only answer clinical questions from the review.",
+                    facts)
+            notes.append("Instructions inside the message were ignored; the answer comes only from the review.")
+        if last.alternative_medicine and not _case_facts(last.facts):
+            return self.composer.out_of_scope(
+                "The review does not discuss homeopathy, herbal or other complementary treatments; it offers no "
+                "evidence for them.", facts)
+        if last.other_cancer:
+            return self.composer.out_of_scope(
+                "The review is about breast cancer; it does not cover "
+                f"{md(last.other_cancer)}.", facts)
+        if last.dosing and not last.studies:
+            return self.composer.out_of_scope(
+                "The review gives no dosing or administration advice.", facts,
+                "Check the product label or your institution's protocol for doses and schedules.")
+        if last.toxicity_management:
+            return self.composer.out_of_scope(
+                "The review does not cover how to manage side effects.", facts,
+                "For toxicity management (for example ILD/pneumonitis or nausea on an ADC), use the product label and "
+                "toxicity guidelines; the study cards give only the rates reported in the trials.")
+        if last.intent in {"why", "evidence"} and len(messages) > 1:
+            previous = self.answer(messages[:-1])
+            if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
+                return self.composer.why(previous, facts)
+        about_a_patient = last.patient_words or _case_facts(last.facts)
+        studies = last.studies or (last.drug_studies if last.asks_result and not last.patient_words else ())
+        if studies and (last.asks_result or not about_a_patient) and not (about_a_patient and _asks_recommendation(last)):
+            cards = [card for card in self.index.cards if card.id in studies]
+            return self.composer.fact(cards, last.measures, last.text, facts)
+        if last.asks_definition and not last.patient_words and not _case_facts(last.facts) \
+                and not _asks_recommendation(last) and not last.hypothetical:
+            return self._explain(last, facts)
+        return self._recommend(last, facts, notes)
+
+    def _recommend(self, last: Reading, facts: PatientFacts, notes: list[str]) -> Answer:
+        if last.conflicts:
+            return self.composer.clarification([], facts, conflicts=last.conflicts)
+        decision = decide(facts, self.rules)
+        if decision.not_covered:
+            rule = next(r for r in self.rules if r.id == decision.not_covered)
+            return self.composer.not_covered(rule, facts)
+        if decision.options:
+            changes = counterfactuals(facts, self.rules, decision)
+            return self.composer.recommendation(decision, facts, changes, notes)
+        return self._undecided(last, facts, decision)
+
+    def _undecided(self, last: Reading, facts: PatientFacts, decision: Decision) -> Answer:
+        known = _decision_facts(facts)
+        if decision.missing and (known or _asks_for_treatment(last)):
+            questions = [self.questions[name] for name in decision.missing[:3] if name in self.questions]
+            return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
+        if not known and _asks_for_treatment(last) and last.domain_terms:
+            questions = [self.questions[name] for name in ("her2", "setting", "prior")]
+            return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
+        if last.domain_terms or last.studies:
+            return self._explain(last, facts)
+        if known:
+            return self.composer.out_of_scope(
+                "The review gives no recommendation for this situation.", facts, self.questions["covers"])
+        return self.composer.out_of_scope("This question is outside what the review covers.", facts)
+
+    def _explain(self, last: Reading, facts: PatientFacts) -> Answer:
+        entry = self._definition(last)
+        if entry is not None:
+            quotes = [(self.index.review.passage(q.passage), q.text) for q in entry.quotes]
+            card = next((c for c in self.index.cards if entry.card and c.id == entry.card.id), None)
+            definition = (card, str(getattr(card, entry.card.field))) if card and entry.card else None
+            return self.composer.explanation(last.text, facts, quotes, definition)
+        passages = self.explaining_passages(last.text)
+        if not passages:
+            return self.composer.out_of_scope("The review does not discuss this.", facts)
+        return self.composer.explanation(last.text, facts, passages)
+
+    def _definition(self, last: Reading) -> GlossaryEntry | None:
+        """The glossary entry a "what is X?" question asks for, when it asks only that."""
+        lower = last.text.lower()
+        asked = _DEFINE.search(lower)
+        if not asked or len(last.text.split()) > 14:
+            return None
+        for match in self.index.vocabulary.find(last.text):
+            entry = next((e for e in self.glossary if e.term == match.group), None)
+            between = lower[asked.end():match.start] if match.start >= asked.end() else lower[match.end:asked.start()]
+            if entry and re.fullmatch(r"[\s]*(?:(?:an?|the|by|meant|term|so[\s-]*called)\s+)*[\s\"'“]*", between):
+                return entry
+        return None
+
+    def explaining_passages(self, query: str, limit: int = 2) -> list[tuple[Passage, str]]:
+        """The few sentences that answer, from the passages retrieval ranks best.
+
+        Sentences are scored by the rare words they share with the question and by whether they
+        have the shape of an answer to its kind of question (a cause for "why", a place for "where").
+        """
+        weights = self.retriever.term_weights(query)
+        cue = _answer_cue(query)
+        candidates: list[tuple[float, int, Passage, int, int]] = []
+        for rank, result in enumerate(self.retriever.search(query, 6)):
+            passage = self.index.review.passage(result.passage_id)
+            if passage.kind in {"backmatter", "title"}:
+                continue
+            for position, (start, end) in enumerate(sentence_bounds(passage.text)):
+                sentence = passage.text[start:end]
+                shared = sum(weights.get(t, 0.0) for t in set(lexical_tokens(sentence)))
+                if shared <= 0:
+                    continue
+                bonus = 3.0 if cue and cue.search(sentence) else 0.0
+                candidates.append((shared + bonus + 0.4 * (6 - rank), -position, passage, start, end))
+        candidates.sort(key=lambda c: (-c[0], c[2].id, -c[1]))
+        chosen: list[tuple[Passage, str]] = []
+        for score, _, passage, start, end in candidates:
+            if chosen and score < 0.6 * candidates[0][0]:
+                break
+            quote = self.composer.expand_quote(passage, start, end)
+            if any(p.id == passage.id and (quote in q or q in quote) for p, q in chosen):
+                continue
+            chosen.append((passage, quote))
+            if len(chosen) == limit:
+                break
+        return chosen
+
+
+_DEFINE = re.compile(
+    r"^\s*(?:what\s+(?:is|are)|what's|define|definition\s+of|meaning\s+of|explain\s+what|what\s+counts\s+as|"
+    r"what\s+does|how\s+(?:is|are))\b"
+)
+
+
+class CardField(Frozen):
+    id: str
+    field: str
+
+
+class GlossaryQuote(Frozen):
+    passage: str
+    text: str
+
+
+class GlossaryEntry(Frozen):
+    term: str
+    quotes: tuple[GlossaryQuote, ...]
+    card: CardField | None = None
+
+
+def load_glossary(path: Path, index: LoadedIndex) -> tuple[GlossaryEntry, ...]:
+    """Definitions, each quote checked to be verbatim in its passage and each card field to exist."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = tuple(GlossaryEntry.model_validate(item) for item in data)
+    except FileNotFoundError:
+        raise CorpusError(f"The glossary is missing: {path}") from None
+    except (yaml.YAMLError, ValidationError, TypeError) as exc:
+        raise CorpusError(f"{path.name} is not a valid glossary: {exc}") from None
+    groups = {group.name for group in index.vocabulary.groups}
+    cards = {card.id: card for card in index.cards}
+    for entry in entries:
+        if entry.term not in groups:
+            raise CorpusError(f"{path.name}: term {entry.term!r} is not a vocabulary group")
+        for quote in entry.quotes:
+            try:
+                passage = index.review.passage(quote.passage)
+            except KeyError:
+                raise CorpusError(f"{path.name}: {entry.term}: no passage {quote.passage}") from None
+            if quote.text not in passage.text:
+                raise CorpusError(f"{path.name}: {entry.term}: a quote is not verbatim in {quote.passage}")
+        if entry.card and (entry.card.id not in cards or not hasattr(cards[entry.card.id], entry.card.field)):
+            raise CorpusError(f"{path.name}: {entry.term}: no card field {entry.card.id}.{entry.card.field}")
+    return entries
+
+
+_CUES = [
+    (re.compile(r"^\s*(?:\w+\s+)?why\b", re.I), re.compile(
+        r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
+        r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)),
+    (re.compile(r"^\s*where\b", re.I), re.compile(r"\b(?:liver|lungs?|lymph|bone|brain|sites?|areas?|organs?)\b", re.I)),
+    (re.compile(r"^\s*(?:what\s+(?:is|are)|what's|define|definition|describe)\b", re.I), re.compile(
+        r"\b(?:is|are|refers?\s+to|defined|means|essence)\b", re.I)),
+    (re.compile(r"^\s*how\b", re.I), re.compile(r"\b(?:by|through|via|can|should|necessary)\b", re.I)),
+]
+
+
+def _answer_cue(query: str) -> re.Pattern[str] | None:
+    for question, cue in _CUES:
+        if question.search(query):
+            return cue
+    return None
+
+
+def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> PatientFacts:
+    """Later words win: a fact said again (or corrected) replaces the earlier one."""
+    updates: dict[str, object] = {}
+    for name in PatientFacts.model_fields:
+        if name in {"therapies", "biomarkers", "topics"}:
+            continue
+        if getattr(new, name) is not None:
+            updates[name] = getattr(new, name)
+    therapies = {t.therapy: t for t in base.therapies}
+    therapies.update({t.therapy: t for t in new.therapies})
+    markers = {b.marker: b for b in base.biomarkers}
+    markers.update({b.marker: b for b in new.biomarkers})
+    updates["therapies"] = tuple(therapies.values())
+    updates["biomarkers"] = tuple(markers.values())
+    updates["topics"] = new.topics if keep_topics else base.topics
+    return base.model_copy(update=updates)
+
+
+def _decision_facts(facts: PatientFacts) -> bool:
+    return any(getattr(facts, name) is not None for name in (
+        "her2", "hr", "setting", "pcr", "brain_mets", "oligoprogression", "treatment_naive")) \
+        or bool(facts.therapies) or bool(facts.biomarkers) or bool(facts.topics)
+
+
+def _asks_for_treatment(reading: Reading) -> bool:
+    lower = reading.text.lower()
+    return _asks_recommendation(reading) or any(word in lower for word in _RECOMMENDATION_WORDS)
+
+
+def _asks_recommendation(reading: Reading) -> bool:
+    return "asks for a recommendation" in reading.domain_terms
+
+
+def _case_facts(facts: PatientFacts) -> bool:
+    """Facts that describe a particular patient, beyond naming a subtype or a drug class."""
+    specific = [t for t in facts.therapies if t.received and t.therapy != "adc"]
+    return bool(specific or facts.biomarkers or facts.pcr or facts.line or facts.treatment_naive
+                or facts.brain_mets and facts.brain_mets.value != "present")
+
+
+def _load_questions(path: Path) -> dict[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, yaml.YAMLError) as exc:
+        raise CorpusError(f"The follow-up questions file {path} cannot be read: {exc}") from None
+    return {str(k): str(v) for k, v in data.items()}

@@ -1,0 +1,415 @@
+"""Rules as data (corpus/rules/*.yaml) and the small engine that applies them to patient facts.
+
+The engine is pure: the same facts and rules give the same Decision, with no retrieval, clock or
+randomness. Rules are sorted by priority then id at load, so rules that fire together always list
+their options in the same order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jinja2 import Environment, StrictUndefined, TemplateError
+from pydantic import Field, ValidationError, field_validator
+
+from assistant.errors import CorpusError
+from assistant.types import (
+    EVIDENCE_ORDER,
+    Change,
+    EvidenceLevel,
+    Fact,
+    Frozen,
+    PatientFacts,
+    Review,
+    Role,
+    StudyCard,
+    TherapyFact,
+)
+
+# --- facets: what a rule's conditions can test ----------------------------------------------
+
+_SCALARS = ("her2", "hr", "setting", "pcr", "line", "de_novo", "brain_mets", "oligoprogression", "ild",
+            "access_limited")
+_SETS = ("prior", "failed", "progressed_on", "current", "topic")
+_MARKERS = ("PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1")
+FACETS = (*_SCALARS, *_SETS, *(f"biomarker.{m}" for m in _MARKERS), "biomarker.any", "any")
+
+# A fact never mentioned reads as its default; facets without a default must be asked for.
+_DEFAULTS: dict[str, object] = {
+    "de_novo": False, "brain_mets": "none", "oligoprogression": False, "ild": False,
+    "access_limited": False, "current": frozenset(), "topic": frozenset(), "line": None,
+    **{f"biomarker.{m}": None for m in _MARKERS},
+}
+# A broad value that one of these narrower ones would refine: ask, do not guess.
+_REFINES: dict[str, dict[str, set[str]]] = {
+    "her2": {"negative": {"low", "ultralow", "zero"}, "equivocal": {"positive", "low"}},
+    "setting": {"early": {"neoadjuvant", "adjuvant"}},
+}
+_UNKNOWN = object()
+
+
+def facet(facts: PatientFacts, name: str) -> object:
+    """The value a condition tests; _UNKNOWN when never said and without a default."""
+    if name in _SCALARS:
+        value = facts.value(name)
+    elif name == "prior":
+        value = facts.prior
+    elif name == "progressed_on":
+        value = facts.progressed_on
+    elif name == "failed":
+        value = facts.failed
+    elif name == "current":
+        value = facts.current
+    elif name == "topic":
+        value = frozenset(str(t.value) for t in facts.topics)
+    elif name == "biomarker.any":
+        return any(b.positive for b in facts.biomarkers)
+    elif name.startswith("biomarker."):
+        value = facts.biomarker(name.split(".", 1)[1])
+    else:
+        raise KeyError(name)
+    if value is None:
+        return _DEFAULTS.get(name, _UNKNOWN) if name in _DEFAULTS else _UNKNOWN
+    return value
+
+
+# --- the rule schema ------------------------------------------------------------------------
+
+
+class OptionSpec(Frozen):
+    option: str
+    role: Role
+    rationale: str  # template
+    studies: tuple[str, ...] = ()  # cards whose evidence supports the option (its level)
+    context: tuple[str, ...] = ()  # cards cited for context, not counted for the level
+    passages: tuple[str, ...] = ()  # review passages that support it
+    note: str | None = None  # template
+    when: dict[str, Any] = Field(default_factory=dict)  # extra conditions for this option alone
+    evidence_level: EvidenceLevel = "V"  # derived from the cards at load, never typed
+
+
+class Rule(Frozen):
+    id: str
+    title: str
+    section: str
+    when: dict[str, Any]
+    recommend: tuple[OptionSpec, ...] = ()
+    not_covered: str | None = None  # template: what the review does not cover here
+    passages: tuple[str, ...] = ()
+    perspectives: tuple[str, ...] = ()
+    priority: int = 0
+    overrides: tuple[str, ...] = ()
+    exclusive: bool = False  # when it fires first, the answer is about it alone (a question on one topic)
+
+    @field_validator("id")
+    @classmethod
+    def _readable_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Z0-9]+(?:-[A-Z0-9]+)*", value):
+            raise ValueError("rule ids are upper case words joined by hyphens, e.g. HER2POS-MET-2L")
+        return value
+
+
+class ChosenOption(Frozen):
+    spec: OptionSpec
+    role: Role
+    rule_id: str
+
+
+class Decision(Frozen):
+    rule_ids: tuple[str, ...] = ()
+    options: tuple[ChosenOption, ...] = ()
+    missing: tuple[str, ...] = ()  # facets that would let a rule decide
+    not_covered: str | None = None  # id of a rule that says the review does not cover the case
+
+    @property
+    def preferred(self) -> ChosenOption | None:
+        return next((o for o in self.options if o.role == "preferred"), self.options[0] if self.options else None)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+TemplateFunctions = dict[str, Callable[..., str]]
+
+
+def load_rules(rules_dir: Path, cards: Sequence[StudyCard], review: Review,
+               functions: TemplateFunctions) -> tuple[Rule, ...]:
+    """Every rule, validated against the facets, the cards and the review; sorted for determinism."""
+    if not rules_dir.is_dir():
+        raise CorpusError(f"The rules are missing: {rules_dir} is not a folder.")
+    by_id = {card.id: card for card in cards}
+    passage_ids = {p.id for p in review.passages}
+    rules: list[Rule] = []
+    for path in sorted(rules_dir.glob("*.yaml")):
+        rules.extend(_load_file(path, by_id, passage_ids, functions))
+    ids = [rule.id for rule in rules]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CorpusError(f"Rule ids must be unique; repeated: {', '.join(duplicates)}")
+    for rule in rules:
+        unknown = set(rule.overrides) - set(ids)
+        if unknown:
+            raise CorpusError(f"Rule {rule.id} overrides unknown rules: {', '.join(sorted(unknown))}")
+    return tuple(sorted(rules, key=lambda r: (-r.priority, r.id)))
+
+
+def _load_file(path: Path, cards: dict[str, StudyCard], passages: set[str],
+               functions: TemplateFunctions) -> list[Rule]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CorpusError(f"Rules file {path.name} is not valid YAML text: {exc}") from None
+    if not isinstance(data, list):
+        raise CorpusError(f"Rules file {path.name} must be a list of rules.")
+    rules = []
+    for number, entry in enumerate(data, start=1):
+        rule_id = entry.get("id", f"#{number}") if isinstance(entry, dict) else f"#{number}"
+        try:
+            rule = Rule.model_validate(entry)
+            rule = _checked(rule, cards, passages, functions)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(p) for p in error["loc"])
+            raise CorpusError(f"Rules file {path.name}, rule {rule_id}: {where}: {error['msg']}") from None
+        except (ValueError, TemplateError) as exc:
+            raise CorpusError(f"Rules file {path.name}, rule {rule_id}: {exc}") from None
+        rules.append(rule)
+    return rules
+
+
+def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functions: TemplateFunctions) -> Rule:
+    _check_conditions(rule.when)
+    if bool(rule.recommend) == bool(rule.not_covered):
+        raise ValueError("a rule either recommends options or says what is not covered, not both or neither")
+    for passage in (*rule.passages, *rule.perspectives):
+        if passage not in passages:
+            raise ValueError(f"passage {passage!r} is not in the review")
+    if rule.not_covered:
+        render(rule.not_covered, functions)
+    options = []
+    for option in rule.recommend:
+        _check_conditions(option.when)
+        for card_id in (*option.studies, *option.context):
+            if card_id not in cards:
+                raise ValueError(f"option {option.option!r} names an unknown study card {card_id!r}")
+        for passage in option.passages:
+            if passage not in passages:
+                raise ValueError(f"passage {passage!r} is not in the review")
+        render(option.rationale, functions)
+        if option.note:
+            render(option.note, functions)
+        level = min((cards[c].esmo_level for c in option.studies), key=EVIDENCE_ORDER.index, default="V")
+        options.append(option.model_copy(update={"evidence_level": level}))
+    return rule.model_copy(update={"recommend": tuple(options)})
+
+
+def _check_conditions(conditions: dict[str, Any]) -> None:
+    for name, condition in conditions.items():
+        if name == "any":
+            if not isinstance(condition, list) or not all(isinstance(c, dict) for c in condition):
+                raise ValueError("'any' takes a list of condition mappings")
+            for alternative in condition:
+                _check_conditions(alternative)
+            continue
+        if name not in FACETS:
+            raise ValueError(f"condition on unknown fact {name!r} (known: {', '.join(FACETS)})")
+        if isinstance(condition, dict):
+            allowed = {"includes", "includes_any", "excludes", "if_unknown", "gte", "lte", "not"}
+            extra = set(condition) - allowed
+            if extra:
+                raise ValueError(f"condition on {name!r} uses unknown operators: {', '.join(sorted(extra))}")
+
+
+_ENVIRONMENT = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+def render(template: str, functions: TemplateFunctions) -> str:
+    return _ENVIRONMENT.from_string(template).render(**functions).strip()
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+Outcome = Literal[True, False] | None  # None: a fact it needs is unknown
+
+
+def evaluate(conditions: dict[str, Any], facts: PatientFacts) -> tuple[Outcome, tuple[str, ...]]:
+    """Whether all conditions hold; None with the unknown facets when that cannot be told yet."""
+    missing: list[str] = []
+    for name, condition in conditions.items():
+        if name == "any":
+            outcomes = [evaluate(alternative, facts) for alternative in condition]
+            if any(o is True for o, _ in outcomes):
+                continue
+            unknown = [m for o, names in outcomes if o is None for m in names]
+            if not unknown:
+                return False, ()
+            missing.extend(unknown)
+            continue
+        outcome = _test(condition, facet(facts, name), name)
+        if outcome is False:
+            return False, ()
+        if outcome is None:
+            missing.append(name)
+    return (None, tuple(missing)) if missing else (True, ())
+
+
+def _test(condition: Any, value: object, name: str) -> Outcome:
+    if isinstance(condition, dict):
+        if value is _UNKNOWN:
+            return True if condition.get("if_unknown") else None
+        if isinstance(value, frozenset):
+            if not set(condition.get("includes", ())) <= value:
+                return False
+            if "includes_any" in condition and not set(condition["includes_any"]) & value:
+                return False
+            if set(condition.get("excludes", ())) & value:
+                return False
+            return True
+        if "not" in condition:
+            banned = condition["not"] if isinstance(condition["not"], list) else [condition["not"]]
+            return value not in banned
+        if "gte" in condition and (value is None or value < condition["gte"]):  # type: ignore[operator]
+            return False
+        return not ("lte" in condition and (value is None or value > condition["lte"]))  # type: ignore[operator]
+    allowed = condition if isinstance(condition, list) else [condition]
+    if value is _UNKNOWN:
+        return True if None in allowed else None
+    if value in allowed:
+        return True
+    if isinstance(value, str) and _REFINES.get(name, {}).get(value, set()) & set(allowed):
+        return None  # "HER2-negative" where the rule needs "HER2-low": ask which
+    return False
+
+
+def decide(facts: PatientFacts, rules: Sequence[Rule]) -> Decision:
+    """Same facts and rules, same Decision."""
+    fired: list[Rule] = []
+    pending: list[tuple[Rule, tuple[str, ...]]] = []
+    for rule in rules:
+        outcome, missing = evaluate(rule.when, facts)
+        if outcome is True:
+            fired.append(rule)
+        elif outcome is None:
+            pending.append((rule, missing))
+    overridden = {rule_id for rule in fired for rule_id in rule.overrides}
+    fired = [rule for rule in fired if rule.id not in overridden]
+    if not fired:
+        missing = _ordered(name for _, names in pending for name in names)
+        return Decision(missing=missing)
+    if fired[0].not_covered:
+        return Decision(rule_ids=(fired[0].id,), not_covered=fired[0].id)
+    fired = [fired[0]] if fired[0].exclusive else [rule for rule in fired if not rule.not_covered and not rule.exclusive]
+    return Decision(rule_ids=tuple(rule.id for rule in fired), options=_merge(fired, facts))
+
+
+_ASK_ORDER = ("her2", "hr", "setting", "pcr", "prior", "progressed_on", "brain_mets", "line")
+
+
+def _ordered(names: Iterable[str]) -> tuple[str, ...]:
+    unique = set(names)
+    return tuple(sorted(unique, key=lambda n: (_ASK_ORDER.index(n) if n in _ASK_ORDER else 99, n)))
+
+
+def _merge(rules: Sequence[Rule], facts: PatientFacts) -> tuple[ChosenOption, ...]:
+    """The first rule's options in order, then the others'; only the first rule may prefer."""
+    chosen: list[ChosenOption] = []
+    seen: set[str] = set()
+    for number, rule in enumerate(rules):
+        for option in rule.recommend:
+            if option.when and evaluate(option.when, facts)[0] is not True:
+                continue
+            key = option.option.lower()
+            if key in seen:
+                continue
+            seen.add(key)
+            role = option.role if number == 0 or option.role != "preferred" else "alternative"
+            chosen.append(ChosenOption(spec=option, role=role, rule_id=rule.id))
+    # Within the first rule, the first applicable option leads even if a conditional one preceded it.
+    return tuple(chosen)
+
+
+# --- what would change the decision ----------------------------------------------------------
+
+_ALTERNATIVES: dict[str, tuple[object, ...]] = {
+    "her2": ("positive", "low", "ultralow", "zero"),
+    "hr": ("positive", "negative"),
+    "pcr": (True, False),
+    "brain_mets": ("active", "stable", "none"),
+    "access_limited": (True, False),
+    "oligoprogression": (True, False),
+}
+
+
+def counterfactuals(facts: PatientFacts, rules: Sequence[Rule], decision: Decision,
+                    limit: int = 4) -> tuple[Change, ...]:
+    """For the facts that decided, the other values that would change the preferred option."""
+    current = decision.preferred
+    if current is None:
+        return ()
+    decisive: list[str] = []
+    for rule_id in decision.rule_ids[:1]:
+        rule = next(r for r in rules if r.id == rule_id)
+        decisive.extend(rule.when)
+    for name in ("her2", "hr", "brain_mets", "access_limited"):
+        if name not in decisive:
+            decisive.append(name)
+    changes: list[Change] = []
+    for name in decisive:
+        if name in _ALTERNATIVES:
+            now = facet(facts, name)
+            for value in _ALTERNATIVES[name]:
+                if value == now or now is _UNKNOWN:
+                    continue
+                change = _try(facts, rules, current, name, now, value, _with_scalar(facts, name, value))
+                if change:
+                    changes.append(change)
+                    break
+        elif name == "prior":
+            changes.extend(_prior_changes(facts, rules, current, decision))
+        if len(changes) >= limit:
+            break
+    return tuple(changes[:limit])
+
+
+def _try(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption, name: str, now: object,
+         value: object, changed: PatientFacts) -> Change | None:
+    other = decide(changed, rules)
+    preferred = other.preferred
+    if preferred is not None and preferred.spec.option == current.spec.option:
+        return None
+    if preferred is None and other.not_covered is None:
+        return None  # it would only raise a question
+    return Change(fact=name, now=_show(now), alternative=_show(value),
+                  preferred=preferred.spec.option if preferred else None)
+
+
+def _prior_changes(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption,
+                   decision: Decision) -> list[Change]:
+    prior = facts.prior or frozenset()
+    changes = []
+    for therapy in ("trastuzumab deruxtecan", "chemotherapy", "cdk4/6 inhibitor", "trastuzumab emtansine"):
+        if therapy in prior:
+            continue
+        added = TherapyFact(therapy=therapy, received=True, progressed=True, current=False,  # type: ignore[arg-type]
+                            words="(hypothetical)", turn=0)
+        changed = facts.model_copy(update={"therapies": (*facts.therapies, added)})
+        change = _try(facts, rules, current, "prior", "not received", f"progressed on {therapy}", changed)
+        if change:
+            changes.append(change.model_copy(update={"fact": f"prior {therapy}"}))
+            break
+    return changes
+
+
+def _with_scalar(facts: PatientFacts, name: str, value: object) -> PatientFacts:
+    return facts.model_copy(update={name: Fact(value=value, words="(hypothetical)", turn=0)})  # type: ignore[arg-type]
+
+
+def _show(value: object) -> str:
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    return str(value)

@@ -1,0 +1,725 @@
+"""Understand one message: the patient facts it states, with the words they were read from, and
+what kind of answer it asks for. Parsing, not generation: the same words always read the same way.
+
+Negation is read within the clause ("no brain mets", "not HER2-positive", "PIK3CA wild-type"); a
+message that states two different values for one fact is a conflict for the clarifying question.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.errors import InputRejected
+from assistant.types import (
+    BiomarkerFact,
+    Fact,
+    Frozen,
+    PatientFacts,
+    StudyCard,
+    TherapyFact,
+)
+from assistant.vocabulary import Speller, Vocabulary
+
+Intent = Literal["why", "evidence", "what_if", "question", "statement"]
+
+# --- cleaning the message -------------------------------------------------------------------
+
+_SCRIPT = re.compile(r"(?is)<\s*(script|style|iframe|object)\b.*?(?:<\s*/\s*\1\s*>|$)")
+_TAG = re.compile(r"(?s)<\s*/?\s*[a-zA-Z!][^<>]{0,2000}>")
+
+
+def sanitize(message: str, max_chars: int) -> tuple[str, bool]:
+    """The message as plain text, and whether markup was removed. Never echo the original."""
+    if "\x00" in message or sum(1 for c in message if ord(c) < 32 and c not in "\t\n\r") > 2:
+        raise InputRejected("The message contains binary data; send plain text.")
+    if len(message) > max_chars:
+        raise InputRejected(
+            f"The message is {len(message):,} characters long; the limit is {max_chars:,}. "
+            "Describe the patient and the question in a few sentences."
+        )
+    text = html.unescape(message)
+    cleaned = _TAG.sub(" ", _SCRIPT.sub(" ", text))
+    cleaned = cleaned.replace("<", " ").replace(">", " ")
+    cleaned = re.sub(r"[\u200b-\u200f\u2028-\u202e\ufeff]", "", cleaned)
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    return cleaned, cleaned != re.sub(r"\s+", " ", message).strip()
+
+
+# --- the reading of one message -------------------------------------------------------------
+
+
+class Conflict(Frozen):
+    fact: str
+    first: str  # the words of one value
+    second: str  # the words of the other
+
+
+class Reading(Frozen):
+    text: str
+    turn: int
+    facts: PatientFacts
+    conflicts: tuple[Conflict, ...] = ()
+    studies: tuple[str, ...] = ()  # card ids the message names
+    intent: Intent = "statement"
+    hypothetical: bool = False
+    correction: bool = False
+    asks_definition: bool = False
+    asks_result: bool = False
+    measures: tuple[str, ...] = ()
+    other_cancer: str | None = None
+    alternative_medicine: bool = False
+    injection: bool = False
+    dosing: bool = False
+    toxicity_management: bool = False
+    markup_removed: bool = False
+    domain_terms: tuple[str, ...] = ()  # vocabulary groups named
+    patient_context: bool = False  # speaks of a patient (age, "she", "pt", facts beyond receptors)
+    patient_words: bool = False  # "she", "my patient", "58-year-old"
+    drug_studies: tuple[str, ...] = ()  # cards reached through a drug only one study tested
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """What understanding needs from the corpus: vocabulary, spelling, study names."""
+
+    vocabulary: Vocabulary
+    speller: Speller
+    named_studies: Callable[[str], list[StudyCard]]  # by study names only, not by drugs
+    studies_by_drug: Callable[[str], list[StudyCard]]  # also by a drug only one study tested
+
+
+def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
+    text, markup = sanitize(message, max_chars)
+    corrected = lexicon.speller.correct_text(text)
+    lower = corrected.lower()
+    facts, conflicts = _facts(corrected, lower, turn, lexicon)
+    studies = tuple(card.id for card in lexicon.named_studies(corrected))
+    groups = tuple(dict.fromkeys(m.group for m in lexicon.vocabulary.find(corrected)))
+    return Reading(
+        text=text,
+        turn=turn,
+        facts=facts,
+        conflicts=conflicts,
+        studies=studies,
+        intent=_intent(lower),
+        hypothetical=bool(_HYPOTHETICAL.search(lower)),
+        correction=bool(_CORRECTION.search(lower)),
+        asks_definition=any(_DEFINITION.search(sentence) for sentence in _questions(lower)),
+        asks_result=bool(_RESULT.search(lower)),
+        measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
+        other_cancer=_other_cancer(lower),
+        alternative_medicine=bool(_ALTERNATIVE.search(lower)),
+        injection=bool(_INJECTION.search(lower)),
+        dosing=bool(_DOSING.search(lower)),
+        toxicity_management=bool(_TOXICITY.search(lower)),
+        markup_removed=markup,
+        domain_terms=groups,
+        patient_context=bool(_PATIENT.search(lower)) or _has_case_facts(facts),
+        patient_words=bool(_PATIENT.search(lower)),
+        drug_studies=tuple(card.id for card in lexicon.studies_by_drug(corrected)),
+    )
+
+
+def _has_case_facts(facts: PatientFacts) -> bool:
+    return any(getattr(facts, name) is not None for name in (
+        "setting", "pcr", "line", "brain_mets", "oligoprogression", "treatment_naive", "de_novo",
+    )) or bool(facts.therapies) or bool(facts.biomarkers)
+
+
+# --- patterns -------------------------------------------------------------------------------
+
+_NEG = r"(?:no|not|non|without|never|negative\s+for|denies|free\s+of|absence\s+of|ruled\s+out)"
+_CLAUSE_SPLIT = re.compile(r"[.;!?\n]+(?!\d)|:\s|\s--?\s|\s—\s|,\s*(?=(?:but|however|now|then|currently|should|what|which|and now)\b)")
+_SENTENCE_SPLIT = re.compile(r"[.;!?\n]+(?!\d)")
+
+_HYPOTHETICAL = re.compile(
+    r"\bwhat\s+(?:about\s+)?if\b|\bwhat\s+about\b|\band\s+if\b|\bsuppose\b|\bhypothetically\b|"
+    r"\bif\s+(?:she|he|the\s+patient|they)\s+(?:had|has|were|was|did)\b|\bwould\s+(?:it|that|this)\s+change\b"
+)
+_CORRECTION = re.compile(r"\bcorrection\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bupdate\b|\bon\s+(?:the\s+)?(?:new|repeat)\s+biopsy\b|\bturns\s+out\b")
+_DEFINITION = re.compile(
+    r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:is|are|does|do|causes|drives|makes)\b|what's\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
+    r"what\s+(?:can|could|might)\s+be\b|is\s+there\s+(?:a\s+)?(?:rationale|mechanism|reason)|can\s+\w+\s+(?:\w+\s+){0,3}(?:make|cause|lead|explain)\b)|"
+    r"\bmechanism|\bmeaning\b|\bmean\b\??$|\bwhat\s+causes\b|\bhow\s+(?:does|do)\b.*\bwork\b|\bwhy\s+does\b|\bwhy\s+do\b"
+)
+_RESULT = re.compile(
+    r"\bwhat\s+did\b|\bwhat\s+does\b.*\b(?:show|find|report)|\bresults?\b|\bshow(?:ed|n)?\b|\bfound\b|\bfind(?:ings)?\b|"
+    r"\breport(?:ed)?\b|\bhow\s+many\b|\bdesign\b|\bprimary\s+(?:end\s*point|outcome)\b|\benrol|\bpopulation\b|"
+    r"\bhazard\s+ratio\b|\bhr\s*(?:for\b|of\b|=|\?)|\bdata\b|\beffica|\bbenefit\b|\bwhat\s+was\b|\bhow\s+(?:big|large|good)\b"
+)
+_MEASURES = {
+    "pfs": re.compile(r"\bpfs\b|progression[\s-]*free"),
+    "os": re.compile(r"\bos\b|overall\s+survival"),
+    "orr": re.compile(r"\borr\b|response\s+rate|\bresponse\b|\bremission\b"),
+    "pcr": re.compile(r"\bpcr\b|complete\s+(?:pathologic|response)"),
+    "idfs": re.compile(r"\bidfs\b|invasive\s+disease[\s-]*free"),
+    "hazard ratio": re.compile(r"hazard\s+ratio|\bhr\s*(?:=|of\b|for\b|\?|was\b|\d)|\bhrs\b"),
+    "safety": re.compile(r"\bild\b|pneumonitis|adverse|toxicit|safety|grade\s*(?:≥|>=|3)"),
+    "n": re.compile(r"how\s+many|\bpatients\s+(?:were|enrolled)|sample\s+size|\benrol"),
+    "design": re.compile(r"\bdesign\b|\bphase\b|randomi[sz]ed|single[\s-]*arm"),
+    "cns": re.compile(r"\bcns\b|intracranial|brain"),
+}
+_OTHER_CANCERS = re.compile(
+    r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
+    r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
+    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct)\s+(?:cancer|carcinoma|adenocarcinoma|tumou?r|malignancy)|"
+    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|gist)\b"
+)
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instruction|rule|prompt|guideline|polic|"
+    r"previous|above|system)\w*|\byou\s+are\s+now\b|\bpretend\s+(?:to\s+be|you)\b|\bact\s+as\s+(?:a|an|my)\b|"
+    r"\bsystem\s+prompt\b|\bjailbreak\b|\bdeveloper\s+mode\b|\bdo\s+anything\s+now\b|\bnew\s+instructions?\b|"
+    r"\breveal\s+your\b|\brepeat\s+(?:the|your)\s+(?:prompt|instructions)"
+)
+_ALTERNATIVE = re.compile(
+    r"\bhomeopath\w*|\bnaturopath\w*|\bherbal\b|\bherbs?\b|\bsupplements?\b|\bvitamin\s+[a-z]\b|\bcannabi\w*|\bcbd\b|\bketo\w*\s+diet|"
+    r"\bacupuncture\b|\bayurved\w*|\bmistletoe\b|\bapricot\s+kernels?\b|\blaetrile\b|\bcoffee\s+enemas?\b|\bcrystals?\b|\bfasting\b"
+)
+_DOSING = re.compile(
+    r"\bdos(?:e|es|ing|age)\b|\bmg\s*/\s*(?:kg|m2|m²)\b|\bhow\s+much\b|\binfusion\s+(?:rate|time)\b|"
+    r"\bschedule\b|\bhow\s+often\b|\bevery\s+\d+\s+weeks?\b|\bq3w\b"
+)
+_TOXICITY = re.compile(
+    r"\b(?:manag\w*|treat\w*|handl\w*|prevent\w*|grade\w*|steroid\w*|prophyla\w*|antiemetic\w*)\b[^.?!]{0,50}"
+    r"\b(?:nausea|vomiting|ild|pneumonitis|neutropenia|diarrh\w*|alopecia|rash|hyperglyc\w*|toxicit\w*|side\s+effects?|adverse)|"
+    r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|handl\w*)"
+)
+_PATIENT = re.compile(
+    r"\b\d{1,3}\s*(?:-?\s*(?:year|yr)s?[\s-]*old|\s*yo\b|\s*y/o\b|\s*[fm]\b)|\bpt\b|\bpatient\b|\bshe\b|\bhe\b|\bher\b|"
+    r"\bhis\b|\bwoman\b|\bman\b|\blady\b|\bmy\s+pt\b|\bcase\b|\bmy\s+patients?\b|\bour\s+patient\b|\bthis\s+patient\b"
+)
+
+
+def _questions(lower: str) -> list[str]:
+    """The sentences that ask something (all sentences if none ends with '?')."""
+    sentences = [m.group(0).strip() for m in re.finditer(r"[^.?!]+[.?!]?", lower) if m.group(0).strip()]
+    asked = [s for s in sentences if s.endswith("?")]
+    return asked or sentences
+
+
+def _intent(lower: str) -> Intent:
+    short = len(lower.split()) <= 8
+    if short and re.search(r"^\s*(?:and\s+)?(?:but\s+)?(?:why|how\s+come|why\s+(?:that|this|so)|on\s+what\s+basis)\b", lower):
+        return "why"
+    if short and re.search(r"\b(?:evidence|source|sources|references?|citations?|based\s+on\s+what|which\s+(?:trial|study|studies)\s+support|proof|data\s+for\s+(?:that|this))\b", lower):
+        return "evidence"
+    if _HYPOTHETICAL.search(lower):
+        return "what_if"
+    if "?" in lower or re.match(r"\s*(?:what|which|how|should|would|could|can|is|are|do|does|when|where|who)\b", lower):
+        return "question"
+    return "statement"
+
+
+def _other_cancer(lower: str) -> str | None:
+    match = _OTHER_CANCERS.search(lower)
+    if not match:
+        return None
+    # "brain tumour" or "lung ..." in a breast cancer question is a metastasis, not another cancer.
+    if re.search(r"\bbreast\b|\bher2\b|\bmbc\b|\btnbc\b", lower) and match.group(1) in {"brain", "liver", "lung", "skin"}:
+        return None
+    return match.group(0)
+
+
+# --- facts ----------------------------------------------------------------------------------
+
+_HER2 = r"(?:her[\s-]?2|her2/neu|erbb2|c-?erbb2)"
+_HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("positive", re.compile(
+        rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
+        rf"{_HER2}[\s-]*(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
+        rf"\b(?:ish|fish|sish|cish)\s*(?:\+|pos\w*|amplified)\b(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
+    )),
+    ("low", re.compile(
+        rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
+        rf"{_HER2}[\s-]*(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:ish|fish|sish|cish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)"
+    )),
+    ("ultralow", re.compile(
+        rf"{_HER2}[\s-]*ultra[\s-]*low|\bultra[\s-]*low\b|\bihc\s*(?:>|above|greater\s+than)\s*0\s*(?:but|and)?\s*(?:<|below|less\s+than)\s*1|\bihc\s*0\s*\+|faint\s+(?:incomplete\s+)?(?:membrane\s+)?staining"
+    )),
+    ("zero", re.compile(
+        rf"{_HER2}[\s-]*(?:ihc\s*)?(?:0|zero|null|nul)\b(?!\s*\+)(?!\.\d)|{_HER2}[\s-]*(?:no|non)[\s-]*expressi\w*|\bihc\s*(?:score\s*(?:of\s*)?)?0\b(?!\s*\+)(?!\.\d)|"
+        rf"{_HER2}\s*(?:is\s+)?(?:completely\s+)?negative\s*\(\s*(?:ihc\s*)?0\s*\)"
+    )),
+    ("negative", re.compile(
+        rf"{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:negative|neg\b|non[\s-]*amplified|not\s+amplified|[-−](?![\w])|[-−](?=\s*/))|"
+        rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]"
+    )),
+]
+_HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal")
+
+_RECEPTOR = r"(?:hr|er|pr|pgr|hormone[\s-]*receptors?|o?estrogen[\s-]*receptors?|progesterone[\s-]*receptors?)"
+_HR_POS = re.compile(
+    rf"\b{_RECEPTOR}(?:\s*|-(?=pos))(?:status\s*)?(?:is\s+|was\s+)?(?:\+|pos\w*|rich|strongly\s+positive)(?![\w])|\bluminal\b|\btriple[\s-]*positive\b|"
+    rf"\b(?:er|pr)\s*\d{{1,3}}\s*%|\b(?:er|pr)\s*(?:\+|pos)\s*/"
+)
+_HR_NEG = re.compile(
+    rf"\b{_RECEPTOR}(?:\s*|-(?=neg))(?:status\s*)?(?:is\s+|was\s+)?(?:[-−](?![\w])|neg\w*|0\s*%)|\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|"
+    rf"\bhormone[\s-]*receptor[\s-]*negative\b|\ber\s*/\s*pr\s*[-−]|\b(?:er|hr)\s*[-−]\s*/\s*pr\s*[-−]"
+)
+_PR_ONLY_POS = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)[\s-]*(?:\+|pos\w*)")
+_ER_NEG = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)[\s-]*(?:[-−](?![\w])|neg\w*)")
+
+_METASTATIC = re.compile(
+    r"\bmetasta\w*|\bmbc\b|\bmtnbc\b|\bstage\s*(?:iv|4)\b|\badvanced\b|\brecurren\w*|\brelapse\w*|\bde\s*novo\b|"
+    r"\b(?:liver|lung|bone|brain|nodal|visceral|cns|pleural|peritoneal|skin)\s+(?:mets?|metastas\w*|lesions?|disease|involvement)\b|\bmets\b|"
+    r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:line|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
+)
+_NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s-]*metastatic\b|\bm0\b")
+_NEOADJ = re.compile(r"\bneo[\s-]*adjuvant\b|\bpre[\s-]*operative\b|\bbefore\s+surgery\b|\bprior\s+to\s+surgery\b")
+_ADJ = re.compile(
+    r"(?<!neo)(?<!neo-)(?<!neo )\badjuvant\w*|\bpost[\s-]*operative\b|\bafter\s+surgery\b|\bpost[\s-]*neo[\s-]*adjuvant\b|"
+    r"\bresidual\s+(?:invasive\s+)?(?:disease|tumou?r|cancer)\b|\bnon[\s-]*pcr\b|\b(?:no|without|did\s+not\s+(?:achieve|reach|get)|didn'?t\s+(?:achieve|reach|get)|failed\s+to\s+(?:achieve|reach))\s+(?:a\s+)?pcr\b|"
+    r"\b(?:achieved|with|reached|had|got)\s+(?:a\s+)?pcr\b|\bpcr\s+(?:achieved|after)\b|\byp\s*t\s*[0-4]"
+)
+_HISTORY = re.compile(r"\b(?:after|post|prior|previous|previously|following|completed|finished|had|received)\s+(?:\w+\s+)?$")
+_ADJUVANT_DRUG = re.compile(
+    r"\s+(?:\w+\s+)?(?:tamoxifen|ai|aromatase|letrozole|anastrozole|exemestane|endocrine|hormon\w*|chemo\w*|ac|ac-t\w*|ec|"
+    r"trastuzumab|herceptin|t-dm1|kadcyla|hp|pertuzumab|taxane|paclitaxel|docetaxel|capecitabine|olaparib|abemaciclib|"
+    r"ribociclib|radiotherapy|therapy\s+with)"
+)
+_RELAPSE = re.compile(r"\brelaps\w*|\brecurr\w*|\b(?:distant|new)\s+metasta\w*|\bstage\s*(?:iv|4)\b|\bmetastatic\s+relapse\b")
+_EARLY = re.compile(r"\bearly(?:[\s-]+stage)?\s+(?:breast\s+)?(?:cancer|disease|bc|her2)|\bebc\b|\bstage\s*(?:i{1,3}|[1-3])[abc]?\b|\boperable\b|\blocali[sz]ed\b|\blocally\s+advanced\b")
+_PCR_NO = re.compile(
+    r"\b(?:no|without|non)[\s-]*pcr\b|\b(?:did\s+not|didn'?t|failed\s+to|not)\s+(?:achieve|reach|get|have)\s+(?:a\s+)?(?:pcr|(?:pathologic(?:al)?\s+)?complete\s+response)|"
+    r"\bresidual\s+(?:invasive\s+)?(?:disease|tumou?r|cancer)\b|\bnot\s+(?:a\s+)?pcr\b|\byp\s*t\s*[1-4]|\bpcr\s*[:=]?\s*(?:no|negative)\b"
+)
+_PCR_YES = re.compile(
+    r"\b(?:achieved|with|reached|had|got|attained)\s+(?:a\s+)?(?:pcr|(?:pathologic(?:al)?\s+)?complete\s+(?:pathologic(?:al)?\s+)?response)|"
+    r"\bpcr\s+(?:was\s+)?(?:achieved|obtained|after)\b|\bpcr\s*[:=]?\s*yes\b|\byp\s*t\s*0|\bypt0|\bwith\s+pcr\b|\bin\s+pcr\b|^\s*pcr\b|"
+    r"\bcomplete\s+(?:pathologic(?:al)?\s+)?response\s+(?:was\s+)?(?:achieved|obtained|reached)|\bpathologic(?:al)?\s+complete\s+response\b(?!\s*\?)"
+)
+_LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b")
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_DE_NOVO = re.compile(r"\bde\s*novo\b")
+_NAIVE = re.compile(
+    r"\btreatment[\s-]*na[iï]ve\b|\buntreated\s+(?:metastatic|mbc|advanced|disease|her2|hr|tnbc|triple)|\bnewly\s+diagnosed\s+(?:\w+\s+){0,3}(?:metastatic|stage\s*iv|mbc)|"
+    r"\bno\s+(?:prior\s+|previous\s+)?(?:systemic\s+)?(?:therapy|treatment|tx)\s*(?:\w+\s+){0,2}(?:so\s+far|yet|for\s+(?:the\s+)?(?:metastatic|advanced|mbc|recurren\w*|relapse))|"
+    r"\bno\s+(?:prior|previous)\s+(?:systemic\s+)?(?:therapy|treatment|tx)\b|\bnot\s+(?:yet\s+)?treated\b|\bno\s+therapy\s+yet\b|"
+    r"\bfirst[\s-]*line\s+(?:options?|therapy|treatment|regimen|tx|choice)s?\s*\?|\bwhat\s+(?:\w+\s+){0,2}first[\s-]*line\b"
+)
+
+_BRAIN = r"(?:brain|cns|intracranial|cerebral|cerebellar|leptomeningeal|meningeal)"
+_BRAIN_PRESENT = re.compile(
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b"
+)
+_BRAIN_NONE = re.compile(
+    rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)\s*(?::\s*)?(?:none|absent|negative|excluded|ruled\s+out)|"
+    rf"\b(?:brain|head)\s+(?:mri|ct)\s+(?:is\s+|was\s+)?(?:negative|clear|normal|unremarkable)\b|\bno\s+bm\b|\bcns[\s-]*negative\b"
+)
+_BRAIN_ACTIVE = re.compile(
+    rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
+    rf"\bleptomeningeal\b|\bmeningeal\b"
+)
+_BRAIN_STABLE = re.compile(
+    rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))"
+)
+_OLIGO = re.compile(
+    r"\boligo[\s-]*progress\w*|\boligoprogression\b|"
+    r"\b(?:one|single|a\s+single|a|1|two|2|solitary|isolated)\s+(?:new\s+)?(?:enlarging|growing|progressing|progressive|increasing)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci|deposits?)|"
+    r"\b(?:growing|enlarging|progressing|new)\b[^.;]{0,60}\b(?:all\s+)?(?:other|remaining)\s+(?:sites?|lesions?|disease|metastases)\s+(?:\w+\s+){0,2}(?:stable|responding|controlled|shrinking)|\b(?:one|single|a\s+single|1|two|2|a\s+few|few|isolated|solitary)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci)\s+(?:\w+\s+){0,3}(?:progress\w*|grow\w*|grew|enlarg\w*|increas\w*|new)|"
+    r"\b(?:isolated|limited|single[\s-]*site|focal)\s+progression\b|\b(?:progress\w*|grow\w*|enlarg\w*)\s+(?:in\s+)?(?:only\s+)?(?:one|a\s+single|single|1|two)\s+(?:\w+\s+){0,2}(?:lesions?|sites?|mets?|metastas[ie]s|nodes?)"
+)
+_OLIGO_NOT = re.compile(r"\b(?:no|not|without)\s+oligo[\s-]*progress\w*|\bwidespread\s+progression\b|\bdiffuse\s+progression\b|\bmultiple\s+new\s+lesions\b")
+_ILD = re.compile(r"\b(?:ild|interstitial\s+lung\s+disease|pneumonitis|lung\s+fibrosis|pulmonary\s+fibrosis)\b")
+_ILD_NOT = re.compile(rf"\b{_NEG}\s+(?:history\s+of\s+|prior\s+)?(?:ild|interstitial\s+lung\s+disease|pneumonitis)")
+_ACCESS = re.compile(
+    r"\b(?:can'?t|cannot|unable\s+to|couldn'?t|not\s+able\s+to)\s+(?:afford|access|get|obtain)|\bcost\w*\b|\bexpensive\b|\bafford\w*|"
+    r"\b(?:not|isn'?t|is\s+not)\s+(?:available|reimbursed|covered|accessible|approved)|\bunavailable\b|\bno\s+access\b|\blimited\s+(?:access|resources)|"
+    r"\binsurance\b|\bout[\s-]+of[\s-]+pocket\b|\blow[\s-]*resource\b|\bfinancial\w*"
+)
+_ACCESS_NOT = re.compile(r"\b(?:cost|access|price|money|insurance)\s+(?:is\s+)?(?:not\s+an?\s+(?:issue|problem|concern)|no\s+(?:issue|problem))|\bno\s+(?:cost|access|financial)\s+(?:issues?|problems?|concerns?|limits?)")
+
+_BIOMARKERS: dict[str, re.Pattern[str]] = {
+    "PIK3CA": re.compile(r"\bpik3ca\b|\bpi3k(?:ca)?\s+mut\w*"),
+    "AKT1": re.compile(r"\bakt1?\b(?![\s-]*(?:inhibitor|pathway\s+inhibitor))"),
+    "PTEN": re.compile(r"\bpten\b"),
+    "ESR1": re.compile(r"\besr1\b"),
+    "BRCA": re.compile(r"\bg?brca\s*[12]?\b|\bbrca[12]?\s*/\s*[12]\b|\bgbrcam?\b"),
+    "PD-L1": re.compile(r"\bpd[\s-]?l1\b"),
+}
+_BIOMARKER_NEG = re.compile(
+    r"wild[\s-]*type|\bwt\b|\bnegative\b|\bneg\b|\bnot\s+(?:mutated|altered|detected|found)|\bno\s+(?:\w+\s+){0,2}(?:mutation|alteration|variant)s?|"
+    r"\bnormal\b|\bunmutated\b|\bintact\b|\bnon[\s-]*mutated\b|[-−](?![\w])"
+)
+_BIOMARKER_POS = re.compile(
+    r"\b[a-z]\d{2,4}[a-z*]\b|\bexon\s*\d+|mut\w*|altered|alteration|positive|\bpos\b|\+|variant|loss|deleted|deletion|carrier|germline|amplif\w*|\bcps\s*(?:≥|>=|>)?\s*\d+|\bdetected\b|\bpresent\b|\bgbrca"
+)
+
+_TOPICS: dict[str, re.Pattern[str]] = {
+    "monitoring": re.compile(r"\bmonitor\w*|\b(?:ctdna|ctcs?|liquid\s+biops\w*|circulating\s+tumou?r\s+(?:dna|cells?))\b[^.?]{0,60}\b(?:resistance|progression|early)|\b(?:pick\s+up|catch|spot|flag|anticipate)\s+(?:\w+\s+){0,3}(?:resistance|progression)|\b(?:track|follow|serial)\w*\s+(?:\w+\s+){0,2}(?:ctdna|liquid\s+biops\w*|ctcs?)\b|\bpredict\w*\s+(?:\w+\s+){0,2}resistance|\bdetect\w*\s+(?:\w+\s+){0,2}resistance|\bsurveillance\b|\bearly\s+(?:sign|warning|detection)"),
+    "delay_resistance": re.compile(r"\b(?:delay|prevent|overcome|reduce|avoid|postpone|circumvent|get\s+around|slow)\w*\s+(?:\w+\s+){0,4}resistance|\bresistance\s+(?:be\s+)?(?:delayed|prevented|overcome|reduced)"),
+    "rebiopsy": re.compile(r"\bre[\s-]*biops\w*|\brepeat\s+biops\w*|\bnew\s+biops\w*|\bbiopsy\s+(?:again|useful|worth|needed|helpful)|\bbiops\w*\b.*\b(?:useful|worth|needed|helpful|should)\b"),
+    "sequencing": re.compile(r"\bsequenc\w*|\bwhich\s+(?:adc\s+)?first\b|\border\s+of\b|\bafter\s+(?:the\s+)?(?:first|other)\s+adc\b|\badc\s+after\s+(?:an?\s+)?adc\b|\bcross[\s-]*resist\w*"),
+}
+
+# Vocabulary groups -> therapies the patient may have received.
+_GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
+    "trastuzumab deruxtecan": ("trastuzumab deruxtecan", "adc"),
+    "trastuzumab emtansine": ("trastuzumab emtansine", "adc"),
+    "sacituzumab govitecan": ("sacituzumab govitecan", "adc"),
+    "datopotamab deruxtecan": ("adc",),
+    "sacituzumab tirumotecan": ("adc",),
+    "antibody drug conjugate": ("adc",),
+    "trastuzumab": ("trastuzumab",),
+    "pertuzumab": ("pertuzumab",),
+    "trastuzumab-pertuzumab": ("trastuzumab", "pertuzumab"),
+    "taxane": ("taxane", "chemotherapy"),
+    "capecitabine": ("capecitabine", "chemotherapy"),
+    "eribulin": ("chemotherapy",),
+    "vinorelbine": ("chemotherapy",),
+    "anthracycline": ("anthracycline", "chemotherapy"),
+    "chemotherapy": ("chemotherapy",),
+    "pyrotinib": ("pyrotinib", "tyrosine kinase inhibitor"),
+    "tucatinib": ("tucatinib", "tyrosine kinase inhibitor"),
+    "neratinib": ("neratinib", "tyrosine kinase inhibitor"),
+    "lapatinib": ("lapatinib", "tyrosine kinase inhibitor"),
+    "tyrosine kinase inhibitor": ("tyrosine kinase inhibitor",),
+    "CDK4/6 inhibitor": ("cdk4/6 inhibitor",),
+    "endocrine therapy": ("endocrine therapy",),
+    "PI3K inhibitor": ("endocrine therapy",),
+    "AKT inhibitor": ("endocrine therapy",),
+    "elacestrant": ("endocrine therapy",),
+    "immunotherapy": ("immunotherapy",),
+    "PARP inhibitor": ("parp inhibitor",),
+}
+_REGIMENS: dict[str, tuple[str, ...]] = {
+    "thp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
+    "tchp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
+    "tch": ("taxane", "chemotherapy", "trastuzumab"),
+    "th": ("taxane", "chemotherapy", "trastuzumab"),
+    "ac-th": ("anthracycline", "taxane", "chemotherapy", "trastuzumab"),
+    "ac-thp": ("anthracycline", "taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
+    "ddac": ("anthracycline", "chemotherapy"),
+    "ac": ("anthracycline", "chemotherapy"),
+    "ec": ("anthracycline", "chemotherapy"),
+    "ai": ("endocrine therapy",),
+    "h": ("trastuzumab",),
+}
+_REGIMEN = re.compile(r"(?<![\w-])(ac-thp|ac-th|tchp|thp|tch|ddac|th|ac|ec|ai|hp|h)(?![\w-])", re.IGNORECASE)
+_PRIOR_CUE = re.compile(
+    r"\b(?:after|post|following|progress\w*|pd\b|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|"
+    r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
+    r"through|intoleran\w*|stopped|discontinued|history\s+of)\b|-(?:pretreated|refractory|resistant|exposed)"
+)
+_PROGRESS_CUE = re.compile(
+    r"\bprogress\w*|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|\bafter\b|\bpost\b|"
+    r"\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
+)
+_CURRENT_CUE = re.compile(r"\b(?:on|currently|receiving|while\s+on|during|maintenance|still\s+on|now\s+on)\b")
+_QUESTION_CUE = re.compile(
+    r"\b(?:or|vs\.?|versus|should|next|start|give|giving|consider|use|using|offer|switch(?:ing)?\s+to|what\s+about|instead|"
+    r"recommend\w*|prefer\w*|choose|choice|candidate|eligible|option|options|role\s+of|is\s+there|does|would|could|can|"
+    r"alternative|alternatives|instead|cheaper|compared|than|worth|try|trying)\b|\?"
+)
+_NOT_RECEIVED = re.compile(
+    r"\b(?:no|never|not|without)\s+(?:\w+\s+){0,3}(?:prior|previous|received|had|given|treated|exposure)\b|"
+    r"\b(?:no|never|without)\s+(?:prior|previous)?\s*$|\bna[iï]ve\b|\bnot\s+(?:yet\s+)?(?:received|had|given)\b|\bhasn'?t\s+had\b|\bhas\s+not\s+had\b"
+)
+
+
+def _clauses(text: str) -> list[tuple[int, str]]:
+    """(offset, clause) pairs; a clause ends at a sentence stop or a comma before a turn of thought."""
+    result, start = [], 0
+    for match in _CLAUSE_SPLIT.finditer(text):
+        if match.start() > start:
+            result.append((start, text[start:match.start()]))
+        start = match.end()
+    if start < len(text):
+        result.append((start, text[start:]))
+    return result
+
+
+class _Collector:
+    """Facts of one message; two different values for one fact become a conflict."""
+
+    def __init__(self, turn: int) -> None:
+        self.turn = turn
+        self.values: dict[str, list[tuple[str | int | bool, str]]] = {}
+
+    def add(self, name: str, value: str | int | bool, words: str) -> None:
+        self.values.setdefault(name, []).append((value, words.strip()))
+
+    def resolve(self) -> tuple[dict[str, Fact], list[Conflict]]:
+        facts: dict[str, Fact] = {}
+        conflicts: list[Conflict] = []
+        for name, found in self.values.items():
+            distinct: dict[str | int | bool, str] = {}
+            for value, words in found:
+                distinct.setdefault(value, words)
+            if len(distinct) > 1:
+                (v1, w1), (v2, w2) = list(distinct.items())[:2]
+                conflicts.append(Conflict(fact=name, first=w1, second=w2))
+            value, words = next(iter(distinct.items()))
+            facts[name] = Fact(value=value, words=words, turn=self.turn)
+        return facts, conflicts
+
+
+def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientFacts, tuple[Conflict, ...]]:
+    collect = _Collector(turn)
+    _read_her2(lower, text, collect)
+    _read_hr(lower, text, collect)
+    _read_setting(lower, text, collect)
+    lines = [(_ORDINALS.get(m.group(1), int(m.group(1)) if m.group(1).isdigit() else 0), text[m.start():m.end()])
+             for m in _LINE.finditer(lower)]
+    if lines:
+        collect.add("line", *max(lines))  # "first line was X ... what second line?": the line asked about
+    if (m := _DE_NOVO.search(lower)):
+        collect.add("de_novo", True, text[m.start():m.end()])
+    _read_brain(lower, text, collect)
+    _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
+    _read_flag(lower, text, collect, "ild", _ILD, _ILD_NOT)
+    _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
+    therapies = _read_therapies(text, lower, turn, lexicon)
+    received = [t for t in therapies if t.received]
+    naive = _NAIVE.search(lower)
+    if naive and not received:
+        collect.add("treatment_naive", True, text[naive.start():naive.end()])
+    elif lines and max(lines)[0] == 1 and not received and re.search(r"\b(?:first|1st)[\s-]*line\b|\b1l\b", lower):
+        collect.add("treatment_naive", True, max(lines)[1])
+    if "setting" not in collect.values and any(t.progressed for t in received) and not _NEOADJ.search(lower):
+        first = next(t for t in received if t.progressed)
+        collect.add("setting", "metastatic", first.words)  # progression on a treatment: advanced disease
+    facts, conflicts = collect.resolve()
+    biomarkers = tuple(_read_biomarkers(text, lower, turn))
+    topics = tuple(
+        Fact(value=name, words=text[m.start():m.end()], turn=turn)
+        for name, pattern in _TOPICS.items() if (m := pattern.search(lower))
+    )
+    return PatientFacts(**facts, therapies=tuple(therapies), biomarkers=biomarkers, topics=topics), tuple(conflicts)
+
+
+def _read_her2(lower: str, text: str, collect: _Collector) -> None:
+    found: list[tuple[int, str, str]] = []
+    taken: list[tuple[int, int]] = []
+    for value, pattern in _HER2_PATTERNS:
+        for match in pattern.finditer(lower):
+            if any(a < match.end() and match.start() < b for a, b in taken):
+                continue  # "HER2-low" must not also read as "HER2-" negative
+            negation = _negation_start(lower, match.start())
+            if negation is not None:
+                if value == "positive":
+                    found.append((match.start(), "negative", text[negation:match.end()]))
+                    taken.append(match.span())
+                continue
+            found.append((match.start(), value, text[match.start():match.end()]))
+            taken.append(match.span())
+    if not found and (m := _HER2_EQUIVOCAL.search(lower)):
+        collect.add("her2", "equivocal", text[m.start():m.end()])
+        return
+    specific = {v for _, v, _ in found if v in {"low", "ultralow", "zero"}}
+    for _, value, words in sorted(found):
+        if value == "negative" and specific:
+            continue  # "HER2-negative (IHC 1+)": the specific reading wins, it is not a conflict
+        collect.add("her2", value, words)
+
+
+_ER = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|\d{1,3}\s*%)")
+_PR = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|\d{1,3}\s*%)")
+
+
+def _receptor_value(sign: str) -> str:
+    if sign.startswith(("+", "pos")):
+        return "positive"
+    if sign.endswith("%"):
+        return "positive" if int(re.sub(r"\D", "", sign) or 0) >= 1 else "negative"
+    return "negative"
+
+
+def _read_hr(lower: str, text: str, collect: _Collector) -> None:
+    """HR-positive if ER or PR is positive; a conflict only when one receptor gets both values."""
+    readings: list[tuple[str, str, str]] = []  # (receptor, value, words)
+    for name, pattern in (("ER", _ER), ("PR", _PR)):
+        for match in pattern.finditer(lower):
+            value = _receptor_value(match.group(1))
+            if value == "positive" and _negated(lower, match.start()):
+                value = "negative"
+            readings.append((name, value, text[match.start():match.end()]))
+    for match in _HR_POS.finditer(lower):
+        if not re.match(r"\b(?:er|pr|pgr|o?estrogen|progesterone)\b", lower[match.start():]) and not _negated(lower, match.start()):
+            readings.append(("HR", "positive", text[match.start():match.end()]))
+    for match in _HR_NEG.finditer(lower):
+        if not re.match(r"\b(?:er|pr|pgr|o?estrogen|progesterone)\b", lower[match.start():]):
+            readings.append(("HR", "negative", text[match.start():match.end()]))
+    if not readings:
+        return
+    positives = [r for r in readings if r[1] == "positive"]
+    negatives = [r for r in readings if r[1] == "negative"]
+    clash = any(n[0] in {p[0], "HR"} or p[0] == "HR" for p in positives for n in negatives)
+    if positives and clash:
+        collect.add("hr", "positive", positives[0][2])
+        collect.add("hr", "negative", negatives[0][2])
+    elif positives:
+        collect.add("hr", "positive", positives[0][2])
+    else:
+        collect.add("hr", "negative", negatives[0][2])
+
+
+def _read_setting(lower: str, text: str, collect: _Collector) -> None:
+    adjuvant = next((m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])
+                     and not _ADJUVANT_DRUG.match(lower, m.end())), None)
+    neoadjuvant = next((m for m in _NEOADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])), None)
+    if _RELAPSE.search(lower):
+        adjuvant = neoadjuvant = None  # "relapsed after adjuvant tamoxifen": the treatment history, not the setting
+    metastatic = None if _NOT_METASTATIC.search(lower) else next(
+        (m for m in _METASTATIC.finditer(lower) if not _negated(lower, m.start())), None)
+    early = _EARLY.search(lower)
+    if metastatic and not (adjuvant or neoadjuvant):
+        collect.add("setting", "metastatic", text[metastatic.start():metastatic.end()])
+    elif adjuvant:
+        collect.add("setting", "adjuvant", text[adjuvant.start():adjuvant.end()])
+        if metastatic and re.search(r"\b(?:metasta\w*|mbc|stage\s*(?:iv|4))\b", lower[metastatic.start():metastatic.end()]):
+            collect.add("setting", "metastatic", text[metastatic.start():metastatic.end()])
+    elif neoadjuvant:
+        collect.add("setting", "neoadjuvant", text[neoadjuvant.start():neoadjuvant.end()])
+    elif early:
+        collect.add("setting", "early", text[early.start():early.end()])
+    no = _PCR_NO.search(lower)
+    yes = _PCR_YES.search(lower)
+    if yes and no and not (no.start() <= yes.start() < no.end() or yes.start() <= no.start() < yes.end()):
+        collect.add("pcr", True, text[yes.start():yes.end()])  # "pCR but residual tumour in the axilla": ask
+        collect.add("pcr", False, text[no.start():no.end()])
+    elif no:
+        collect.add("pcr", False, text[no.start():no.end()])
+    elif yes:
+        collect.add("pcr", True, text[yes.start():yes.end()])
+
+
+def _read_brain(lower: str, text: str, collect: _Collector) -> None:
+    if (none := _BRAIN_NONE.search(lower)):
+        collect.add("brain_mets", "none", text[none.start():none.end()])
+        return
+    present = _BRAIN_PRESENT.search(lower)
+    if not present:
+        return
+    if (active := _BRAIN_ACTIVE.search(lower)):
+        collect.add("brain_mets", "active", text[active.start():active.end()])
+    elif (stable := _BRAIN_STABLE.search(lower)):
+        collect.add("brain_mets", "stable", text[stable.start():stable.end()])
+    else:
+        collect.add("brain_mets", "present", text[present.start():present.end()])
+
+
+def _read_flag(lower: str, text: str, collect: _Collector, name: str, yes: re.Pattern[str], no: re.Pattern[str]) -> None:
+    if (negative := no.search(lower)):
+        collect.add(name, False, text[negative.start():negative.end()])
+    elif (positive := yes.search(lower)):
+        collect.add(name, True, text[positive.start():positive.end()])
+
+
+def _negation_start(lower: str, position: int) -> int | None:
+    """Where a negation word shortly before a position (in the same clause) starts, if there is one."""
+    start = max(0, position - 30)
+    window = lower[start:position]
+    pieces = re.split(r"[.;,:!?(]|\bbut\b|\band\b|--", window)
+    clause_start = start + len(window) - len(pieces[-1])
+    match = re.search(rf"\b{_NEG}\b(?!\s+(?:only|just)\b)[^.]*$", pieces[-1])
+    return clause_start + match.start() if match else None
+
+
+def _negated(lower: str, position: int) -> bool:
+    return _negation_start(lower, position) is not None
+
+
+def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon) -> list[TherapyFact]:
+    mentions: list[tuple[int, int, tuple[str, ...]]] = []
+    for match in lexicon.vocabulary.find(text):
+        therapies = _GROUP_THERAPIES.get(match.group)
+        if therapies:
+            if "chemo" in match.term.lower() and "chemotherapy" not in therapies:
+                therapies = (*therapies, "chemotherapy")  # "chemo-immunotherapy"
+            mentions.append((match.start, match.end, therapies))
+    for match in _REGIMEN.finditer(text):
+        word = match.group(1).lower()
+        if word == "hp" or (word == "ai" and not match.group(1).isupper()):
+            continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
+        if word in {"th", "ac", "ec", "h"} and not match.group(1).isupper():
+            continue
+        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[match.end():match.end() + 5]):
+            continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
+        if not any(a <= match.start() < b for a, b, _ in mentions):
+            mentions.append((match.start(), match.end(), _REGIMENS[word]))
+    mentions.sort()
+    facts: list[TherapyFact] = []
+    sentences = [(m.start(), m.end()) for m in re.finditer(r"[^.;!?\n]+", lower)]
+    for offset, clause in _clauses(lower):
+        in_clause = [(a, b, t) for a, b, t in mentions if offset <= a < offset + len(clause)]
+        if not in_clause:
+            continue
+        is_question = bool(re.search(r"\?", lower[offset:offset + len(clause) + 2])) or bool(
+            re.match(r"\s*(?:what|which|should|would|could|can|is|are|do|does|how|any)\b", clause))
+        for a, b, therapies in in_clause:
+            before = lower[offset:a]
+            after = lower[b:b + 40]
+            words = text[a:b]
+            negated = bool(re.search(r"(?:\b(?:no|never|not|without)\b|n't|\bhasnt\b|\bdidnt\b)(?:\s+[\w/-]+){0,3}\s*$", before)) or \
+                bool(re.match(r"[\s-]*(?:na[iï]ve|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
+            if negated:
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False, words=words, turn=turn)  # type: ignore[arg-type]
+                             for t in therapies)
+                continue
+            cue = _last(_PRIOR_CUE, before)
+            question = _last(_QUESTION_CUE, before)
+            pretreated = bool(re.match(r"[\s-]*(?:pretreated|pre-treated|refractory|resistant|exposed|treated|failure|progression)\b", after))
+            asked = (question is not None and (cue is None or question > cue)) or (
+                is_question and bool(re.match(r"\s*(?:or|vs\.?|versus)\b", after)))
+            if (asked or (cue is None and is_question)) and not pretreated:
+                continue  # asked about, not received: "T-DXd or SG next?"
+            sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
+            progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
+            current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
+            if current and re.search(r"\brespond\w*|\bstable\b|\bcontrolled\b|\bworking\b", lower[sentence[0]:sentence[1]]) \
+                    and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
+                progressed = False
+            facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,  # type: ignore[arg-type]
+                                     words=words, turn=turn) for t in therapies)
+    return _dedupe(facts)
+
+
+def _last(pattern: re.Pattern[str], text: str) -> int | None:
+    position = None
+    for match in pattern.finditer(text):
+        position = match.start()
+    return position
+
+
+def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
+    merged: dict[str, TherapyFact] = {}
+    for fact in facts:
+        known = merged.get(fact.therapy)
+        if known is None:
+            merged[fact.therapy] = fact
+        elif fact.received and known.received:
+            merged[fact.therapy] = known.model_copy(update={
+                "progressed": known.progressed or fact.progressed, "current": known.current or fact.current})
+        elif fact.received:
+            merged[fact.therapy] = fact
+    return list(merged.values())
+
+
+def _read_biomarkers(text: str, lower: str, turn: int) -> Iterable[BiomarkerFact]:
+    for marker, pattern in _BIOMARKERS.items():
+        for match in pattern.finditer(lower):
+            after = lower[match.end():match.end() + 30]
+            before = lower[max(0, match.start() - 30):match.start()]
+            if marker == "AKT1" and re.match(r"[\s-]*(?:inhibitor|pathway)", after):
+                continue
+            window_after = re.split(r"[,;.]|\band\b|\bbut\b", after)[0]
+            window_before = re.split(r"[,;.]|\band\b|\bbut\b", before)[-1]
+            negative = _BIOMARKER_NEG.search(window_after) or re.search(rf"\b{_NEG}\b", window_before)
+            positive = _BIOMARKER_POS.search(window_after) or re.search(r"germline|\bg$|mutated|altered", window_before) \
+                or lower[match.start()] == "g"
+            if negative or positive:
+                yield BiomarkerFact(marker=marker, positive=not negative,  # type: ignore[arg-type]
+                                    words=text[match.start():match.end() + len(window_after)].strip(), turn=turn)
+                break
