@@ -38,6 +38,7 @@ from assistant.types import (
     StudyResult,
 )
 
+_CONTINUES = re.compile(r"(?:The\s+results?|Results|It|This|These|Its|Their|In\s+(?:this|that)\s+(?:study|trial))\b")
 _NO_CI = {"n/a", "unverified", "not retrieved", "not reported in abstract", "truncated in source", "as shown", ""}
 
 
@@ -90,9 +91,9 @@ class _Citations:
         label = passage_label(passage)
         title = self.composer.review_title
         where = f"{passage.section}. {passage.section_title}" if passage.section else (passage.section_title or "")
-        kind = "Perspectives" if passage.kind == "perspective" else "text"
+        kind = ", Perspectives" if passage.kind == "perspective" else ""
         return self._add(Citation(
-            id=label, ref=None, trial=trial, title=f"{title} - {where} ({kind})", section=passage.section,
+            id=label, ref=None, trial=trial, title=f"{title}, {where}{kind}", section=passage.section,
             quote=quote, passage_id=passage.id,
             spans=passage_quote_spans(passage, quote, self.composer.original),
         ))
@@ -152,7 +153,7 @@ class Composer:
 
     @property
     def review_title(self) -> str:
-        return "Ma & Li, " + self.index.review.title
+        return "Ma & Li review"
 
     def _render(self, template: str, **values: Any) -> str:
         text = self.environment.get_template(template).render(**values)
@@ -173,8 +174,12 @@ class Composer:
             ranked = {r.passage_id: i for i, r in enumerate(self.retriever.search(hint, 50))}
             preferred.sort(key=lambda p: (ranked.get(p.id, 99), p.id))
         passage = preferred[0]
-        for start, end in sentence_bounds(passage.text):
+        bounds = sentence_bounds(passage.text)
+        for number, (start, end) in enumerate(bounds):
             if ref in citation_refs(passage.text[start:end], 10_000):
+                # "ASCENT study [10] explored ... The results showed ...": keep the results with the study.
+                if number + 1 < len(bounds) and _CONTINUES.match(passage.text, bounds[number + 1][0]):
+                    end = bounds[number + 1][1]
                 return passage, self._with_context(passage, start, end)
         return passage, passage.text
 
@@ -275,7 +280,8 @@ class Composer:
             notes.append(render(entry["note"], self.functions))
         if unlisted:
             generic = next(e for e in self.safety["drugs"] if "{{ drugs }}" in e["note"])
-            notes.append(render(generic["note"], {**self.functions, "drugs": ", ".join(unlisted)}))
+            values: dict[str, Any] = {**self.functions, "drugs": ", ".join(unlisted)}
+            notes.append(render(generic["note"], values))
         if facts.value("ild") is True and "deruxtecan" in options:
             notes.append(self.safety["ild_history"])
         notes.append(self.safety["general"])
@@ -308,7 +314,7 @@ class Composer:
                            patient=patient_record(facts))
 
     def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
-                    definition: tuple[StudyCard, str] | None = None) -> Answer:
+                    definitions: Sequence[tuple[StudyCard, str]] = ()) -> Answer:
         citations = _Citations(self)
         quotes = []
         for passage, quote in passages:
@@ -316,12 +322,9 @@ class Composer:
             for ref in _refs_in(quote):
                 ids.append(citations.reference(ref, passage, quote, self._trial_for(ref)))
             quotes.append({"passage": passage, "quote": quote, "citations": ids})
-        card_ids: list[str] = []
-        if definition:
-            card_ids = citations.card(definition[0], query)
-        text = self._render("explanation.md.j2", quotes=quotes, definition=definition, card_ids=card_ids)
-        return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts),
-                           evidence_level=definition[0].esmo_level if definition else None)
+        cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
+        text = self._render("explanation.md.j2", quotes=quotes, definitions=cards)
+        return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts))
 
     def why(self, previous: Answer, facts: PatientFacts) -> Answer:
         """Why the previous recommendation: its rationale, the trials and the review's Perspective."""
@@ -333,7 +336,12 @@ class Composer:
                       covers: Iterable[str] = ()) -> Answer:
         text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
                             patient=describe_patient(facts), covers=list(covers))
-        return self.answer("clarification", text, follow_up=tuple(questions), patient=patient_record(facts))
+        record = patient_record(facts)
+        if conflicts:
+            record["conflicts"] = [c.model_dump() for c in conflicts]
+        follow_up = tuple(questions) or tuple(
+            f"Which is right for {c.fact.replace('_', ' ')}: \"{c.first}\" or \"{c.second}\"?" for c in conflicts)
+        return self.answer("clarification", text, follow_up=follow_up, patient=record)
 
     def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None) -> Answer:
         text = self._render("out_of_scope.md.j2", reason=reason, detail=detail)
@@ -387,7 +395,7 @@ _LABELS = {
     "oligoprogression": "oligoprogression", "ild": "history of ILD/pneumonitis", "access_limited": "cost or access limits",
     "treatment_naive": "no prior treatment for metastatic disease",
 }
-_VALUES = {("her2", "zero"): "0", ("her2", "negative"): "negative (low or 0 not stated)",
+_VALUES = {("her2", "zero"): "zero (HER2-0)", ("her2", "negative"): "negative (low or zero not stated)",
            ("her2", "equivocal"): "IHC 2+ without an ISH result"}
 
 

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from assistant.compose import Composer, card_functions, md
 from assistant.decide import Decision, counterfactuals, decide, load_rules
 from assistant.errors import CorpusError, InputRejected
-from assistant.ingest.mapped import sentence_bounds
 from assistant.index import LoadedIndex, open_index
+from assistant.ingest.mapped import sentence_bounds
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import Answer, Frozen, Passage, PatientFacts
@@ -120,13 +120,17 @@ class Assistant:
             previous = self.answer(messages[:-1])
             if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
                 return self.composer.why(previous, facts)
-        about_a_patient = last.patient_words or _case_facts(last.facts)
+        stated = last.facts.her2 is not None or last.facts.hr is not None
+        about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
         studies = last.studies or (last.drug_studies if last.asks_result and not last.patient_words else ())
         if studies and (last.asks_result or not about_a_patient) and not (about_a_patient and _asks_recommendation(last)):
             cards = [card for card in self.index.cards if card.id in studies]
             return self.composer.fact(cards, last.measures, last.text, facts)
-        if last.asks_definition and not last.patient_words and not _case_facts(last.facts) \
-                and not _asks_recommendation(last) and not last.hypothetical:
+        if not clinical and not _decision_facts(facts):
+            return self.composer.out_of_scope("This question is outside what the review covers.", facts)
+        defining = bool(_MEANING.search(last.text.lower()))
+        if defining or (last.asks_definition and not last.patient_words and not _case_facts(last.facts)
+                        and not _asks_recommendation(last) and not last.hypothetical):
             return self._explain(last, facts)
         return self._recommend(last, facts, notes)
 
@@ -147,7 +151,7 @@ class Assistant:
         if decision.missing and (known or _asks_for_treatment(last)):
             questions = [self.questions[name] for name in decision.missing[:3] if name in self.questions]
             return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
-        if not known and _asks_for_treatment(last) and last.domain_terms:
+        if not known and (_asks_for_treatment(last) or last.patient_words) and last.domain_terms:
             questions = [self.questions[name] for name in ("her2", "setting", "prior")]
             return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
         if last.domain_terms or last.studies:
@@ -158,29 +162,37 @@ class Assistant:
         return self.composer.out_of_scope("This question is outside what the review covers.", facts)
 
     def _explain(self, last: Reading, facts: PatientFacts) -> Answer:
-        entry = self._definition(last)
-        if entry is not None:
-            quotes = [(self.index.review.passage(q.passage), q.text) for q in entry.quotes]
-            card = next((c for c in self.index.cards if entry.card and c.id == entry.card.id), None)
-            definition = (card, str(getattr(card, entry.card.field))) if card and entry.card else None
-            return self.composer.explanation(last.text, facts, quotes, definition)
+        entries = self._definition(last)
+        if entries:
+            quotes = [(self.index.review.passage(q.passage), q.text) for e in entries for q in e.quotes]
+            definitions = [(card, str(getattr(card, e.card.field))) for e in entries if e.card
+                           for card in self.index.cards if card.id == e.card.id]
+            return self.composer.explanation(last.text, facts, quotes, definitions)
         passages = self.explaining_passages(last.text)
         if not passages:
             return self.composer.out_of_scope("The review does not discuss this.", facts)
         return self.composer.explanation(last.text, facts, passages)
 
-    def _definition(self, last: Reading) -> GlossaryEntry | None:
-        """The glossary entry a "what is X?" question asks for, when it asks only that."""
+    def _definition(self, last: Reading) -> list[GlossaryEntry]:
+        """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
         lower = last.text.lower()
         asked = _DEFINE.search(lower)
-        if not asked or len(last.text.split()) > 14:
-            return None
+        if not asked or len(last.text.split()) > 20:
+            return []
+        entries: list[GlossaryEntry] = []
+        previous_end = asked.end()
         for match in self.index.vocabulary.find(last.text):
+            if match.start < asked.end():
+                continue
             entry = next((e for e in self.glossary if e.term == match.group), None)
-            between = lower[asked.end():match.start] if match.start >= asked.end() else lower[match.end:asked.start()]
-            if entry and re.fullmatch(r"[\s]*(?:(?:an?|the|by|meant|term|so[\s-]*called)\s+)*[\s\"'“]*", between):
-                return entry
-        return None
+            between = lower[previous_end:match.start]
+            if entry is None or not re.fullmatch(
+                    r"[\s,]*(?:(?:an?|the|by|meant|term|so[\s-]*called|vs\.?|versus|or|and)\s+)*[\s\"'“]*", between):
+                break
+            if entry not in entries:
+                entries.append(entry)
+            previous_end = match.end
+        return entries[:3]
 
     def explaining_passages(self, query: str, limit: int = 2) -> list[tuple[Passage, str]]:
         """The few sentences that answer, from the passages retrieval ranks best.
@@ -203,22 +215,26 @@ class Assistant:
                 bonus = 3.0 if cue and cue.search(sentence) else 0.0
                 candidates.append((shared + bonus + 0.4 * (6 - rank), -position, passage, start, end))
         candidates.sort(key=lambda c: (-c[0], c[2].id, -c[1]))
-        chosen: list[tuple[Passage, str]] = []
-        for score, _, passage, start, end in candidates:
-            if chosen and score < 0.6 * candidates[0][0]:
+        spans: dict[str, tuple[Passage, int, int]] = {}  # one contiguous span per passage, in best-first order
+        for picked, (score, _, passage, start, end) in enumerate(candidates[:limit]):
+            if picked and score < 0.6 * candidates[0][0]:
                 break
-            quote = self.composer.expand_quote(passage, start, end)
-            if any(p.id == passage.id and (quote in q or q in quote) for p, q in chosen):
-                continue
-            chosen.append((passage, quote))
-            if len(chosen) == limit:
-                break
-        return chosen
+            known = spans.get(passage.id)
+            if known is None:
+                spans[passage.id] = (passage, start, end)
+            elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
+                # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
+                spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
+        return [(passage, self.composer.expand_quote(passage, start, end)) for passage, start, end in spans.values()]
 
 
+_MEANING = re.compile(
+    r"\bwhat\s+(?:do|does)\s+(?:people|ppl|they|you|we|one|the\s+review|it)\s+mean\s+by\b|\bwhat\s+(?:exactly\s+)?counts\s+as\b|"
+    r"^\s*(?:define|definition\s+of|meaning\s+of)\b|\bconcept\s+only\b"
+)
 _DEFINE = re.compile(
-    r"^\s*(?:what\s+(?:is|are)|what's|define|definition\s+of|meaning\s+of|explain\s+what|what\s+counts\s+as|"
-    r"what\s+does|how\s+(?:is|are))\b"
+    r"^\s*(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
+    r"what\s+(?:exactly\s+)?counts\s+as|what\s+does|how\s+(?:is|are))\b"
 )
 
 
@@ -319,7 +335,7 @@ def _case_facts(facts: PatientFacts) -> bool:
     """Facts that describe a particular patient, beyond naming a subtype or a drug class."""
     specific = [t for t in facts.therapies if t.received and t.therapy != "adc"]
     return bool(specific or facts.biomarkers or facts.pcr or facts.line or facts.treatment_naive
-                or facts.brain_mets and facts.brain_mets.value != "present")
+                or (facts.brain_mets and facts.brain_mets.value != "present"))
 
 
 def _load_questions(path: Path) -> dict[str, str]:

@@ -8,7 +8,7 @@ their options in the same order.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ _UNKNOWN = object()
 
 def facet(facts: PatientFacts, name: str) -> object:
     """The value a condition tests; _UNKNOWN when never said and without a default."""
+    value: object
     if name in _SCALARS:
         value = facts.value(name)
     elif name == "prior":
@@ -132,7 +133,7 @@ class Decision(Frozen):
 
 # --- loading --------------------------------------------------------------------------------
 
-TemplateFunctions = dict[str, Callable[..., str]]
+TemplateFunctions = dict[str, Any]
 
 
 def load_rules(rules_dir: Path, cards: Sequence[StudyCard], review: Review,
@@ -265,15 +266,13 @@ def _test(condition: Any, value: object, name: str) -> Outcome:
                 return False
             if "includes_any" in condition and not set(condition["includes_any"]) & value:
                 return False
-            if set(condition.get("excludes", ())) & value:
-                return False
-            return True
+            return not set(condition.get("excludes", ())) & value
         if "not" in condition:
             banned = condition["not"] if isinstance(condition["not"], list) else [condition["not"]]
             return value not in banned
-        if "gte" in condition and (value is None or value < condition["gte"]):  # type: ignore[operator]
+        if "gte" in condition and (value is None or value < condition["gte"]):
             return False
-        return not ("lte" in condition and (value is None or value > condition["lte"]))  # type: ignore[operator]
+        return not ("lte" in condition and (value is None or value > condition["lte"]))
     allowed = condition if isinstance(condition, list) else [condition]
     if value is _UNKNOWN:
         return True if None in allowed else None
@@ -378,12 +377,10 @@ def _try(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption, name
          value: object, changed: PatientFacts) -> Change | None:
     other = decide(changed, rules)
     preferred = other.preferred
-    if preferred is not None and preferred.spec.option == current.spec.option:
-        return None
-    if preferred is None and other.not_covered is None:
-        return None  # it would only raise a question
-    return Change(fact=name, now=_show(now), alternative=_show(value),
-                  preferred=preferred.spec.option if preferred else None)
+    if preferred is None or preferred.spec.option == current.spec.option:
+        return None  # no change, or only a question or a gap in the review
+    return Change(fact=name, now=_show(now), alternative=_show(value), preferred=preferred.spec.option,
+                  condition=_condition(name, now, value))
 
 
 def _prior_changes(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption,
@@ -393,18 +390,41 @@ def _prior_changes(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOp
     for therapy in ("trastuzumab deruxtecan", "chemotherapy", "cdk4/6 inhibitor", "trastuzumab emtansine"):
         if therapy in prior:
             continue
-        added = TherapyFact(therapy=therapy, received=True, progressed=True, current=False,  # type: ignore[arg-type]
+        added = TherapyFact(therapy=therapy, received=True, progressed=True, current=False,
                             words="(hypothetical)", turn=0)
         changed = facts.model_copy(update={"therapies": (*facts.therapies, added)})
         change = _try(facts, rules, current, "prior", "not received", f"progressed on {therapy}", changed)
         if change:
-            changes.append(change.model_copy(update={"fact": f"prior {therapy}"}))
+            changes.append(change.model_copy(update={
+                "fact": f"prior {therapy}", "condition": f"if the disease had already progressed on {therapy}"}))
             break
     return changes
 
 
+_WORDS = {
+    ("her2", "positive"): "HER2-positive", ("her2", "low"): "HER2-low", ("her2", "ultralow"): "HER2-ultralow",
+    ("her2", "zero"): "HER2-0", ("hr", "positive"): "hormone-receptor positive",
+    ("hr", "negative"): "hormone-receptor negative", ("brain_mets", "active"): "active brain metastases",
+    ("brain_mets", "stable"): "stable brain metastases", ("brain_mets", "none"): "no brain metastases",
+    ("brain_mets", "present"): "brain metastases",
+    ("pcr", True): "a pCR", ("pcr", False): "residual disease (no pCR)",
+    ("access_limited", True): "cost or access limits", ("access_limited", False): "no cost or access limits",
+    ("oligoprogression", True): "oligoprogression", ("oligoprogression", False): "no oligoprogression",
+}
+
+
+def _condition(name: str, now: object, value: object) -> str:
+    """'if the tumour were HER2-0 rather than HER2-low'."""
+    def words(v: object) -> str:
+        return _WORDS.get((name, v), str(v))
+
+    if name in {"her2", "hr"}:
+        return f"if the tumour were {words(value)} rather than {words(now)}"
+    return f"if there were {words(value)} rather than {words(now)}"
+
+
 def _with_scalar(facts: PatientFacts, name: str, value: object) -> PatientFacts:
-    return facts.model_copy(update={name: Fact(value=value, words="(hypothetical)", turn=0)})  # type: ignore[arg-type]
+    return facts.model_copy(update={name: Fact(value=value, words="(hypothetical)", turn=0)})
 
 
 def _show(value: object) -> str:

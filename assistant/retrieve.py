@@ -27,6 +27,8 @@ Mode = Literal["hybrid", "dense", "lexical"]
 _STOPWORDS = frozenset(
     ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "he", "her", "how", "i", "if", "in", "into", "is", "it", "its", "may", "me", "might", "my", "no", "not", "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "any", "some", "about", "after", "before", "also", "there's", "what's", "whats", "pt", "patient", "patients", "study", "studies", "trial", "data", "show", "showed", "shown"]
 )
+# Study names that are ordinary words in the review's own text, so the speller counts them as known.
+_ENGLISH_NAMES = frozenset({"maintain", "curb", "ascent", "emerald", "daisy", "begonia"})
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*\+?")
 
 
@@ -132,17 +134,27 @@ class Retriever:
 
     def named_studies(self, text: str, *, by_drug: bool = True) -> list[StudyCard]:
         """Studies a text names, by any alias (or by a drug only one study tested), in order of first mention."""
-        words = re.findall(r"[a-z0-9]+", text.lower())
+        tokens = re.findall(r"[A-Za-z0-9]+", text)
+        words = [t.lower() for t in tokens]
         names = self._study_names if by_drug else self._study_aliases
         found: list[StudyCard] = []
         for i in range(len(words)):
             for j in range(min(len(words), i + 5), i, -1):
                 card = names.get("".join(words[i:j]))
-                if card is not None:
+                if card is not None and (j - i > 1 or not self._ordinary_word(tokens, i)):
                     if card not in found:
                         found.append(card)
                     break
         return found
+
+    def _ordinary_word(self, tokens: list[str], i: int) -> bool:
+        """'maintain' in "HSP90 can maintain stability" is a verb, not the MAINTAIN trial: a study name that
+        is also an English word counts only with a capital or beside "trial" or "study"."""
+        word = tokens[i]
+        if word.lower() not in self.speller.valid - self.speller.known and word.lower() not in _ENGLISH_NAMES:
+            return False
+        beside = {t.lower() for t in tokens[max(0, i - 2):i + 3]}
+        return word.islower() and not beside & {"trial", "study", "studies", "trials"}
 
     def _mentions(self, chunk: Chunk, card: StudyCard) -> bool:
         return card.id in self._chunk_studies[chunk.id]
@@ -168,10 +180,13 @@ class Retriever:
         return tokens, added
 
     def term_weights(self, query: str) -> dict[str, float]:
-        """The query's own words (typos corrected), each weighted by its rarity in the review (BM25 idf)."""
-        own, _ = self.expand(self.speller.correct_text(query))
+        """The query's words (typos corrected) weighted by their rarity in the review (BM25 idf); words its
+        synonyms and study names add count half."""
+        own, added = self.expand(self.speller.correct_text(query))
         idf = self._bm25.idf
-        return {token: max(0.0, float(idf.get(token, 0.0))) for token in own}
+        weights = {token: 0.5 * max(0.0, float(idf.get(token, 0.0))) for token in added}
+        weights.update({token: max(0.0, float(idf.get(token, 0.0))) for token in own})
+        return weights
 
     def lexical_scores(self, query: str) -> Sequence[float]:
         """BM25 of the query's own words plus a discounted BM25 of the words expansion added.

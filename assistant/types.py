@@ -317,6 +317,7 @@ class Change(Frozen):
     now: str
     alternative: str
     preferred: str | None  # the preferred option under the alternative; None: no recommendation
+    condition: str = ""  # in words: "if HER2 were 0 rather than low"
 
 
 class Answer(Frozen):

@@ -43,7 +43,8 @@ def sanitize(message: str, max_chars: int) -> tuple[str, bool]:
         )
     text = html.unescape(message)
     cleaned = _TAG.sub(" ", _SCRIPT.sub(" ", text))
-    cleaned = cleaned.replace("<", " ").replace(">", " ")
+    # What is left of "<" and ">" is kept only as a comparison ("ER <1%", "> 10 mm"), never as markup.
+    cleaned = re.sub(r"<(?![\s=]*[\d.])|(?<![\d%\s=-])>", " ", cleaned)
     cleaned = re.sub(r"[\u200b-\u200f\u2028-\u202e\ufeff]", "", cleaned)
     cleaned = re.sub(r"\s+", " ", cleaned).strip()
     return cleaned, cleaned != re.sub(r"\s+", " ", message).strip()
@@ -142,14 +143,14 @@ _HYPOTHETICAL = re.compile(
 )
 _CORRECTION = re.compile(r"\bcorrection\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bupdate\b|\bon\s+(?:the\s+)?(?:new|repeat)\s+biopsy\b|\bturns\s+out\b")
 _DEFINITION = re.compile(
-    r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:is|are|does|do|causes|drives|makes)\b|what's\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
+    r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:exactly\s+|really\s+)?(?:is|are|does|do|causes|drives|makes|counts)\b|what'?s\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
     r"what\s+(?:can|could|might)\s+be\b|is\s+there\s+(?:a\s+)?(?:rationale|mechanism|reason)|can\s+\w+\s+(?:\w+\s+){0,3}(?:make|cause|lead|explain)\b)|"
     r"\bmechanism|\bmeaning\b|\bmean\b\??$|\bwhat\s+causes\b|\bhow\s+(?:does|do)\b.*\bwork\b|\bwhy\s+does\b|\bwhy\s+do\b"
 )
 _RESULT = re.compile(
     r"\bwhat\s+did\b|\bwhat\s+does\b.*\b(?:show|find|report)|\bresults?\b|\bshow(?:ed|n)?\b|\bfound\b|\bfind(?:ings)?\b|"
     r"\breport(?:ed)?\b|\bhow\s+many\b|\bdesign\b|\bprimary\s+(?:end\s*point|outcome)\b|\benrol|\bpopulation\b|"
-    r"\bhazard\s+ratio\b|\bhr\s*(?:for\b|of\b|=|\?)|\bdata\b|\beffica|\bbenefit\b|\bwhat\s+was\b|\bhow\s+(?:big|large|good)\b"
+    r"\bhazard\s+ratio\b|\bhr\s*(?:for\b|of\b|=|\?)|\bdata\b|\bwhat\s+(?:share|proportion|percentage|fraction)\b|\bnumbers?\b|\brates?\b|\beffica|\bbenefit\b|\bwhat\s+was\b|\bhow\s+(?:big|large|good)\b"
 )
 _MEASURES = {
     "pfs": re.compile(r"\bpfs\b|progression[\s-]*free"),
@@ -166,7 +167,7 @@ _MEASURES = {
 _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
-    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct)\s+(?:cancer|carcinoma|adenocarcinoma|tumou?r|malignancy)|"
+    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
     r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|gist)\b"
 )
 _INJECTION = re.compile(
@@ -270,6 +271,7 @@ _ER_NEG = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)[\s-]*(?:[-−](?![\w]
 _METASTATIC = re.compile(
     r"\bmetasta\w*|\bmbc\b|\bmtnbc\b|\bstage\s*(?:iv|4)\b|\badvanced\b|\brecurren\w*|\brelapse\w*|\bde\s*novo\b|"
     r"\b(?:liver|lung|bone|brain|nodal|visceral|cns|pleural|peritoneal|skin)\s+(?:mets?|metastas\w*|lesions?|disease|involvement)\b|\bmets\b|"
+    r"\bpd\b|\bprogressive\s+disease\b|\bheavily\s+pre[\s-]*treated\b|\b(?:progress\w*|pd|growing|new)\s+(?:in\s+(?:the\s+)?)?(?:liver|lungs?|bones?|nodes|pleura|peritoneum)\b|"
     r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:line|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
 )
 _NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s-]*metastatic\b|\bm0\b")
@@ -393,6 +395,8 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "immunotherapy": ("immunotherapy",),
     "PARP inhibitor": ("parp inhibitor",),
 }
+_HER2_DIRECTED = frozenset({"trastuzumab", "pertuzumab", "trastuzumab emtansine", "tucatinib", "pyrotinib", "neratinib",
+                            "lapatinib"})
 _REGIMENS: dict[str, tuple[str, ...]] = {
     "thp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
     "tchp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
@@ -410,7 +414,7 @@ _REGIMEN = re.compile(r"(?<![\w-])(ac-thp|ac-th|tchp|thp|tch|ddac|th|ac|ec|ai|hp
 _PRIOR_CUE = re.compile(
     r"\b(?:after|post|following|progress\w*|pd\b|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|"
     r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
-    r"through|intoleran\w*|stopped|discontinued|history\s+of)\b|-(?:pretreated|refractory|resistant|exposed)"
+    r"through|intoleran\w*|stopped|discontinued|history\s+of|then|s/p|status\s+post|was|were)\b|\bs/p\b|-(?:pretreated|refractory|resistant|exposed)"
 )
 _PROGRESS_CUE = re.compile(
     r"\bprogress\w*|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|\bafter\b|\bpost\b|"
@@ -425,6 +429,13 @@ _QUESTION_CUE = re.compile(
 _NOT_RECEIVED = re.compile(
     r"\b(?:no|never|not|without)\s+(?:\w+\s+){0,3}(?:prior|previous|received|had|given|treated|exposure)\b|"
     r"\b(?:no|never|without)\s+(?:prior|previous)?\s*$|\bna[iï]ve\b|\bnot\s+(?:yet\s+)?(?:received|had|given)\b|\bhasn'?t\s+had\b|\bhas\s+not\s+had\b"
+)
+
+
+_NEGATED_DRUG = re.compile(
+    r"(?:\b(?:no|never|not|without|nor|neither)|n't|\bhasnt|\bdidnt|\bhavent)"
+    r"(?:\s+(?:prior|previous|previously|had|has|have|received|given|been|on|treated|with|exposure|exposed|to|any|a|an|"
+    r"yet|got|seen|tried|or|access|availability|funding|coverage|supply|reimbursement|for)){0,4}\s*$"
 )
 
 
@@ -458,10 +469,11 @@ class _Collector:
             for value, words in found:
                 distinct.setdefault(value, words)
             if len(distinct) > 1:
-                (v1, w1), (v2, w2) = list(distinct.items())[:2]
+                (_v1, w1), (_v2, w2) = list(distinct.items())[:2]
                 conflicts.append(Conflict(fact=name, first=w1, second=w2))
             value, words = next(iter(distinct.items()))
-            facts[name] = Fact(value=value, words=words, turn=self.turn)
+            if name in PatientFacts.model_fields:  # other names only carry conflicts ("chemotherapy": given/not)
+                facts[name] = Fact(value=value, words=words, turn=self.turn)
         return facts, conflicts
 
 
@@ -480,13 +492,27 @@ def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientF
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
     _read_flag(lower, text, collect, "ild", _ILD, _ILD_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
-    therapies = _read_therapies(text, lower, turn, lexicon)
+    case = bool(_PATIENT.search(lower) or lines or {"her2", "hr", "setting"} & collect.values.keys())
+    mentions = _read_therapies(text, lower, turn, lexicon, case)
+    said_not = {t.therapy: t.words for t in mentions if not t.received}
+    for therapy in [t for t in mentions if t.received and t.therapy in said_not and t.therapy != "adc"]:
+        collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
+        collect.add(therapy.therapy, "received", therapy.words)
+    therapies = _dedupe(mentions)
     received = [t for t in therapies if t.received]
     naive = _NAIVE.search(lower)
     if naive and not received:
         collect.add("treatment_naive", True, text[naive.start():naive.end()])
+    elif naive and any(t.progressed for t in received) and not re.search(r"\b(?:first|1st)[\s-]*line\b", naive.group(0)):
+        # "treatment-naive, progressed on Trodelvy": one of the two is wrong
+        collect.add("prior treatment", "none", text[naive.start():naive.end()])
+        collect.add("prior treatment", "some", next(t.words for t in received if t.progressed))
     elif lines and max(lines)[0] == 1 and not received and re.search(r"\b(?:first|1st)[\s-]*line\b|\b1l\b", lower):
         collect.add("treatment_naive", True, max(lines)[1])
+    if "her2" not in collect.values:
+        directed = next((t for t in received if t.therapy in _HER2_DIRECTED), None)
+        if directed:
+            collect.add("her2", "positive", directed.words)  # only HER2-positive disease gets these
     if "setting" not in collect.values and any(t.progressed for t in received) and not _NEOADJ.search(lower):
         first = next(t for t in received if t.progressed)
         collect.add("setting", "metastatic", first.words)  # progression on a treatment: advanced disease
@@ -521,16 +547,20 @@ def _read_her2(lower: str, text: str, collect: _Collector) -> None:
     for _, value, words in sorted(found):
         if value == "negative" and specific:
             continue  # "HER2-negative (IHC 1+)": the specific reading wins, it is not a conflict
+        if value == "zero" and "ultralow" in specific:
+            continue  # "IHC 0 with faint staining" is how ultralow is described
         collect.add("her2", value, words)
 
 
-_ER = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|\d{1,3}\s*%)")
-_PR = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|\d{1,3}\s*%)")
+_ER = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|0\b(?!\.))")
+_PR = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|0\b(?!\.))")
 
 
 def _receptor_value(sign: str) -> str:
     if sign.startswith(("+", "pos")):
         return "positive"
+    if sign.startswith(("<", "≤")) or sign == "0":
+        return "negative"
     if sign.endswith("%"):
         return "positive" if int(re.sub(r"\D", "", sign) or 0) >= 1 else "negative"
     return "negative"
@@ -631,7 +661,12 @@ def _negated(lower: str, position: int) -> bool:
     return _negation_start(lower, position) is not None
 
 
-def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon) -> list[TherapyFact]:
+def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bool) -> list[TherapyFact]:
+    """Therapies named, and whether each was received, progressed on, or is current.
+
+    A drug named in a statement counts as received only when the message describes a case; in a
+    general question ("MUC4 in trastuzumab resistance") it is a topic, not a treatment history.
+    """
     mentions: list[tuple[int, int, tuple[str, ...]]] = []
     for match in lexicon.vocabulary.find(text):
         therapies = _GROUP_THERAPIES.get(match.group)
@@ -639,16 +674,16 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon) -> list[
             if "chemo" in match.term.lower() and "chemotherapy" not in therapies:
                 therapies = (*therapies, "chemotherapy")  # "chemo-immunotherapy"
             mentions.append((match.start, match.end, therapies))
-    for match in _REGIMEN.finditer(text):
-        word = match.group(1).lower()
-        if word == "hp" or (word == "ai" and not match.group(1).isupper()):
+    for regimen in _REGIMEN.finditer(text):
+        word = regimen.group(1).lower()
+        if word == "hp" or (word == "ai" and not regimen.group(1).isupper()):
             continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
-        if word in {"th", "ac", "ec", "h"} and not match.group(1).isupper():
+        if word in {"th", "ac", "ec", "h"} and not regimen.group(1).isupper():
             continue
-        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[match.end():match.end() + 5]):
+        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5]):
             continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
-        if not any(a <= match.start() < b for a, b, _ in mentions):
-            mentions.append((match.start(), match.end(), _REGIMENS[word]))
+        if not any(a <= regimen.start() < b for a, b, _ in mentions):
+            mentions.append((regimen.start(), regimen.end(), _REGIMENS[word]))
     mentions.sort()
     facts: list[TherapyFact] = []
     sentences = [(m.start(), m.end()) for m in re.finditer(r"[^.;!?\n]+", lower)]
@@ -658,32 +693,36 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon) -> list[
             continue
         is_question = bool(re.search(r"\?", lower[offset:offset + len(clause) + 2])) or bool(
             re.match(r"\s*(?:what|which|should|would|could|can|is|are|do|does|how|any)\b", clause))
+        negated_end = -1
         for a, b, therapies in in_clause:
             before = lower[offset:a]
+            coordinated = negated_end >= 0 and re.fullmatch(r"(?:\s|,|\bor\b|\bnor\b|\band\b|\ban?\b)*", lower[negated_end:a])
             after = lower[b:b + 40]
             words = text[a:b]
-            negated = bool(re.search(r"(?:\b(?:no|never|not|without)\b|n't|\bhasnt\b|\bdidnt\b)(?:\s+[\w/-]+){0,3}\s*$", before)) or \
+            negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
                 bool(re.match(r"[\s-]*(?:na[iï]ve|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
-                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False, words=words, turn=turn)  # type: ignore[arg-type]
-                             for t in therapies)
+                # "never had capecitabine" says nothing about chemotherapy in general
+                facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
+                                         words=words, turn=turn))
+                negated_end = b
                 continue
             cue = _last(_PRIOR_CUE, before)
             question = _last(_QUESTION_CUE, before)
             pretreated = bool(re.match(r"[\s-]*(?:pretreated|pre-treated|refractory|resistant|exposed|treated|failure|progression)\b", after))
-            asked = (question is not None and (cue is None or question > cue)) or (
-                is_question and bool(re.match(r"\s*(?:or|vs\.?|versus)\b", after)))
-            if (asked or (cue is None and is_question)) and not pretreated:
-                continue  # asked about, not received: "T-DXd or SG next?"
+            asked = (question is not None and (cue is None or question > cue)) or bool(
+                re.match(r"\s*(?:or|vs\.?|versus)\b", after))
+            if (asked or (cue is None and (is_question or not case))) and not pretreated:
+                continue  # asked about, or named in a general question: "T-DXd or SG next?"
             sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
             if current and re.search(r"\brespond\w*|\bstable\b|\bcontrolled\b|\bworking\b", lower[sentence[0]:sentence[1]]) \
                     and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
                 progressed = False
-            facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,  # type: ignore[arg-type]
+            facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
                                      words=words, turn=turn) for t in therapies)
-    return _dedupe(facts)
+    return facts
 
 
 def _last(pattern: re.Pattern[str], text: str) -> int | None:
@@ -720,6 +759,6 @@ def _read_biomarkers(text: str, lower: str, turn: int) -> Iterable[BiomarkerFact
             positive = _BIOMARKER_POS.search(window_after) or re.search(r"germline|\bg$|mutated|altered", window_before) \
                 or lower[match.start()] == "g"
             if negative or positive:
-                yield BiomarkerFact(marker=marker, positive=not negative,  # type: ignore[arg-type]
+                yield BiomarkerFact(marker=marker, positive=not negative,
                                     words=text[match.start():match.end() + len(window_after)].strip(), turn=turn)
                 break

@@ -63,3 +63,15 @@ def corpus_copy(tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def assistant(settings: Settings):  # type: ignore[no-untyped-def]
+    from assistant.conversation import Assistant
+
+    return Assistant(settings)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="Rewrite tests/golden from the current answers (read the diff before committing).")

@@ -1,0 +1,145 @@
+"""Rules as data and the engine: validation at load, coverage of the review, pure decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assistant.compose import card_functions
+from assistant.decide import counterfactuals, decide, evaluate, load_rules
+from assistant.errors import CorpusError
+from assistant.types import Fact, PatientFacts, TherapyFact
+from tests.conftest import CORPUS
+
+
+@pytest.fixture(scope="module")
+def rules(corpus):  # type: ignore[no-untyped-def]
+    return load_rules(CORPUS / "rules", corpus.cards, corpus.review, card_functions(corpus.cards))
+
+
+def _facts(**values: object) -> PatientFacts:
+    therapies = values.pop("failed", ())
+    facts = {name: Fact(value=value, words=str(value), turn=1) for name, value in values.items()}  # type: ignore[arg-type]
+    treated = tuple(TherapyFact(therapy=t, received=True, progressed=True, current=False, words=t, turn=1)  # type: ignore[arg-type]
+                    for t in therapies)  # type: ignore[attr-defined]
+    return PatientFacts(**facts, therapies=treated)  # type: ignore[arg-type]
+
+
+def test_every_perspectives_statement_maps_to_a_rule(rules, corpus) -> None:  # type: ignore[no-untyped-def]
+    statements = {s.id for p in corpus.review.perspectives for s in p.statements}
+    covered = {passage for rule in rules for passage in rule.perspectives}
+    assert statements - covered == set()
+
+
+def test_every_decision_point_of_the_issue_has_a_rule(rules) -> None:  # type: ignore[no-untyped-def]
+    ids = {rule.id for rule in rules}
+    for expected in ("HER2POS-ADJ-RESIDUAL", "HER2POS-ADJ-PCR", "HER2POS-NEOADJ", "HER2POS-MET-2L",
+                     "HER2POS-MET-2L-ACCESS", "HER2POS-AFTER-TDXD", "HRPOS-HER2LOW-FIRST", "HRPOS-HER2LOW-AFTER-CDK",
+                     "HRPOS-HER2LOW-AFTER-CHEMO", "HRPOS-AFTER-ADC", "TNBC-HER2LOW-AFTER-1L", "TNBC-HER2ZERO-AFTER-1L",
+                     "BRAIN-ACTIVE-HER2POS", "BRAIN-STABLE-HER2POS", "OLIGOPROGRESSION-ON-ADC", "MONITOR-RESISTANCE",
+                     "DELAY-RESISTANCE"):
+        assert expected in ids
+
+
+def test_evidence_levels_come_from_the_cards(rules) -> None:  # type: ignore[no-untyped-def]
+    by_id = {rule.id: rule for rule in rules}
+    options = {o.option: o for o in by_id["HER2POS-MET-2L"].recommend}
+    assert options["trastuzumab deruxtecan (T-DXd)"].evidence_level == "I"  # DESTINY-Breast03
+    assert options["pyrotinib-based therapy (pyrotinib plus capecitabine)"].evidence_level == "IV"  # retrospective
+    assert options["trastuzumab emtansine (T-DM1)"].evidence_level == "V"  # no study: expert opinion
+    oligo = by_id["OLIGOPROGRESSION-ON-ADC"].recommend[0]
+    assert oligo.evidence_level == "V"  # CURB is context, not support: no benefit in breast cancer
+    assert "curb" in oligo.context
+
+
+@pytest.mark.parametrize(
+    ("facts", "rule", "preferred"),
+    [
+        (dict(her2="positive", setting="metastatic", failed=("trastuzumab", "taxane")), "HER2POS-MET-2L",
+         "trastuzumab deruxtecan (T-DXd)"),
+        (dict(her2="positive", setting="metastatic", access_limited=True, failed=("trastuzumab",)),
+         "HER2POS-MET-2L-ACCESS", "pyrotinib-based therapy (pyrotinib plus capecitabine)"),
+        (dict(her2="low", hr="positive", setting="metastatic", failed=("cdk4/6 inhibitor", "chemotherapy")),
+         "HRPOS-HER2LOW-AFTER-CHEMO", "trastuzumab deruxtecan (T-DXd)"),
+        (dict(her2="zero", hr="negative", setting="metastatic", failed=("chemotherapy",)), "TNBC-HER2ZERO-AFTER-1L",
+         "sacituzumab govitecan (SG)"),
+        (dict(her2="positive", setting="adjuvant", pcr=False), "HER2POS-ADJ-RESIDUAL", "trastuzumab emtansine (T-DM1)"),
+    ],
+)
+def test_decisions_follow_the_review(rules, facts: dict[str, object], rule: str, preferred: str) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(_facts(**facts), rules)
+    assert decision.rule_ids[0] == rule
+    assert decision.preferred is not None
+    assert decision.preferred.spec.option == preferred
+
+
+def test_missing_facts_become_questions(rules) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(_facts(her2="low", setting="metastatic", failed=("chemotherapy",)), rules)
+    assert decision.options == ()
+    assert "hr" in decision.missing
+
+
+def test_a_broad_value_is_asked_to_be_narrowed(rules) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(_facts(her2="negative", hr="positive", setting="metastatic", failed=("chemotherapy",)), rules)
+    assert decision.missing[0] == "her2"
+
+
+def test_same_facts_same_decision(rules) -> None:  # type: ignore[no-untyped-def]
+    facts = _facts(her2="positive", setting="metastatic", failed=("trastuzumab deruxtecan",), brain_mets="active")
+    assert decide(facts, rules) == decide(facts, rules)
+    assert decide(facts, rules).rule_ids[0] == "BRAIN-AFTER-TDXD"
+
+
+def test_what_would_change_the_preferred_option(rules) -> None:  # type: ignore[no-untyped-def]
+    facts = _facts(her2="low", hr="positive", setting="metastatic", failed=("cdk4/6 inhibitor", "chemotherapy"))
+    changes = counterfactuals(facts, rules, decide(facts, rules))
+    by_fact = {c.fact: c for c in changes}
+    assert by_fact["hr"].preferred == "sacituzumab govitecan (SG)"
+    assert by_fact["hr"].condition == "if the tumour were hormone-receptor negative rather than hormone-receptor positive"
+    assert all(c.preferred for c in changes)
+
+
+def test_any_conditions(rules) -> None:  # type: ignore[no-untyped-def]
+    condition = {"any": [{"failed": {"includes": ["chemotherapy"]}}, {"line": {"gte": 2}}]}
+    assert evaluate(condition, _facts(line=2))[0] is True
+    assert evaluate(condition, _facts(failed=("chemotherapy",)))[0] is True
+    assert evaluate(condition, _facts())[0] is None
+
+
+def _broken(tmp_path: Path, corpus, rule: dict[str, object]) -> Path:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "bad.yaml").write_text(yaml.safe_dump([rule]))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"when": {"eye_colour": "blue"}}, "unknown fact 'eye_colour'"),
+     ({"recommend": [{"option": "x", "role": "preferred", "rationale": "r", "studies": ["no-such-trial"]}]},
+      "unknown study card 'no-such-trial'"),
+     ({"perspectives": ["review:9:perspective:1"]}, "not in the review"),
+     ({"recommend": [{"option": "x", "role": "preferred", "rationale": "{{ result('nala', 'no such measure') }}"}]},
+      "no result whose measure"),
+     ({"id": "lower-case"}, "upper case")],
+)
+def test_a_bad_rule_is_refused_naming_file_and_rule(tmp_path: Path, corpus, change: dict[str, object], message: str) -> None:  # type: ignore[no-untyped-def]
+    rule: dict[str, object] = {"id": "TEST-RULE", "title": "t", "section": "2", "when": {"her2": "positive"},
+                               "recommend": [{"option": "x", "role": "preferred", "rationale": "r"}]}
+    rule.update(change)
+    folder = _broken(tmp_path, corpus, rule)
+    with pytest.raises(CorpusError, match=message) as raised:
+        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards))
+    assert "bad.yaml" in str(raised.value)
+
+
+def test_duplicate_rule_ids_are_refused(tmp_path: Path, corpus) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    rule = {"id": "DUP", "title": "t", "section": "2", "when": {}, "recommend": [{"option": "x", "role": "preferred", "rationale": "r"}]}
+    (folder / "a.yaml").write_text(yaml.safe_dump([rule]))
+    (folder / "b.yaml").write_text(yaml.safe_dump([rule]))
+    with pytest.raises(CorpusError, match="repeated: DUP"):
+        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards))
