@@ -21,7 +21,7 @@ index: setup
 	$(BIN)/assistant index build
 
 run: index
-	$(BIN)/assistant search
+	$(BIN)/assistant chat
 
 lint: setup
 	$(BIN)/ruff check assistant tests scripts
@@ -32,6 +32,7 @@ test: lint
 
 bench: index
 	$(BIN)/assistant bench retrieval
+	$(BIN)/assistant bench answers
 
 clean:
 	rm -rf $(VENV) index/builds index/CURRENT index/.lock

@@ -167,3 +167,49 @@ def run_retrieval_benchmark(settings: Settings, question_files: Sequence[Path], 
     lines.append(f"corpus_version {index.corpus_version}; {len(index.chunks)} chunks; "
                  f"model {settings.embedding_model}")
     return "\n".join(lines)
+
+
+def run_answer_benchmark(settings: Settings, case_files: Sequence[Path], *, repeat: int = 3) -> str:
+    """Warm answer latency over every eval conversation, and cold start of `assistant ask`."""
+    from assistant.conversation import Assistant
+    from assistant.evaluate import load_cases
+
+    build_index(settings)
+    conversations = [list(case.turns) for path in case_files for case in load_cases(path)]
+    started = time.perf_counter()
+    assistant = Assistant(settings)
+    assistant.warm_up()
+    load_seconds = time.perf_counter() - started
+    latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for turns in conversations:
+            began = time.perf_counter()
+            answer = assistant.answer(turns)
+            elapsed = (time.perf_counter() - began) * 1000
+            latencies.append(elapsed)
+            by_kind.setdefault(answer.kind, []).append(elapsed)
+    def cold_start(question: str) -> float:
+        timings = []
+        for _ in range(3):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "assistant.cli", "ask", question, "--json"], check=True,
+                           capture_output=True)
+            timings.append(time.perf_counter() - began)
+        return statistics.median(timings)
+
+    # A recommendation needs no embedding; an explanation loads the model: both are measured.
+    cold_recommendation = cold_start("HER2-low HR-positive metastatic breast cancer after a CDK4/6 inhibitor and chemotherapy")
+    cold_explanation = cold_start("Why does oligoprogression happen on an ADC?")
+    lines = [
+        f"Answer benchmark: {len(conversations)} conversations ({', '.join(p.name for p in case_files)}), "
+        f"{repeat} passes, whole conversation replayed per answer.",
+        f"Assistant load in-process (index, rules, model, warm-up answer): {load_seconds:.2f} s",
+        "Cold start, process start to printed answer (`assistant ask --json`, median of 3): "
+        f"recommendation {cold_recommendation:.2f} s; explanation (loads the embedding model) {cold_explanation:.2f} s",
+        f"Warm answers ({len(latencies)}): p50 {_percentile(latencies, 0.5):.1f} ms, p95 {_percentile(latencies, 0.95):.1f} ms, "
+        f"max {max(latencies):.1f} ms",
+    ]
+    for kind, values in sorted(by_kind.items()):
+        lines.append(f"  {kind:15} n={len(values):4}  p50 {_percentile(values, 0.5):6.1f} ms  p95 {_percentile(values, 0.95):6.1f} ms")
+    return "\n".join(lines)

@@ -39,9 +39,11 @@ def index() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even when the index is up to date.")
 def index_build(force: bool) -> None:
     """Build the index if it is missing or stale; switch to it only once verified."""
+    from assistant.conversation import check_knowledge
     from assistant.index import build_index, index_status
 
     settings = get_settings()
+    click.echo(check_knowledge(settings))
     before = index_status(settings)
     manifest = build_index(settings, force=force)
     if before.health == "ready" and before.manifest == manifest:
@@ -259,6 +261,20 @@ def bench_retrieval(questions: tuple[Path, ...], repeat: int) -> None:
     evals = settings.corpus_dir.parent / "evals"
     files = list(questions) or [evals / "retrieval.jsonl", evals / "retrieval_heldout.jsonl"]
     click.echo(run_retrieval_benchmark(settings, files, repeat=repeat))
+
+
+@bench.command(name="answers")
+@click.option("--cases", "cases", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Eval case files whose conversations are timed (default: every evals/*.jsonl case file).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=3, help="Timed passes over the conversations.")
+def bench_answers(cases: tuple[Path, ...], repeat: int) -> None:
+    """Warm answer latency p50/p95 and cold start, printed."""
+    from assistant.bench import run_answer_benchmark
+
+    settings = get_settings()
+    evals = settings.corpus_dir.parent / "evals"
+    files = list(cases) or [evals / name for name in ("examples.jsonl", "cases.jsonl", "heldout.jsonl")]
+    click.echo(run_answer_benchmark(settings, files, repeat=repeat))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -145,7 +145,7 @@ class Composer:
         )
         self.environment.filters["md"] = md
         self.environment.globals.update(self.functions)
-        self.safety = _load_safety(safety_path, self.functions)
+        self.safety = load_safety(safety_path, self.functions)
 
     @cached_property
     def original(self) -> str:
@@ -372,7 +372,7 @@ def _results_for(card: StudyCard, measures: Sequence[str]) -> list[StudyResult]:
     return chosen or list(card.results[:4])
 
 
-def _load_safety(path: Path, functions: dict[str, Any]) -> dict[str, Any]:
+def load_safety(path: Path, functions: dict[str, Any]) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for entry in data["drugs"]:

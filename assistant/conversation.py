@@ -15,15 +15,17 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from assistant.compose import Composer, card_functions, md
+from assistant.compose import Composer, card_functions, load_safety, md
 from assistant.decide import Decision, counterfactuals, decide, load_rules
 from assistant.errors import CorpusError, InputRejected
-from assistant.index import LoadedIndex, open_index
+from assistant.index import open_index
+from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
-from assistant.types import Answer, Frozen, Passage, PatientFacts
+from assistant.types import Answer, Frozen, Passage, PatientFacts, Review, StudyCard
 from assistant.understand import Lexicon, Reading, read
+from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ class Assistant:
                                lambda text: self.retriever.named_studies(text, by_drug=False),
                                lambda text: self.retriever.named_studies(text, by_drug=True))
         self.questions = _load_questions(root / "prompts" / "follow_up.yaml")
-        self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index)
+        self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index.review,
+                                      self.index.cards, self.index.vocabulary)
 
     @property
     def corpus_version(self) -> str:
@@ -55,6 +58,7 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the model and build the lexical index now rather than on the first question."""
+        self.retriever.search("antibody-drug conjugate resistance")
         self.answer(["HER2-low HR-positive metastatic breast cancer after a CDK4/6 inhibitor and chemotherapy"])
 
     def answer(self, messages: Sequence[str]) -> Answer:
@@ -254,7 +258,7 @@ class GlossaryEntry(Frozen):
     card: CardField | None = None
 
 
-def load_glossary(path: Path, index: LoadedIndex) -> tuple[GlossaryEntry, ...]:
+def load_glossary(path: Path, review: Review, cards: Sequence[StudyCard], vocabulary: Vocabulary) -> tuple[GlossaryEntry, ...]:
     """Definitions, each quote checked to be verbatim in its passage and each card field to exist."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -263,19 +267,19 @@ def load_glossary(path: Path, index: LoadedIndex) -> tuple[GlossaryEntry, ...]:
         raise CorpusError(f"The glossary is missing: {path}") from None
     except (yaml.YAMLError, ValidationError, TypeError) as exc:
         raise CorpusError(f"{path.name} is not a valid glossary: {exc}") from None
-    groups = {group.name for group in index.vocabulary.groups}
-    cards = {card.id: card for card in index.cards}
+    groups = {group.name for group in vocabulary.groups}
+    by_id = {card.id: card for card in cards}
     for entry in entries:
         if entry.term not in groups:
             raise CorpusError(f"{path.name}: term {entry.term!r} is not a vocabulary group")
         for quote in entry.quotes:
             try:
-                passage = index.review.passage(quote.passage)
+                passage = review.passage(quote.passage)
             except KeyError:
                 raise CorpusError(f"{path.name}: {entry.term}: no passage {quote.passage}") from None
             if quote.text not in passage.text:
                 raise CorpusError(f"{path.name}: {entry.term}: a quote is not verbatim in {quote.passage}")
-        if entry.card and (entry.card.id not in cards or not hasattr(cards[entry.card.id], entry.card.field)):
+        if entry.card and (entry.card.id not in by_id or not hasattr(by_id[entry.card.id], entry.card.field)):
             raise CorpusError(f"{path.name}: {entry.term}: no card field {entry.card.id}.{entry.card.field}")
     return entries
 
@@ -296,6 +300,24 @@ def _answer_cue(query: str) -> re.Pattern[str] | None:
         if question.search(query):
             return cue
     return None
+
+
+def check_knowledge(settings: Settings) -> str:
+    """Load and validate every knowledge file (cards, rules, safety notes, glossary, prompts) without a model.
+
+    Run before an index build, so a broken file stops the build with its name and entry.
+    """
+    corpus = load_corpus(settings.corpus_dir)
+    functions = card_functions(corpus.cards)
+    rules = load_rules(settings.corpus_dir / "rules", corpus.cards, corpus.review, functions)
+    load_safety(settings.corpus_dir / "safety.yaml", functions)
+    glossary = load_glossary(settings.corpus_dir / "glossary.yaml", corpus.review, corpus.cards, corpus.vocabulary)
+    questions = _load_questions(settings.corpus_dir.parent / "prompts" / "follow_up.yaml")
+    missing = {"her2", "hr", "setting", "pcr", "prior", "empty", "covers"} - questions.keys()
+    if missing:
+        raise CorpusError(f"prompts/follow_up.yaml lacks questions for: {', '.join(sorted(missing))}")
+    return (f"{len(corpus.cards)} study cards, {len(rules)} rules, {len(glossary)} glossary terms, "
+            f"{len(corpus.vocabulary.groups)} vocabulary groups: valid")
 
 
 def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> PatientFacts:

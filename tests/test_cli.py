@@ -75,3 +75,66 @@ def test_studies_lists_every_card() -> None:
     assert result.exit_code == 0
     assert len(result.output.strip().splitlines()) == 35
     assert "DESTINY-Breast03" in result.output
+
+
+def test_ask_json_prints_the_answer_contract(settings: Settings) -> None:
+    result = CliRunner().invoke(cli, ["ask", "HER2+ MBC after trastuzumab and docetaxel, no prior ADC", "--json"],
+                                env=_env(settings))
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    assert answer["kind"] == "recommendation"
+    assert answer["recommendations"][0]["option"] == "trastuzumab deruxtecan (T-DXd)"
+    assert answer["evidence_level"] == "I"
+    assert 7 in {c["ref"] for c in answer["citations"]}
+
+
+def test_ask_plain_shows_text_and_sources(settings: Settings) -> None:
+    result = CliRunner().invoke(cli, ["ask", "What did the KATE2 trial find?"], env=_env(settings))
+    assert result.exit_code == 0
+    assert "KATE2" in result.output and "Sources" in result.output and "[23]" in result.output  # noqa: PT018
+
+
+def test_chat_keeps_the_conversation_and_starts_over_on_new(settings: Settings) -> None:
+    turns = "Triple-negative metastatic breast cancer.\nHER2 is IHC 0, progressed after first-line chemo-immunotherapy.\nnew\nWhich ADC should I use?\n"
+    result = CliRunner().invoke(cli, ["chat"], input=turns, env=_env(settings))
+    assert result.exit_code == 0, result.output
+    assert "Preferred: sacituzumab govitecan (SG)" in result.output
+    assert "(new conversation)" in result.output
+    assert result.output.count("(clarification;") == 2
+
+
+def test_eval_writes_contract_answers_and_prints_failures(settings: Settings, tmp_path: Path) -> None:
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        '{"id": "A1", "turns": ["What is the best treatment for metastatic prostate cancer?"], "expect": {"kind": "out_of_scope"}}\n'
+        '{"id": "A2", "turns": ["Which ADC should I use?"], "expect": {"kind": "recommendation"}}\n')
+    answers = tmp_path / "answers.jsonl"
+    result = CliRunner().invoke(cli, ["eval", str(cases), "--answers-out", str(answers),
+                                      "--aliases", str(ROOT / "evals" / "aliases.json")], env=_env(settings))
+    assert result.exit_code == 0, result.output
+    assert "1/2 cases passed (50.0%)" in result.output
+    assert "FAIL A2: kind is clarification, expected recommendation" in result.output
+    lines = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["A1", "A2"]
+    assert lines[0]["answer"]["kind"] == "out_of_scope"
+    failing = CliRunner().invoke(cli, ["eval", str(cases), "--min-pass-rate", "0.9",
+                                       "--aliases", str(ROOT / "evals" / "aliases.json")], env=_env(settings))
+    assert failing.exit_code == 1
+    assert "below the threshold" in failing.output
+
+
+def test_a_broken_rule_stops_the_index_build(tmp_path: Path) -> None:
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(ROOT / "corpus", corpus)
+    (tmp_path / "prompts").mkdir()
+    shutil.copy(ROOT / "prompts" / "follow_up.yaml", tmp_path / "prompts" / "follow_up.yaml")
+    rules = corpus / "rules" / "oligoprogression.yaml"
+    rules.write_text(rules.read_text().replace("oligoprogression: true", "oligoprogresion: true"))
+    result = CliRunner().invoke(cli, ["index", "build"], env={"ASSISTANT_CORPUS_DIR": str(corpus),
+                                                             "ASSISTANT_INDEX_DIR": str(tmp_path / "index")})
+    assert result.exit_code == 1
+    assert "oligoprogression.yaml, rule OLIGOPROGRESSION-ON-ADC" in result.output
+    assert "unknown fact 'oligoprogresion'" in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
