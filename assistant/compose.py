@@ -43,10 +43,14 @@ _NO_CI = {"n/a", "unverified", "not retrieved", "not reported in abstract", "tru
 
 
 def format_result(result: StudyResult) -> str:
+    """A card's figure with its interval, the interval next to the hazard ratio it belongs to."""
     ci = result.ci.strip()
     if ci.lower() in _NO_CI or ci.lower().startswith("unverified"):
         return result.value
     label = "" if re.match(r"\d+%\s*CI", ci) else "95% CI "
+    hazard = re.search(r"\bHR\s+(?:approx\s+)?\d+(?:\.\d+)?", result.value)
+    if hazard and result.value.count("HR ") == 1:
+        return f"{result.value[:hazard.end()]} ({label}{ci}){result.value[hazard.end():]}"
     return f"{result.value} ({label}{ci})"
 
 
