@@ -287,8 +287,6 @@ class Retriever:
         for weight, ranks in rankings.values():
             for passage_id, (place, _, _) in ranks.items():
                 fused[passage_id] = fused.get(passage_id, 0.0) + weight / (rrf + place)
-        if mode == "hybrid" and self.settings.section_weight > 0:
-            _add_section_prior(fused, chunks, self.settings.section_weight, rrf)
         if mode == "hybrid" and self.settings.intent_weight > 0:
             self._add_intent_prior(query, fused, chunks, rrf)
         first_position = {c.passage_id: i for i, c in reversed(list(enumerate(chunks)))}
@@ -361,20 +359,3 @@ def _passage_ranks(ranked: list[tuple[int, float]], chunks: Sequence[Chunk]) -> 
         if passage_id not in result:
             result[passage_id] = (len(result) + 1, position, chunk_score)
     return result
-
-
-def _add_section_prior(fused: dict[str, float], chunks: Sequence[Chunk], weight: float, rrf: int) -> None:
-    """Lift passages whose section holds the strongest evidence.
-
-    An answer often needs a section's finding and its Perspectives together; the section's best
-    passage speaks for its neighbours.
-    """
-    section_of = {c.passage_id: c.section or c.section_title or "" for c in chunks}
-    best: dict[str, float] = {}
-    for passage_id, value in fused.items():
-        section = section_of[passage_id]
-        best[section] = max(best.get(section, 0.0), value)
-    order = sorted(best, key=lambda section: -best[section])
-    rank = {section: i for i, section in enumerate(order, start=1)}
-    for passage_id in fused:
-        fused[passage_id] += weight / (rrf + rank[section_of[passage_id]])

@@ -53,9 +53,6 @@ class Settings(BaseSettings):
     rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
     dense_weight: float = Field(1.0, ge=0, le=5, description="Weight of the dense ranking in the fusion.")
     lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
-    section_weight: float = Field(
-        0.0, ge=0, le=5, description="Weight of the section ranking (a section's best passage) in the fusion."
-    )
     intent_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
     )
