@@ -48,7 +48,8 @@ class Assistant:
         self.lexicon = Lexicon(self.index.vocabulary, self.retriever.speller,
                                lambda text: self.retriever.named_studies(text, by_drug=False),
                                lambda text: self.retriever.named_studies(text, by_drug=True))
-        self.questions = _load_questions(root / "prompts" / "follow_up.yaml")
+        self.questions = _load_texts(root / "prompts" / "follow_up.yaml")
+        self.messages = _load_texts(root / "prompts" / "messages.yaml")
         self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index.review,
                                       self.index.cards, self.index.vocabulary)
 
@@ -87,39 +88,29 @@ class Assistant:
     # --- routing --------------------------------------------------------------------------
 
     def _route(self, last: Reading, facts: PatientFacts, messages: Sequence[str]) -> Answer:
+        say = self.messages
         notes = []
         if last.markup_removed:
-            notes.append("Markup (HTML or script) in the message was ignored.")
+            notes.append(say["markup_ignored"])
         if not last.text or not any(c.isalnum() for c in last.text):
             if last.markup_removed:
-                return self.composer.error("The message held only markup; type the question as plain text.")
+                return self.composer.error(say["markup_only"])
             return self.composer.clarification([self.questions["empty"]], facts)
         clinical = bool(last.studies or last.domain_terms or _decision_facts(last.facts))
         if last.alternative_medicine and _case_facts(last.facts):
-            notes.append("The review offers no evidence for homeopathy or other complementary treatments; none is an option here.")
+            notes.append(say["alternative_medicine_note"])
         if last.injection:
             if not clinical:
-                return self.composer.out_of_scope(
-                    "The message asks me to change how I work; I only answer clinical questions from the review.",
-                    facts)
-            notes.append("Instructions inside the message were ignored; the answer comes only from the review.")
+                return self.composer.out_of_scope(say["injection_only"], facts)
+            notes.append(say["injection_ignored"])
         if last.alternative_medicine and not _case_facts(last.facts):
-            return self.composer.out_of_scope(
-                "The review does not discuss homeopathy, herbal or other complementary treatments; it offers no "
-                "evidence for them.", facts)
+            return self.composer.out_of_scope(say["alternative_medicine"], facts)
         if last.other_cancer:
-            return self.composer.out_of_scope(
-                "The review is about breast cancer; it does not cover "
-                f"{md(last.other_cancer)}.", facts)
+            return self.composer.out_of_scope(say["other_cancer"].format(what=md(last.other_cancer)), facts)
         if last.dosing and not last.studies:
-            return self.composer.out_of_scope(
-                "The review gives no dosing or administration advice.", facts,
-                "Check the product label or your institution's protocol for doses and schedules.")
+            return self.composer.out_of_scope(say["dosing"], facts, say["dosing_detail"])
         if last.toxicity_management:
-            return self.composer.out_of_scope(
-                "The review does not cover how to manage side effects.", facts,
-                "For toxicity management (for example ILD/pneumonitis or nausea on an ADC), use the product label and "
-                "toxicity guidelines; the study cards give only the rates reported in the trials.")
+            return self.composer.out_of_scope(say["toxicity"], facts, say["toxicity_detail"])
         if last.intent in {"why", "evidence"} and len(messages) > 1:
             previous = self.answer(messages[:-1])
             if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
@@ -131,7 +122,7 @@ class Assistant:
             cards = [card for card in self.index.cards if card.id in studies]
             return self.composer.fact(cards, last.measures, last.text, facts)
         if not clinical and not _decision_facts(facts):
-            return self.composer.out_of_scope("This question is outside what the review covers.", facts)
+            return self.composer.out_of_scope(say["outside"], facts)
         defining = bool(_MEANING.search(last.text.lower()))
         if defining or (last.asks_definition and not last.patient_words and not _case_facts(last.facts)
                         and not _asks_recommendation(last) and not last.hypothetical):
@@ -161,9 +152,8 @@ class Assistant:
         if last.domain_terms or last.studies:
             return self._explain(last, facts)
         if known:
-            return self.composer.out_of_scope(
-                "The review gives no recommendation for this situation.", facts, self.questions["covers"])
-        return self.composer.out_of_scope("This question is outside what the review covers.", facts)
+            return self.composer.out_of_scope(self.messages["no_recommendation"], facts, self.questions["covers"])
+        return self.composer.out_of_scope(self.messages["outside"], facts)
 
     def _explain(self, last: Reading, facts: PatientFacts) -> Answer:
         entries = self._definition(last)
@@ -174,7 +164,7 @@ class Assistant:
             return self.composer.explanation(last.text, facts, quotes, definitions)
         passages = self.explaining_passages(last.text)
         if not passages:
-            return self.composer.out_of_scope("The review does not discuss this.", facts)
+            return self.composer.out_of_scope(self.messages["not_discussed"], facts)
         return self.composer.explanation(last.text, facts, passages)
 
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
@@ -312,10 +302,15 @@ def check_knowledge(settings: Settings) -> str:
     rules = load_rules(settings.corpus_dir / "rules", corpus.cards, corpus.review, functions)
     load_safety(settings.corpus_dir / "safety.yaml", functions)
     glossary = load_glossary(settings.corpus_dir / "glossary.yaml", corpus.review, corpus.cards, corpus.vocabulary)
-    questions = _load_questions(settings.corpus_dir.parent / "prompts" / "follow_up.yaml")
+    prompts = settings.corpus_dir.parent / "prompts"
+    questions = _load_texts(prompts / "follow_up.yaml")
     missing = {"her2", "hr", "setting", "pcr", "prior", "empty", "covers"} - questions.keys()
     if missing:
         raise CorpusError(f"prompts/follow_up.yaml lacks questions for: {', '.join(sorted(missing))}")
+    messages = _load_texts(prompts / "messages.yaml")
+    absent = set(re.findall(r'(?:say|self\.messages)\["(\w+)"\]', Path(__file__).read_text())) - messages.keys()
+    if absent:
+        raise CorpusError(f"prompts/messages.yaml lacks: {', '.join(sorted(absent))}")
     return (f"{len(corpus.cards)} study cards, {len(rules)} rules, {len(glossary)} glossary terms, "
             f"{len(corpus.vocabulary.groups)} vocabulary groups: valid")
 
@@ -360,9 +355,9 @@ def _case_facts(facts: PatientFacts) -> bool:
                 or (facts.brain_mets and facts.brain_mets.value != "present"))
 
 
-def _load_questions(path: Path) -> dict[str, str]:
+def _load_texts(path: Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, yaml.YAMLError) as exc:
-        raise CorpusError(f"The follow-up questions file {path} cannot be read: {exc}") from None
+        raise CorpusError(f"The text file {path} cannot be read: {exc}") from None
     return {str(k): str(v) for k, v in data.items()}

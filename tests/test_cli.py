@@ -129,7 +129,7 @@ def test_a_broken_rule_stops_the_index_build(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     (tmp_path / "prompts").mkdir()
-    shutil.copy(ROOT / "prompts" / "follow_up.yaml", tmp_path / "prompts" / "follow_up.yaml")
+    shutil.copytree(ROOT / "prompts", tmp_path / "prompts", dirs_exist_ok=True)
     rules = corpus / "rules" / "oligoprogression.yaml"
     rules.write_text(rules.read_text().replace("oligoprogression: true", "oligoprogresion: true"))
     result = CliRunner().invoke(cli, ["index", "build"], env={"ASSISTANT_CORPUS_DIR": str(corpus),
