@@ -23,14 +23,14 @@ from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
-from assistant.types import Answer, Frozen, Passage, PatientFacts, Review, StudyCard
+from assistant.types import EVIDENCE_ORDER, Answer, Frozen, Passage, PatientFacts, Review, StudyCard
 from assistant.understand import Lexicon, Reading, read
 from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
 _RECOMMENDATION_WORDS = ("recommend", "option", "next", "treat", "what to do", "should", "give", "regimen",
-                         "choice", "best", "manage", "pick", "choose")
+                         "choice", "best", "manage", "pick", "choose", "therapy", "systemic", "which drug")
 
 
 class Assistant:
@@ -96,7 +96,9 @@ class Assistant:
             if last.markup_removed:
                 return self.composer.error(say["markup_only"])
             return self.composer.clarification([self.questions["empty"]], facts)
-        clinical = bool(last.studies or last.domain_terms or _decision_facts(last.facts))
+        anchors = [g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
+                   and g not in {"cost-effectiveness", "abstract", "conclusion"}]
+        clinical = bool(last.studies or anchors or _decision_facts(last.facts))
         if last.alternative_medicine and _case_facts(last.facts):
             notes.append(say["alternative_medicine_note"])
         if last.injection:
@@ -105,7 +107,7 @@ class Assistant:
             notes.append(say["injection_ignored"])
         if last.alternative_medicine and not _case_facts(last.facts):
             return self.composer.out_of_scope(say["alternative_medicine"], facts)
-        if last.other_cancer:
+        if last.other_cancer and not last.studies:
             return self.composer.out_of_scope(say["other_cancer"].format(what=md(last.other_cancer)), facts)
         if last.dosing and not last.studies:
             return self.composer.out_of_scope(say["dosing"], facts, say["dosing_detail"])
@@ -115,17 +117,26 @@ class Assistant:
             previous = self.answer(messages[:-1])
             if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
                 return self.composer.why(previous, facts)
-        stated = last.facts.her2 is not None or last.facts.hr is not None
+        stated = _stated(last.facts)
         about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
-        studies = last.studies or (last.drug_studies if last.asks_result and not last.patient_words else ())
+        described = self._described_study(last) if (last.asks_result or last.measures) else ()
+        studies = last.studies or described or (last.drug_studies if last.asks_result and not last.patient_words else ())
         if studies and (last.asks_result or not about_a_patient) and not (about_a_patient and _asks_recommendation(last)):
             cards = [card for card in self.index.cards if card.id in studies]
             return self.composer.fact(cards, last.measures, last.text, facts)
         if not clinical and not _decision_facts(facts):
+            if _TREATMENT_QUESTION.search(last.text.lower()):  # "What should I give next?": ask about the patient
+                return self.composer.clarification([self.questions[n] for n in ("her2", "setting", "prior")], facts,
+                                                   covers=[self.questions["covers"]])
             return self.composer.out_of_scope(say["outside"], facts)
-        defining = bool(_MEANING.search(last.text.lower()))
-        if defining or (last.asks_definition and not last.patient_words and not _case_facts(last.facts)
-                        and not _asks_recommendation(last) and not last.hypothetical):
+        lower = last.text.lower()
+        defining = bool(_MEANING.search(lower)) or (
+            bool(re.match(r"\s*why\b", lower)) and len(lower.split()) > 3 and not last.patient_words)
+        about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical
+        profile = sum(f is not None for f in (last.facts.her2, last.facts.hr, last.facts.setting)) if _stated(last.facts) \
+            else int(last.facts.setting is not None)
+        if defining or (not about_someone and (last.asks_definition or (
+                last.intent == "question" and profile < 2 and not last.facts.topics and not _asks_for_treatment(last)))):
             return self._explain(last, facts)
         return self._recommend(last, facts, notes)
 
@@ -167,6 +178,18 @@ class Assistant:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
         return self.composer.explanation(last.text, facts, passages)
 
+    def _described_study(self, last: Reading) -> tuple[str, ...]:
+        """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""
+        if not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b", last.text.lower()):
+            return ()
+        drugs = {m.group for m in self.index.vocabulary.find(last.text)
+                 if self.index.vocabulary.group(m.group).kind == "drug"}
+        if len(drugs) < 2:
+            return ()
+        matching = [card for card in self.index.cards if drugs <= set(card.drugs)]
+        best = [c.id for c in matching if c.esmo_level == min((m.esmo_level for m in matching), key=EVIDENCE_ORDER.index)]
+        return tuple(best) if len(best) == 1 else ()  # the trial, not the real-world studies of the same drugs
+
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
         """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
         lower = last.text.lower()
@@ -181,7 +204,7 @@ class Assistant:
             entry = next((e for e in self.glossary if e.term == match.group), None)
             between = lower[previous_end:match.start]
             if entry is None or not re.fullmatch(
-                    r"[\s,]*(?:(?:an?|the|by|meant|term|so[\s-]*called|vs\.?|versus|or|and)\s+)*[\s\"'“]*", between):
+                    r"[\s,]*(?:(?:an?|the|by|meant|term|so[\s-]*called|vs\.?|versus|or|and|from|between)\s+)*[\s\"'“]*", between):
                 break
             if entry not in entries:
                 entries.append(entry)
@@ -228,7 +251,8 @@ _MEANING = re.compile(
 )
 _DEFINE = re.compile(
     r"^\s*(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
-    r"what\s+(?:exactly\s+)?counts\s+as|what\s+does|how\s+(?:is|are))\b"
+    r"what\s+(?:exactly\s+)?counts\s+as|what\s+does|how\s+(?:is|are)|what\s+(?:exactly\s+)?(?:distinguishes|separates|differentiates)|"
+    r"(?:what\s+is\s+)?the\s+difference\s+between|what\s+do(?:es)?\s+(?:\w+\s+){0,2}mean\s+by)\b"
 )
 
 
@@ -275,7 +299,7 @@ def load_glossary(path: Path, review: Review, cards: Sequence[StudyCard], vocabu
 
 
 _CUES = [
-    (re.compile(r"^\s*(?:\w+\s+)?why\b", re.I), re.compile(
+    (re.compile(r"^\s*(?:\w+\s+)?why\b|\b(?:explanation|reason|cause|basis|mechanism)s?\s+(?:for|of|behind)\b", re.I), re.compile(
         r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
         r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)),
     (re.compile(r"^\s*where\b", re.I), re.compile(r"\b(?:liver|lungs?|lymph|bone|brain|sites?|areas?|organs?)\b", re.I)),
@@ -345,7 +369,17 @@ def _asks_for_treatment(reading: Reading) -> bool:
 
 
 def _asks_recommendation(reading: Reading) -> bool:
-    return "asks for a recommendation" in reading.domain_terms
+    return "asks for a recommendation" in reading.domain_terms or reading.asks_choice
+
+
+_TREATMENT_QUESTION = re.compile(
+    r"\b(?:give|treat\w*|regimen|therapy|next\s+line|should\s+(?:i|we)\s+(?:give|use|start|offer|switch))\b")
+
+
+def _stated(facts: PatientFacts) -> bool:
+    """HER2 or HR status said in words, not inferred from a HER2-directed drug."""
+    drug_words = {t.words for t in facts.therapies}
+    return any(f is not None and f.words not in drug_words for f in (facts.her2, facts.hr))
 
 
 def _case_facts(facts: PatientFacts) -> bool:

@@ -7,6 +7,7 @@ three rankings are combined by reciprocal rank fusion, which needs no score cali
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -182,11 +183,30 @@ class Retriever:
     def term_weights(self, query: str) -> dict[str, float]:
         """The query's words (typos corrected) weighted by their rarity in the review (BM25 idf); words its
         synonyms and study names add count half."""
-        own, added = self.expand(self.speller.correct_text(query))
+        corrected = self.speller.correct_text(query)
+        own, added = self.expand(corrected)
         idf = self._bm25.idf
         weights = {token: 0.5 * max(0.0, float(idf.get(token, 0.0))) for token in added}
         weights.update({token: max(0.0, float(idf.get(token, 0.0))) for token in own})
+        # "antibody-drug conjugate" is rare as words but the review is about ADCs on every page:
+        # a term weighs no more than its concept's rarity.
+        for match in self.vocabulary.find(corrected):
+            ceiling = self._concept_idf.get(match.group)
+            if ceiling is not None:
+                for token in lexical_tokens(match.term):
+                    if token in weights:
+                        weights[token] = min(weights[token], ceiling)
         return weights
+
+    @cached_property
+    def _concept_idf(self) -> dict[str, float]:
+        """BM25-style idf of each vocabulary group over the chunks (a chunk has it if it uses any of its terms)."""
+        total = len(self.index.chunks)
+        counts: dict[str, int] = {}
+        for chunk in self.index.chunks:
+            for group in {m.group for m in self.vocabulary.find(chunk.text)}:
+                counts[group] = counts.get(group, 0) + 1
+        return {group: math.log((total - n + 0.5) / (n + 0.5) + 1) for group, n in counts.items()}
 
     def lexical_scores(self, query: str) -> Sequence[float]:
         """BM25 of the query's own words plus a discounted BM25 of the words expansion added.

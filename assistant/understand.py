@@ -8,6 +8,7 @@ message that states two different values for one fact is a conflict for the clar
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class Reading(Frozen):
     domain_terms: tuple[str, ...] = ()  # vocabulary groups named
     patient_context: bool = False  # speaks of a patient (age, "she", "pt", facts beyond receptors)
     patient_words: bool = False  # "she", "my patient", "58-year-old"
+    asks_choice: bool = False  # "Enhertu or Trodelvy?": a choice between treatments
     drug_studies: tuple[str, ...] = ()  # cards reached through a drug only one study tested
 
 
@@ -121,8 +123,15 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         domain_terms=groups,
         patient_context=bool(_PATIENT.search(lower)) or _has_case_facts(facts),
         patient_words=bool(_PATIENT.search(lower)),
+        asks_choice=_asks_choice(corrected, lexicon),
         drug_studies=tuple(card.id for card in lexicon.studies_by_drug(corrected)),
     )
+
+
+def _asks_choice(text: str, lexicon: Lexicon) -> bool:
+    drugs = [m for m in lexicon.vocabulary.find(text) if m.group in _GROUP_THERAPIES]
+    return any(re.fullmatch(r"\s*(?:,|or|vs\.?|versus|/)\s*(?:\w+\s+)?", text[a.end:b.start], re.IGNORECASE)
+               for a, b in itertools.pairwise(drugs))
 
 
 def _has_case_facts(facts: PatientFacts) -> bool:
@@ -143,7 +152,8 @@ _HYPOTHETICAL = re.compile(
 )
 _CORRECTION = re.compile(r"\bcorrection\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bupdate\b|\bon\s+(?:the\s+)?(?:new|repeat)\s+biopsy\b|\bturns\s+out\b")
 _DEFINITION = re.compile(
-    r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:exactly\s+|really\s+)?(?:is|are|does|do|causes|drives|makes|counts)\b|what'?s\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
+    r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:exactly\s+|really\s+)?(?:is|are|does|do|causes|drives|makes|counts|distinguish\w*|"
+    r"determin\w*|explain\w*|separat\w*|differentiat\w*|mechanisms?|role)\b|what'?s\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
     r"what\s+(?:can|could|might)\s+be\b|is\s+there\s+(?:a\s+)?(?:rationale|mechanism|reason)|can\s+\w+\s+(?:\w+\s+){0,3}(?:make|cause|lead|explain)\b)|"
     r"\bmechanism|\bmeaning\b|\bmean\b\??$|\bwhat\s+causes\b|\bhow\s+(?:does|do)\b.*\bwork\b|\bwhy\s+does\b|\bwhy\s+do\b"
 )
@@ -168,7 +178,8 @@ _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
     r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
-    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|gist)\b"
+    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|gist|"
+    r"non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instruction|rule|prompt|guideline|polic|"
@@ -181,13 +192,13 @@ _ALTERNATIVE = re.compile(
     r"\bacupuncture\b|\bayurved\w*|\bmistletoe\b|\bapricot\s+kernels?\b|\blaetrile\b|\bcoffee\s+enemas?\b|\bcrystals?\b|\bfasting\b"
 )
 _DOSING = re.compile(
-    r"\bdos(?:e|es|ing|age)\b|\bmg\s*/\s*(?:kg|m2|m²)\b|\bhow\s+much\b|\binfusion\s+(?:rate|time)\b|"
-    r"\bschedule\b|\bhow\s+often\b|\bevery\s+\d+\s+weeks?\b|\bq3w\b"
+    r"\bdos(?:e|es|ing|age)\b|\bmg\s*/\s*(?:kg|m2|m²)\b|\bhow\s+much\s+(?:t-?dxd|t-?dm1|sg|enhertu|kadcyla|trodelvy|drug)|"
+    r"\binfusion\s+(?:rate|time)\b|\bq3w\b|\bhow\s+often\s+(?:to\s+)?(?:give|infuse|administer)"
 )
 _TOXICITY = re.compile(
     r"\b(?:manag\w*|treat\w*|handl\w*|prevent\w*|grade\w*|steroid\w*|prophyla\w*|antiemetic\w*)\b[^.?!]{0,50}"
     r"\b(?:nausea|vomiting|ild|pneumonitis|neutropenia|diarrh\w*|alopecia|rash|hyperglyc\w*|toxicit\w*|side\s+effects?|adverse)|"
-    r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|handl\w*)"
+    r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|handl\w*|prophyla\w*|loperamide|antidiarrh\w*|antiemetic\w*)"
 )
 _PATIENT = re.compile(
     r"\b\d{1,3}\s*(?:-?\s*(?:year|yr)s?[\s-]*old|\s*yo\b|\s*y/o\b|\s*[fm]\b)|\bpt\b|\bpatient\b|\bshe\b|\bhe\b|\bher\b|"
@@ -219,8 +230,8 @@ def _other_cancer(lower: str) -> str | None:
     match = _OTHER_CANCERS.search(lower)
     if not match:
         return None
-    # "brain tumour" or "lung ..." in a breast cancer question is a metastasis, not another cancer.
-    if re.search(r"\bbreast\b|\bher2\b|\bmbc\b|\btnbc\b", lower) and match.group(1) in {"brain", "liver", "lung", "skin"}:
+    # "brain tumour" in a breast cancer question is a metastasis, not another cancer.
+    if re.search(r"\bbreast\b|\bmbc\b|\btnbc\b", lower) and match.group(1) in {"brain", "liver", "skin"}:
         return None
     return match.group(0)
 
@@ -254,6 +265,7 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]"
     )),
 ]
+_ISH_RATIO = re.compile(r"\b(?:ish|fish|sish|cish|her2\s*/\s*cep17)\s*(?:ratio\s*)?(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b(?!\s*%)")
 _HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal")
 
 _RECEPTOR = r"(?:hr|er|pr|pgr|hormone[\s-]*receptors?|o?estrogen[\s-]*receptors?|progesterone[\s-]*receptors?)"
@@ -433,9 +445,10 @@ _NOT_RECEIVED = re.compile(
 
 
 _NEGATED_DRUG = re.compile(
-    r"(?:\b(?:no|never|not|without|nor|neither)|n't|\bhasnt|\bdidnt|\bhavent)"
+    r"(?:\b(?:no|never|not|without|nor|neither|cannot|unable\s+to)|n't|\bhasnt|\bdidnt|\bhavent|\bcan\s+not)"
     r"(?:\s+(?:prior|previous|previously|had|has|have|received|given|been|on|treated|with|exposure|exposed|to|any|a|an|"
-    r"yet|got|seen|tried|or|access|availability|funding|coverage|supply|reimbursement|for)){0,4}\s*$"
+    r"yet|got|seen|tried|or|access|availability|funding|coverage|supply|reimbursement|for|pay|afford|get|obtain|"
+    r"money|cash|\$|insurance|cover))*\s*$"
 )
 
 
@@ -540,6 +553,11 @@ def _read_her2(lower: str, text: str, collect: _Collector) -> None:
                 continue
             found.append((match.start(), value, text[match.start():match.end()]))
             taken.append(match.span())
+    ratio = _ISH_RATIO.search(lower)
+    if ratio and not any(v in {"positive", "low"} for _, v, _ in found):
+        by_ratio = "positive" if float(ratio.group(1)) >= 2.0 else ("low" if _HER2_EQUIVOCAL.search(lower) else None)
+        if by_ratio:
+            found.append((ratio.start(), by_ratio, text[ratio.start():ratio.end()]))
     if not found and (m := _HER2_EQUIVOCAL.search(lower)):
         collect.add("her2", "equivocal", text[m.start():m.end()])
         return
@@ -628,6 +646,9 @@ def _read_setting(lower: str, text: str, collect: _Collector) -> None:
 def _read_brain(lower: str, text: str, collect: _Collector) -> None:
     if (none := _BRAIN_NONE.search(lower)):
         collect.add("brain_mets", "none", text[none.start():none.end()])
+        rest = lower[:none.start()] + " " * (none.end() - none.start()) + lower[none.end():]
+        if (active := _BRAIN_ACTIVE.search(rest)) and _BRAIN_PRESENT.search(rest):
+            collect.add("brain_mets", "active", text[active.start():active.end()])  # "no brain mets ... active brain mets"
         return
     present = _BRAIN_PRESENT.search(lower)
     if not present:
