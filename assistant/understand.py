@@ -738,7 +738,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
-            if current and re.search(r"\brespond\w*|\bstable\b|\bcontrolled\b|\bworking\b", lower[sentence[0]:sentence[1]]) \
+            if current and re.search(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bworking\b|\bshrink\w*", lower[sentence[0]:sentence[1]]) \
                     and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
                 progressed = False
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
