@@ -273,7 +273,7 @@ def bench_answers(cases: tuple[Path, ...], repeat: int) -> None:
 
     settings = get_settings()
     evals = settings.corpus_dir.parent / "evals"
-    files = list(cases) or [evals / name for name in ("examples.jsonl", "cases.jsonl", "heldout.jsonl")]
+    files = list(cases) or sorted(p for p in evals.glob("*.jsonl") if not p.name.startswith("retrieval"))
     click.echo(run_answer_benchmark(settings, files, repeat=repeat))
 
 

@@ -93,6 +93,9 @@ class _Citations:
     def passage(self, passage: Passage, quote: str | None = None, trial: str | None = None) -> str:
         quote = quote or passage.text
         label = passage_label(passage)
+        same = [c for c in self.items if c.passage_id == passage.id and c.ref is None]
+        if same and all(c.quote != quote for c in same):
+            label = f"{label}.{len(same) + 1}"  # another quote of the same passage: S3-1.2
         title = self.composer.review_title
         where = f"{passage.section}. {passage.section_title}" if passage.section else (passage.section_title or "")
         kind = ", Perspectives" if passage.kind == "perspective" else ""
@@ -196,6 +199,12 @@ class Composer:
         return None
 
     def expand_quote(self, passage: Passage, start: int, end: int) -> str:
+        """A quote for an explanation: with the sentence before it when that one carries the citation the
+        claim rests on ("DAISY study [32] ... The expression level of HER2 will directly affect ...")."""
+        if not citation_refs(passage.text[start:end], 10_000):
+            previous = [b for b in sentence_bounds(passage.text) if b[1] <= start]
+            if previous and citation_refs(passage.text[previous[-1][0]:previous[-1][1]], 10_000):
+                start = previous[-1][0]
         return self._with_context(passage, start, end)
 
     def _with_context(self, passage: Passage, start: int, end: int) -> str:

@@ -7,6 +7,7 @@ calls; nothing a user wrote is logged unless settings.log_user_text is set.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Sequence
@@ -102,7 +103,7 @@ class Assistant:
         if last.alternative_medicine and _case_facts(last.facts):
             notes.append(say["alternative_medicine_note"])
         if last.injection:
-            if not clinical:
+            if not clinical or not (_case_facts(last.facts) or (_stated(last.facts) and last.facts.setting)):
                 return self.composer.out_of_scope(say["injection_only"], facts)
             notes.append(say["injection_ignored"])
         if last.alternative_medicine and not _case_facts(last.facts):
@@ -121,7 +122,7 @@ class Assistant:
         about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
         studies = last.studies or described or (last.drug_studies if last.asks_result and not last.patient_words else ())
-        if studies and (last.asks_result or not about_a_patient) and not (about_a_patient and _asks_recommendation(last)):
+        if studies and (last.asks_result or not (about_a_patient or _asks_recommendation(last))):
             cards = [card for card in self.index.cards if card.id in studies]
             return self.composer.fact(cards, last.measures, last.text, facts)
         if not clinical and not _decision_facts(facts):
@@ -182,13 +183,28 @@ class Assistant:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""
         if not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b", last.text.lower()):
             return ()
-        drugs = {m.group for m in self.index.vocabulary.find(last.text)
-                 if self.index.vocabulary.group(m.group).kind == "drug"}
+        named = [m for m in self.index.vocabulary.find(last.text) if self.index.vocabulary.group(m.group).kind == "drug"]
+        compared = {g for a, b in itertools.pairwise(named)
+                    if re.fullmatch(r"\s*(?:vs\.?|versus|compared\s+with|against|or)\s*", last.text[a.end:b.start], re.I)
+                    for g in (a.group, b.group)}
+        drugs = compared or {m.group for m in named}
         if len(drugs) < 2:
             return ()
-        matching = [card for card in self.index.cards if drugs <= set(card.drugs)]
-        best = [c.id for c in matching if c.esmo_level == min((m.esmo_level for m in matching), key=EVIDENCE_ORDER.index)]
-        return tuple(best) if len(best) == 1 else ()  # the trial, not the real-world studies of the same drugs
+        def tested(card: StudyCard) -> set[str]:
+            arms = " ".join(card.arms)
+            return set(card.drugs) | {m.group for m in self.index.vocabulary.find(arms)}
+
+        matching = [card for card in self.index.cards if drugs <= tested(card)]
+        if not matching:
+            return ()
+        # the trial rather than real-world studies of the same drugs, then the population the question describes
+        level = min((c.esmo_level for c in matching), key=EVIDENCE_ORDER.index)
+        words = set(lexical_tokens(last.text))
+        ranked = sorted(((len(words & set(lexical_tokens(f"{c.population} {c.design}"))), c.id)
+                         for c in matching if c.esmo_level == level), reverse=True)
+        if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
+            return ()
+        return (ranked[0][1],)
 
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
         """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
@@ -204,7 +220,8 @@ class Assistant:
             entry = next((e for e in self.glossary if e.term == match.group), None)
             between = lower[previous_end:match.start]
             if entry is None or not re.fullmatch(
-                    r"[\s,]*(?:(?:an?|the|by|meant|term|so[\s-]*called|vs\.?|versus|or|and|from|between)\s+)*[\s\"'“]*", between):
+                    r"[\s,]*(?:(?:an?|the|by|meant|term|so[\s-]*called|vs\.?|versus|or|and|from|between|biological|main|key|"
+                    r"known|mechanisms?|causes?|reasons?|of|for|to|means|how|it|differs|different)\s+)*[\s\"'“]*", between):
                 break
             if entry not in entries:
                 entries.append(entry)
@@ -219,18 +236,24 @@ class Assistant:
         """
         weights = self.retriever.term_weights(query)
         cue = _answer_cue(query)
+        meaning = self.retriever.sentence_similarities(query)
+        ranks = {r.passage_id: rank for rank, r in enumerate(self.retriever.search(query, 6))}
+        for passage_id, _, _ in meaning:
+            ranks.setdefault(passage_id, 6)
         candidates: list[tuple[float, int, Passage, int, int]] = []
-        for rank, result in enumerate(self.retriever.search(query, 6)):
-            passage = self.index.review.passage(result.passage_id)
+        for passage_id, rank in ranks.items():
+            passage = self.index.review.passage(passage_id)
             if passage.kind in {"backmatter", "title"}:
                 continue
             for position, (start, end) in enumerate(sentence_bounds(passage.text)):
                 sentence = passage.text[start:end]
                 shared = sum(weights.get(t, 0.0) for t in set(lexical_tokens(sentence)))
-                if shared <= 0:
+                similar = meaning.get((passage_id, start, end), 0.0)
+                if shared <= 0 and similar <= 0:
                     continue
                 bonus = 3.0 if cue and cue.search(sentence) else 0.0
-                candidates.append((shared + bonus + 0.4 * (6 - rank), -position, passage, start, end))
+                score = shared + bonus + 0.4 * (6 - rank) + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2)
+                candidates.append((score, -position, passage, start, end))
         candidates.sort(key=lambda c: (-c[0], c[2].id, -c[1]))
         spans: dict[str, tuple[Passage, int, int]] = {}  # one contiguous span per passage, in best-first order
         for picked, (score, _, passage, start, end) in enumerate(candidates[:limit]):
@@ -250,7 +273,7 @@ _MEANING = re.compile(
     r"^\s*(?:define|definition\s+of|meaning\s+of)\b|\bconcept\s+only\b"
 )
 _DEFINE = re.compile(
-    r"^\s*(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
+    r"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:explain\s+|tell\s+me\s+)?(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
     r"what\s+(?:exactly\s+)?counts\s+as|what\s+does|how\s+(?:is|are)|what\s+(?:exactly\s+)?(?:distinguishes|separates|differentiates)|"
     r"(?:what\s+is\s+)?the\s+difference\s+between|what\s+do(?:es)?\s+(?:\w+\s+){0,2}mean\s+by)\b"
 )

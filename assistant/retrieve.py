@@ -245,6 +245,13 @@ class Retriever:
         typed, other = model.embed_documents([query, normalized])  # one forward pass for both
         return [(a + b) / 2 for a, b in zip(typed, other, strict=True)]
 
+    def sentence_similarities(self, query: str, k: int = 12) -> dict[tuple[str, int, int], float]:
+        """(passage id, start, end) of the sentences closest in meaning to the query -> cosine similarity."""
+        hits = self.index.sentence_store.similarity_search_by_vector_with_relevance_scores(
+            self.query_vector(self.speller.correct_text(check_query(query, self.settings.max_query_chars))), k=k)
+        return {(doc.metadata["passage_id"], int(doc.metadata["start"]), int(doc.metadata["end"])): 1.0 - distance
+                for doc, distance in hits}
+
     def search(
         self,
         query: str,

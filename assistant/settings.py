@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     intent_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
     )
+    sentence_meaning_weight: float = Field(
+        10.0, ge=0, le=50, description="Weight of a sentence's cosine similarity when choosing quotes for explanations."
+    )
     expansion_weight: float = Field(
         0.3, ge=0, le=1, description="BM25 weight of words added by synonyms and study aliases."
     )

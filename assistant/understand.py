@@ -445,7 +445,8 @@ _NOT_RECEIVED = re.compile(
 
 
 _NEGATED_DRUG = re.compile(
-    r"(?:\b(?:no|never|not|without|nor|neither|cannot|unable\s+to)|n't|\bhasnt|\bdidnt|\bhavent|\bcan\s+not)"
+    r"(?:\b(?:no|never|not|without|nor|neither|cannot|unable\s+to|denied|refused|declined|rejected)|n't|\bhasnt|"
+    r"\bdidnt|\bhavent|\bcan\s+not)"
     r"(?:\s+(?:prior|previous|previously|had|has|have|received|given|been|on|treated|with|exposure|exposed|to|any|a|an|"
     r"yet|got|seen|tried|or|access|availability|funding|coverage|supply|reimbursement|for|pay|afford|get|obtain|"
     r"money|cash|\$|insurance|cover))*\s*$"
@@ -561,6 +562,9 @@ def _read_her2(lower: str, text: str, collect: _Collector) -> None:
     if not found and (m := _HER2_EQUIVOCAL.search(lower)):
         collect.add("her2", "equivocal", text[m.start():m.end()])
         return
+    if {"low", "ultralow"} <= {v for _, v, _ in found} and re.search(
+            r"low\s*(?:/|or|and|,)\s*(?:her2[\s-]*)?ultra[\s-]*low|ultra[\s-]*low\s*(?:/|or|and|,)\s*(?:her2[\s-]*)?low", lower):
+        found = [f for f in found if f[1] != "ultralow"]  # "HER2-low/ultralow": the group DESTINY-Breast06 enrolled
     specific = {v for _, v, _ in found if v in {"low", "ultralow", "zero"}}
     for _, value, words in sorted(found):
         if value == "negative" and specific:
