@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from assistant.decide import ChosenOption, Decision, Rule, render
+from assistant.decide import ChosenOption, Decision, Rule, evaluate, render
 from assistant.errors import CorpusError
 from assistant.index import LoadedIndex
 from assistant.ingest import passage_quote_spans
@@ -239,7 +239,7 @@ class Composer:
                        notes: Sequence[str] = ()) -> Answer:
         citations = _Citations(self)
         rules = [self.rules[rule_id] for rule_id in decision.rule_ids]
-        recommendations = [self._recommendation(option, citations) for option in decision.options]
+        recommendations = [self._recommendation(option, citations, facts) for option in decision.options]
         perspectives = []
         for rule in rules[:1]:
             for passage_id in rule.perspectives:
@@ -259,8 +259,10 @@ class Composer:
             rule_ids=decision.rule_ids, what_would_change=tuple(changes), safety_note=safety,
         )
 
-    def _recommendation(self, chosen: ChosenOption, citations: _Citations) -> Recommendation:
+    def _recommendation(self, chosen: ChosenOption, citations: _Citations, facts: PatientFacts) -> Recommendation:
         spec = chosen.spec
+        notes = [render(spec.note, self.functions)] if spec.note else []
+        notes += [render(c.text, self.functions) for c in spec.caveats if evaluate(c.when, facts)[0] is True]
         rule = self.rules[chosen.rule_id]
         ids: list[str] = []
         hint = f"{spec.option} {rule.title}"
@@ -276,7 +278,7 @@ class Composer:
             option=spec.option, role=chosen.role, rationale=render(spec.rationale, self.functions),
             evidence_level=spec.evidence_level, citations=tuple(dict.fromkeys(ids)),
             studies=tuple(self.cards[c].name for c in spec.studies),
-            note=render(spec.note, self.functions) if spec.note else None,
+            note=" ".join(notes) or None,
         )
 
     def safety_note(self, recommendations: Sequence[Recommendation], facts: PatientFacts) -> str:
@@ -407,6 +409,7 @@ _LABELS = {
     "line": "line of therapy", "de_novo": "de novo", "brain_mets": "brain metastases",
     "oligoprogression": "oligoprogression", "ild": "history of ILD/pneumonitis", "access_limited": "cost or access limits",
     "treatment_naive": "no prior treatment for metastatic disease",
+    "cdk_months": "months on a CDK4/6 inhibitor before progression",
 }
 _VALUES = {("her2", "zero"): "zero (HER2-0)", ("her2", "negative"): "negative (low or zero not stated)",
            ("her2", "equivocal"): "IHC 2+ without an ISH result"}

@@ -33,7 +33,7 @@ from assistant.types import (
 # --- facets: what a rule's conditions can test ----------------------------------------------
 
 _SCALARS = ("her2", "hr", "setting", "pcr", "line", "de_novo", "brain_mets", "oligoprogression", "ild",
-            "access_limited")
+            "access_limited", "cdk_months")
 _SETS = ("prior", "failed", "progressed_on", "current", "topic")
 _MARKERS = ("PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1")
 FACETS = (*_SCALARS, *_SETS, *(f"biomarker.{m}" for m in _MARKERS), "biomarker.any", "any")
@@ -41,7 +41,7 @@ FACETS = (*_SCALARS, *_SETS, *(f"biomarker.{m}" for m in _MARKERS), "biomarker.a
 # A fact never mentioned reads as its default; facets without a default must be asked for.
 _DEFAULTS: dict[str, object] = {
     "de_novo": False, "brain_mets": "none", "oligoprogression": False, "ild": False,
-    "access_limited": False, "current": frozenset(), "topic": frozenset(), "line": None,
+    "access_limited": False, "current": frozenset(), "topic": frozenset(), "line": None, "cdk_months": None,
     **{f"biomarker.{m}": None for m in _MARKERS},
 }
 # A broad value that one of these narrower ones would refine: ask, do not guess.
@@ -81,6 +81,13 @@ def facet(facts: PatientFacts, name: str) -> object:
 # --- the rule schema ------------------------------------------------------------------------
 
 
+class Caveat(Frozen):
+    """A note shown with an option only when its conditions hold for the patient."""
+
+    when: dict[str, Any]
+    text: str  # template
+
+
 class OptionSpec(Frozen):
     option: str
     role: Role
@@ -90,6 +97,7 @@ class OptionSpec(Frozen):
     passages: tuple[str, ...] = ()  # review passages that support it
     note: str | None = None  # template
     when: dict[str, Any] = Field(default_factory=dict)  # extra conditions for this option alone
+    caveats: tuple[Caveat, ...] = ()
     evidence_level: EvidenceLevel = "V"  # derived from the cards at load, never typed
 
 
@@ -202,6 +210,9 @@ def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functi
         render(option.rationale, functions)
         if option.note:
             render(option.note, functions)
+        for caveat in option.caveats:
+            _check_conditions(caveat.when)
+            render(caveat.text, functions)
         level = min((cards[c].esmo_level for c in option.studies), key=EVIDENCE_ORDER.index, default="V")
         options.append(option.model_copy(update={"evidence_level": level}))
     return rule.model_copy(update={"recommend": tuple(options)})
@@ -270,6 +281,8 @@ def _test(condition: Any, value: object, name: str) -> Outcome:
         if "not" in condition:
             banned = condition["not"] if isinstance(condition["not"], list) else [condition["not"]]
             return value not in banned
+        if ("gte" in condition or "lte" in condition) and value is None:
+            return False  # a number never given does not meet a threshold
         if "gte" in condition and (value is None or value < condition["gte"]):
             return False
         return not ("lte" in condition and (value is None or value > condition["lte"]))

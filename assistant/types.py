@@ -244,6 +244,7 @@ class PatientFacts(Frozen):
     ild: Fact | None = None
     access_limited: Fact | None = None
     treatment_naive: Fact | None = None
+    cdk_months: Fact | None = None  # months on a CDK4/6 inhibitor before progression
     therapies: tuple[TherapyFact, ...] = ()
     biomarkers: tuple[BiomarkerFact, ...] = ()
     topics: tuple[Fact, ...] = ()

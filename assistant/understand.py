@@ -265,6 +265,10 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]"
     )),
 ]
+_DURATION = re.compile(
+    r"\b(within|after|at|for|over)\s+(?:about\s+|~\s*)?(\d+(?:\.\d+)?)\s*(months?|mos?|m|years?|yrs?|y)\b|"
+    r"\b()(\d+(?:\.\d+)?)\s*(months?|mos?|years?|yrs?)\s+(?:on|of)\b"
+)
 _ISH_RATIO = re.compile(r"\b(?:ish|fish|sish|cish|her2\s*/\s*cep17)\s*(?:ratio\s*)?(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b(?!\s*%)")
 _HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal")
 
@@ -503,6 +507,15 @@ def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientF
     if (m := _DE_NOVO.search(lower)):
         collect.add("de_novo", True, text[m.start():m.end()])
     _read_brain(lower, text, collect)
+    for sentence in re.finditer(r"[^.;!?\n]+", lower):
+        if re.search(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib", sentence.group(0)):
+            if (span := _DURATION.search(sentence.group(0))):
+                amount = float(span.group(2) or span.group(5))
+                unit = span.group(3) or span.group(6)
+                months = round(amount * 12 if unit.startswith("y") else amount)
+                words = text[sentence.start() + span.start():sentence.start() + span.end()]
+                collect.add("cdk_months", months, words)
+                break
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
     _read_flag(lower, text, collect, "ild", _ILD, _ILD_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
