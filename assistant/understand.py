@@ -507,15 +507,7 @@ def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientF
     if (m := _DE_NOVO.search(lower)):
         collect.add("de_novo", True, text[m.start():m.end()])
     _read_brain(lower, text, collect)
-    for sentence in re.finditer(r"[^.;!?\n]+", lower):
-        if re.search(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib", sentence.group(0)):
-            if (span := _DURATION.search(sentence.group(0))):
-                amount = float(span.group(2) or span.group(5))
-                unit = span.group(3) or span.group(6)
-                months = round(amount * 12 if unit.startswith("y") else amount)
-                words = text[sentence.start() + span.start():sentence.start() + span.end()]
-                collect.add("cdk_months", months, words)
-                break
+    _read_cdk_months(lower, text, collect)
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
     _read_flag(lower, text, collect, "ild", _ILD, _ILD_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
@@ -658,6 +650,18 @@ def _read_setting(lower: str, text: str, collect: _Collector) -> None:
         collect.add("pcr", False, text[no.start():no.end()])
     elif yes:
         collect.add("pcr", True, text[yes.start():yes.end()])
+
+
+def _read_cdk_months(lower: str, text: str, collect: _Collector) -> None:
+    """How long a CDK4/6 inhibitor worked: "progressed after 14 mo on letrozole + Ibrance" (DESTINY-Breast06's criterion)."""
+    for sentence in re.finditer(r"[^.;!?\n]+", lower):
+        span = _DURATION.search(sentence.group(0))
+        if span and re.search(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib", sentence.group(0)):
+            amount = float(span.group(2) or span.group(5))
+            unit = span.group(3) or span.group(6)
+            months = round(amount * 12 if unit.startswith("y") else amount)
+            collect.add("cdk_months", months, text[sentence.start() + span.start():sentence.start() + span.end()])
+            return
 
 
 def _read_brain(lower: str, text: str, collect: _Collector) -> None:
