@@ -111,3 +111,38 @@ def test_user_words_shown_in_text_are_escaped(assistant: Assistant) -> None:
 def test_earlier_unreadable_turns_are_skipped(assistant: Assistant) -> None:
     answer = assistant.answer(["\x00\x00\x00", "HER2-positive MBC after trastuzumab and a taxane"])
     assert answer.kind == "recommendation"
+
+
+def test_late_progression_on_a_cdk46_inhibitor_adds_the_destiny_breast06_caveat(assistant: Assistant) -> None:
+    early = assistant.answer(["ER+ HER2 1+ MBC, progressed within 4 months of letrozole + palbociclib, no chemo"])
+    late = assistant.answer(["ER+ HER2 1+ MBC, progressed after 14 months on letrozole + palbociclib, no chemo"])
+    assert early.recommendations[0].option == late.recommendations[0].option == "trastuzumab deruxtecan (T-DXd)"
+    assert "second endocrine line" not in (early.recommendations[0].note or "")
+    assert "second endocrine line" in (late.recommendations[0].note or "")
+
+
+def test_t_dm1_after_t_dxd_only_when_not_already_given(assistant: Assistant) -> None:
+    naive = assistant.answer(["HER2+ MBC, THP then T-DXd, progressed. Next?"])
+    given = assistant.answer(["HER2+ MBC, THP, then T-DM1, then T-DXd, progressed on each. Next?"])
+    assert any("emtansine" in r.option for r in naive.recommendations)
+    assert not any("emtansine" in r.option for r in given.recommendations)
+
+
+def test_a_trial_named_by_the_drugs_it_compared(assistant: Assistant) -> None:
+    answer = assistant.answer(["In the trial of T-DXd vs T-DM1, what was the PFS hazard ratio?"])
+    assert answer.kind == "fact"
+    assert "DESTINY-Breast03" in answer.text
+    assert "0.22-0.37" in answer.text
+
+
+def test_definitions_come_from_the_glossary_and_the_cards(assistant: Assistant) -> None:
+    answer = assistant.answer(["How is HER2-low defined?"])
+    assert answer.kind == "explanation"
+    assert "IHC 1+ or 2+/ISH-" in answer.text  # DESTINY-Breast04's criteria, from its card
+    assert any(c.passage_id == "review:5:p1" for c in answer.citations)
+
+
+def test_general_questions_get_explanations_not_recommendations(assistant: Assistant) -> None:
+    answer = assistant.answer(["Why would TNF-alpha make a tumour resistant to trastuzumab-based ADCs?"])
+    assert answer.kind == "explanation"
+    assert "MUC4" in answer.text

@@ -156,3 +156,30 @@ def test_markup_is_removed_and_reported() -> None:
     assert "onerror" not in text
     assert "steal" not in text
     assert "HER2-low" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "months"),
+    [("progressed after 14 mo on letrozole + Ibrance", 14), ("PD within 5 months of first-line anastrozole + ribociclib", 5),
+     ("2 years on palbociclib, then progression", 24)],
+)
+def test_time_on_a_cdk46_inhibitor(lexicon: Lexicon, text: str, months: int) -> None:
+    facts = _read(text, lexicon).facts
+    assert facts.cdk_months is not None
+    assert facts.cdk_months.value == months
+
+
+def test_her2_by_ish_ratio(lexicon: Lexicon) -> None:
+    assert _read("HER2 2+ by IHC, ISH ratio 3.1", lexicon).facts.her2.value == "positive"  # type: ignore[union-attr]
+    assert _read("HER2 2+ by IHC, ISH ratio 1.4", lexicon).facts.her2.value == "low"  # type: ignore[union-attr]
+
+
+def test_a_choice_between_drugs_is_a_request_for_advice(lexicon: Lexicon) -> None:
+    assert _read("Enhertu or Trodelvy?", lexicon).asks_choice
+    assert not _read("Enhertu and its ILD risk", lexicon).asks_choice
+
+
+@pytest.mark.parametrize("text", ["insurance denied Enhertu", "she cannot pay for Enhertu", "no $ for t-dxd"])
+def test_treatments_out_of_reach_are_not_received(lexicon: Lexicon, text: str) -> None:
+    therapies = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
+    assert therapies["trastuzumab deruxtecan"].received is False
