@@ -29,7 +29,6 @@ from assistant.types import (
     Answer,
     Change,
     Citation,
-    EvidenceLevel,
     Kind,
     Passage,
     PatientFacts,
@@ -450,8 +449,3 @@ def describe_patient(facts: PatientFacts) -> list[str]:
     for marker in facts.biomarkers:
         lines.append(f"{marker.marker}: {'altered' if marker.positive else 'not altered'} (from \"{md(marker.words)}\")")
     return lines
-
-
-def evidence_word(level: EvidenceLevel | None) -> str:
-    return {"I": "large randomised trial", "II": "small or biased randomised trial", "III": "prospective cohort",
-            "IV": "retrospective study", "V": "single-arm study or expert opinion"}.get(level or "", "")

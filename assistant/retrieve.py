@@ -73,11 +73,12 @@ def check_query(query: str, max_chars: int) -> str:
 
 @dataclass
 class Retriever:
-    """Search over one loaded index. Build once per process; search is read-only and thread-safe."""
+    """Search over one loaded index; build once per process."""
 
     index: LoadedIndex
     settings: Settings
     _chunk_tokens: list[list[str]] = field(init=False, repr=False)
+    _vectors: dict[str, list[float]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
@@ -237,7 +238,17 @@ class Retriever:
         return f"{text} ({'; '.join(names)})" if names else text
 
     def query_vector(self, query: str) -> list[float]:
-        """Mean of the embeddings of the query as typed and in the review's words."""
+        """Mean of the embeddings of the query as typed and in the review's words (the last few kept:
+        an explanation embeds its question for passages and again for sentences)."""
+        cached = self._vectors.get(query)
+        if cached is None:
+            cached = self._embed_query(query)
+            if len(self._vectors) >= 64:
+                self._vectors.pop(next(iter(self._vectors)))
+            self._vectors[query] = cached
+        return cached
+
+    def _embed_query(self, query: str) -> list[float]:
         model = self.index.embedder
         normalized = self.normalized_query(query)
         if normalized == query:

@@ -87,10 +87,6 @@ class Settings(BaseSettings):
             PyprojectTomlConfigSettingsSource(settings_cls, ROOT / "pyproject.toml"),
         )
 
-    @property
-    def review_path(self) -> Path:
-        return self.corpus_dir / "review.txt"
-
 
 @lru_cache
 def get_settings() -> Settings:

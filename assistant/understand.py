@@ -79,7 +79,6 @@ class Reading(Frozen):
     toxicity_management: bool = False
     markup_removed: bool = False
     domain_terms: tuple[str, ...] = ()  # vocabulary groups named
-    patient_context: bool = False  # speaks of a patient (age, "she", "pt", facts beyond receptors)
     patient_words: bool = False  # "she", "my patient", "58-year-old"
     asks_choice: bool = False  # "Enhertu or Trodelvy?": a choice between treatments
     drug_studies: tuple[str, ...] = ()  # cards reached through a drug only one study tested
@@ -121,7 +120,6 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         toxicity_management=bool(_TOXICITY.search(lower)),
         markup_removed=markup,
         domain_terms=groups,
-        patient_context=bool(_PATIENT.search(lower)) or _has_case_facts(facts),
         patient_words=bool(_PATIENT.search(lower)),
         asks_choice=_asks_choice(corrected, lexicon),
         drug_studies=tuple(card.id for card in lexicon.studies_by_drug(corrected)),
@@ -132,12 +130,6 @@ def _asks_choice(text: str, lexicon: Lexicon) -> bool:
     drugs = [m for m in lexicon.vocabulary.find(text) if m.group in _GROUP_THERAPIES]
     return any(re.fullmatch(r"\s*(?:,|or|vs\.?|versus|/)\s*(?:\w+\s+)?", text[a.end:b.start], re.IGNORECASE)
                for a, b in itertools.pairwise(drugs))
-
-
-def _has_case_facts(facts: PatientFacts) -> bool:
-    return any(getattr(facts, name) is not None for name in (
-        "setting", "pcr", "line", "brain_mets", "oligoprogression", "treatment_naive", "de_novo",
-    )) or bool(facts.therapies) or bool(facts.biomarkers)
 
 
 # --- patterns -------------------------------------------------------------------------------
