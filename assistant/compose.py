@@ -340,6 +340,14 @@ class Composer:
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards)
         return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts))
 
+    def about_review(self, provenance: dict[str, Any], facts: PatientFacts) -> Answer:
+        """What is known and not known about the review itself, from its provenance and back matter."""
+        citations = _Citations(self)
+        for passage_id in ("review:funding:p1", "review:data-availability:p1", "review:declaration-of-competing-interest:p1"):
+            citations.passage(self.index.review.passage(passage_id))
+        text = self._render("about_review.md.j2", publication=provenance["publication"], citations=citations.items)
+        return self.answer("fact", text, citations=tuple(citations.items), patient=patient_record(facts))
+
     def why(self, previous: Answer, facts: PatientFacts) -> Answer:
         """Why the previous recommendation: its rationale, the trials and the review's Perspective."""
         text = self._render("why.md.j2", previous=previous, citations={c.id: c for c in previous.citations})

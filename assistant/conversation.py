@@ -51,6 +51,7 @@ class Assistant:
                                lambda text: self.retriever.named_studies(text, by_drug=True))
         self.questions = _load_texts(root / "prompts" / "follow_up.yaml")
         self.messages = _load_texts(root / "prompts" / "messages.yaml")
+        self.provenance = load_provenance(self.settings.corpus_dir / "provenance.yaml")
         self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index.review,
                                       self.index.cards, self.index.vocabulary)
 
@@ -114,6 +115,8 @@ class Assistant:
             return self.composer.out_of_scope(say["dosing"], facts, say["dosing_detail"])
         if last.toxicity_management:
             return self.composer.out_of_scope(say["toxicity"], facts, say["toxicity_detail"])
+        if last.about_review and not _case_facts(last.facts):
+            return self.composer.about_review(self.provenance, facts)
         if last.intent in {"why", "evidence"} and len(messages) > 1:
             previous = self.answer(messages[:-1])
             if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
@@ -339,6 +342,17 @@ def _answer_cue(query: str) -> re.Pattern[str] | None:
     return None
 
 
+def load_provenance(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        publication = data["publication"]
+        for key in ("title", "authors", "funding", "literature_cutoff", "references", "unknown"):
+            publication[key]  # noqa: B018 - each must be there
+    except (FileNotFoundError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise CorpusError(f"{path.name} is not a valid provenance file: {exc}") from None
+    return dict(data)
+
+
 def check_knowledge(settings: Settings) -> str:
     """Load and validate every knowledge file (cards, rules, safety notes, glossary, prompts) without a model.
 
@@ -349,6 +363,7 @@ def check_knowledge(settings: Settings) -> str:
     rules = load_rules(settings.corpus_dir / "rules", corpus.cards, corpus.review, functions)
     load_safety(settings.corpus_dir / "safety.yaml", functions)
     glossary = load_glossary(settings.corpus_dir / "glossary.yaml", corpus.review, corpus.cards, corpus.vocabulary)
+    load_provenance(settings.corpus_dir / "provenance.yaml")
     prompts = settings.corpus_dir.parent / "prompts"
     questions = _load_texts(prompts / "follow_up.yaml")
     missing = {"her2", "hr", "setting", "pcr", "prior", "empty", "covers"} - questions.keys()

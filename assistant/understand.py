@@ -74,6 +74,7 @@ class Reading(Frozen):
     measures: tuple[str, ...] = ()
     other_cancer: str | None = None
     alternative_medicine: bool = False
+    about_review: bool = False  # asks about the review itself: authors, funding, journal, literature cut-off
     injection: bool = False
     dosing: bool = False
     toxicity_management: bool = False
@@ -115,6 +116,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
         other_cancer=_other_cancer(lower),
         alternative_medicine=bool(_ALTERNATIVE.search(lower)),
+        about_review=bool(_ABOUT_REVIEW.search(lower) and _PUBLICATION.search(lower)),
         injection=bool(_INJECTION.search(lower)),
         dosing=bool(_DOSING.search(lower)),
         toxicity_management=bool(_TOXICITY.search(lower)),
@@ -178,6 +180,12 @@ _INJECTION = re.compile(
     r"previous|above|system)\w*|\byou\s+are\s+now\b|\bpretend\s+(?:to\s+be|you)\b|\bact\s+as\s+(?:a|an|my)\b|"
     r"\bsystem\s+prompt\b|\bjailbreak\b|\bdeveloper\s+mode\b|\bdo\s+anything\s+now\b|\bnew\s+instructions?\b|"
     r"\breveal\s+your\b|\brepeat\s+(?:the|your)\s+(?:prompt|instructions)"
+)
+_ABOUT_REVIEW = re.compile(r"\b(?:this|the|your|that)\s+(?:review|paper|article|source)\b|\bauthors?\b|\bma\s+(?:and|&)\s+li\b")
+_PUBLICATION = re.compile(
+    r"\bjournal\b|\bdoi\b|\bpublish\w*|\bpublication\b|\bwhen\b|\byear\b|\bdate\b|\bauthors?\b|\bwr[io]te\b|\bfund\w*|"
+    r"\bgrant\b|\bconflicts?\b|\bcompeting\b|\blicen[cs]e\w*|\bcut[\s-]*off\b|\bsearch\w*|\bliterature\b|\bpubmed\b|"
+    r"\bup\s+to\s+date\b|\bcurrent\b|\bhow\s+old\b|\breferences?\b|\btitle\b|\bopen\s+access\b|\bbias\w*"
 )
 _ALTERNATIVE = re.compile(
     r"\bhomeopath\w*|\bnaturopath\w*|\bherbal\b|\bherbs?\b|\bsupplements?\b|\bvitamin\s+[a-z]\b|\bcannabi\w*|\bcbd\b|\bketo\w*\s+diet|"

@@ -146,3 +146,11 @@ def test_general_questions_get_explanations_not_recommendations(assistant: Assis
     answer = assistant.answer(["Why would TNF-alpha make a tumour resistant to trastuzumab-based ADCs?"])
     assert answer.kind == "explanation"
     assert "MUC4" in answer.text
+
+
+def test_questions_about_the_review_itself_say_what_is_and_is_not_known(assistant: Assistant) -> None:
+    answer = assistant.answer(["Which journal published this review, and who funded it?"])
+    assert answer.kind == "fact"
+    assert "China Postdoctoral Science Foundation" in answer.text
+    assert "journal: not found" in answer.text
+    assert {c.passage_id for c in answer.citations} >= {"review:funding:p1", "review:data-availability:p1"}

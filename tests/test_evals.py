@@ -101,6 +101,7 @@ def _allowed_numbers(answer: Answer, cards, review) -> set[str]:  # type: ignore
             sources.append(card.model_dump_json())
     sources += [p.section or "" for p in review.passages]  # section numbers ("review section 5.1")
     sources.append(review.passage("review:data-availability:p1").text)  # the literature cut-off date
+    sources.append((EVALS.parent / "corpus" / "provenance.yaml").read_text())  # what is known of the review
     return {n for text in sources for n in _NUMBER.findall(text)}
 
 
