@@ -345,9 +345,9 @@ def _answer_cue(query: str) -> re.Pattern[str] | None:
 def load_provenance(path: Path) -> dict[str, object]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        publication = data["publication"]
-        for key in ("title", "authors", "funding", "literature_cutoff", "references", "unknown"):
-            publication[key]  # noqa: B018 - each must be there
+        missing = {"title", "authors", "funding", "literature_cutoff", "references", "unknown"} - data["publication"].keys()
+        if missing:
+            raise KeyError(", ".join(sorted(missing)))
     except (FileNotFoundError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise CorpusError(f"{path.name} is not a valid provenance file: {exc}") from None
     return dict(data)

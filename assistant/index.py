@@ -434,7 +434,7 @@ class LoadedIndex:
     def sentence_store(self) -> Chroma:
         from langchain_chroma import Chroma
 
-        self.store  # noqa: B018 - opens the client (and reports a damaged store) first
+        _ = self.store  # opens the client (and reports a damaged store) first
         return Chroma(
             collection_name=f"{self.settings.collection_name}-sentences",
             embedding_function=self.embedder,
