@@ -241,6 +241,21 @@ def studies(as_json: bool) -> None:
         click.echo(f"{card.name[:60]:60}  [{refs:>6}]  level {card.esmo_level:3}  {card.verification}")
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the typed entries as JSON.")
+def references(as_json: bool) -> None:
+    """The review's reference list, parsed: authors, title, journal, year, volume, pages, DOI."""
+    from assistant.ingest import load_corpus
+
+    review = load_corpus(get_settings().corpus_dir).review
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in review.references], indent=2, ensure_ascii=False))
+        return
+    for ref in review.references:
+        authors = ", ".join(ref.authors[:3]) + (" et al." if ref.et_al or len(ref.authors) > 3 else "")
+        click.echo(f"[{ref.number}] {authors}. {ref.title}. {ref.journal} {ref.year or ''}")
+
+
 # --- benchmarks -----------------------------------------------------------------------------
 
 

@@ -138,3 +138,11 @@ def test_a_broken_rule_stops_the_index_build(tmp_path: Path) -> None:
     assert "oligoprogression.yaml, rule OLIGOPROGRESSION-ON-ADC" in result.output
     assert "unknown fact 'oligoprogresion'" in result.output
     assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_references_prints_the_57_typed_entries() -> None:
+    result = CliRunner().invoke(cli, ["references", "--json"])
+    assert result.exit_code == 0
+    entries = json.loads(result.output)
+    assert [e["number"] for e in entries] == list(range(1, 58))
+    assert entries[6]["journal"] == "N. Engl. J. Med." and entries[6]["year"] == 2022  # noqa: PT018
