@@ -25,13 +25,14 @@ from assistant.ingest.mapped import sentence_bounds
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.settings import Settings
 from assistant.types import EVIDENCE_ORDER, Answer, Frozen, Passage, PatientFacts, Review, StudyCard
-from assistant.understand import Lexicon, Reading, read
+from assistant.understand import Conflict, Lexicon, Reading, read
 from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
 _RECOMMENDATION_WORDS = ("recommend", "option", "next", "treat", "what to do", "should", "give", "regimen",
-                         "choice", "best", "manage", "pick", "choose", "therapy", "systemic", "which drug")
+                         "choice", "best", "manage", "pick", "choose", "therapy", "systemic", "which drug", "stop", "continue",
+                         "switch")
 
 
 class Assistant:
@@ -54,6 +55,7 @@ class Assistant:
         self.provenance = load_provenance(self.settings.corpus_dir / "provenance.yaml")
         self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index.review,
                                       self.index.cards, self.index.vocabulary)
+        self._sentence_concepts: dict[tuple[str, int, int], frozenset[str]] = {}
 
     @property
     def corpus_version(self) -> str:
@@ -84,6 +86,10 @@ class Assistant:
         for reading in readings[:-1]:
             if reading is not None and not reading.hypothetical:
                 facts = merge_facts(facts, reading.facts, keep_topics=False)
+        if not (last.correction or last.hypothetical):
+            changed = silent_changes(facts, last.facts)
+            if changed:
+                last = last.model_copy(update={"conflicts": (*last.conflicts, *changed)})
         facts = merge_facts(facts, last.facts, keep_topics=True)
         return self._route(last, facts, messages)
 
@@ -98,6 +104,10 @@ class Assistant:
             if last.markup_removed:
                 return self.composer.error(say["markup_only"])
             return self.composer.clarification([self.questions["empty"]], facts)
+        if last.personal_data:
+            return self.composer.out_of_scope(say["personal_data"], facts)
+        if last.veterinary:
+            return self.composer.out_of_scope(say["veterinary"], facts)
         anchors = [g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
                    and g not in {"cost-effectiveness", "abstract", "conclusion"}]
         clinical = bool(last.studies or anchors or _decision_facts(last.facts))
@@ -107,7 +117,7 @@ class Assistant:
             if not clinical or not (_case_facts(last.facts) or (_stated(last.facts) and last.facts.setting)):
                 return self.composer.out_of_scope(say["injection_only"], facts)
             notes.append(say["injection_ignored"])
-        if last.alternative_medicine and not _case_facts(last.facts):
+        if last.alternative_medicine and (not _case_facts(last.facts) or (last.alternative_asked and not last.injection)):
             return self.composer.out_of_scope(say["alternative_medicine"], facts)
         if last.other_cancer and not last.studies:
             return self.composer.out_of_scope(say["other_cancer"].format(what=md(last.other_cancer)), facts)
@@ -125,7 +135,9 @@ class Assistant:
         about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
         studies = last.studies or described or (last.drug_studies if last.asks_result and not last.patient_words else ())
-        if studies and (last.asks_result or not (about_a_patient or _asks_recommendation(last))):
+        # "DB03 PFS HR, T-DXd vs T-DM1?" asks for a result, not a choice between the two drugs
+        if studies and (last.asks_result or (last.measures and not about_a_patient)
+                        or not (about_a_patient or _asks_recommendation(last))):
             cards = [card for card in self.index.cards if card.id in studies]
             return self.composer.fact(cards, last.measures, last.text, facts)
         if not clinical and not _decision_facts(facts):
@@ -135,7 +147,8 @@ class Assistant:
             return self.composer.out_of_scope(say["outside"], facts)
         lower = last.text.lower()
         defining = bool(_MEANING.search(lower)) or (
-            bool(re.match(r"\s*why\b", lower)) and len(lower.split()) > 3 and not last.patient_words)
+            bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3
+            and not last.patient_words)
         about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical
         profile = sum(f is not None for f in (last.facts.her2, last.facts.hr, last.facts.setting)) if _stated(last.facts) \
             else int(last.facts.setting is not None)
@@ -231,6 +244,14 @@ class Assistant:
             previous_end = match.end
         return entries[:3]
 
+    def _concepts(self, passage_id: str, start: int, end: int) -> frozenset[str]:
+        """The vocabulary groups a review sentence uses (the review does not change while the process runs)."""
+        key = (passage_id, start, end)
+        if key not in self._sentence_concepts:
+            text = self.index.review.passage(passage_id).text[start:end]
+            self._sentence_concepts[key] = frozenset(m.group for m in self.index.vocabulary.find(text))
+        return self._sentence_concepts[key]
+
     def explaining_passages(self, query: str, limit: int = 2) -> list[tuple[Passage, str]]:
         """The few sentences that answer, from the passages retrieval ranks best.
 
@@ -241,6 +262,11 @@ class Assistant:
         cue = _answer_cue(query)
         meaning = self.retriever.sentence_similarities(query)
         ranks = {r.passage_id: rank for rank, r in enumerate(self.retriever.search(query, 6))}
+        for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
+            ranks.setdefault(result.passage_id, rank)
+        vocabulary = self.index.vocabulary
+        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
+        rarity = self.retriever.concept_idf
         for passage_id, _, _ in meaning:
             ranks.setdefault(passage_id, 6)
         candidates: list[tuple[float, int, Passage, int, int]] = []
@@ -255,6 +281,8 @@ class Assistant:
                 if shared <= 0 and similar <= 0:
                     continue
                 bonus = 3.0 if cue and cue.search(sentence) else 0.0
+                # the question's own concept, phrase and all ("cross-resistance"), weighs as much as its rarity
+                bonus += sum(rarity.get(group, 0.0) for group in self._concepts(passage_id, start, end) if group in asked)
                 score = shared + bonus + 0.4 * (6 - rank) + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2)
                 candidates.append((score, -position, passage, start, end))
         candidates.sort(key=lambda c: (-c[0], c[2].id, -c[1]))
@@ -268,12 +296,21 @@ class Assistant:
             elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
                 # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
                 spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
+        if cue is _CUES[0][1]:  # "why": the cause often follows the sentence that restates the question
+            for passage_id, (passage, start, end) in spans.items():
+                following = next(((s, e) for s, e in sentence_bounds(passage.text) if s >= end), None)
+                if following and cue.search(passage.text[following[0]:following[1]]):
+                    spans[passage_id] = (passage, start, following[1])
         return [(passage, self.composer.expand_quote(passage, start, end)) for passage, start, end in spans.values()]
 
 
 _MEANING = re.compile(
     r"\bwhat\s+(?:do|does)\s+(?:people|ppl|they|you|we|one|the\s+review|it)\s+mean\s+by\b|\bwhat\s+(?:exactly\s+)?counts\s+as\b|"
     r"^\s*(?:define|definition\s+of|meaning\s+of)\b|\bconcept\s+only\b"
+)
+_MECHANISM = re.compile(  # how tumours in general behave, not what to do for one patient
+    r"\bmechanisms?\b|^\s*explain\s+(?:why|how)\b|"
+    r"^\s*(?:how|why)\s+(?:do|does|would|could|might|can|did)\s+(?:tumou?rs?|cancers?|cells?|clones?|adcs?|lesions?)\b"
 )
 _DEFINE = re.compile(
     r"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:explain\s+|tell\s+me\s+)?(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
@@ -393,6 +430,27 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
     updates["biomarkers"] = tuple(markers.values())
     updates["topics"] = new.topics if keep_topics else base.topics
     return base.model_copy(update=updates)
+
+
+def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:
+    """HER2 or HR status that a later message changes without saying it corrects anything.
+
+    "Sorry, ISH was negative" or "the new biopsy shows" update the fact; "she's ER 80% and HER2 IHC 0"
+    after "HER2-positive, ER negative" is a contradiction to ask about, not a silent update.
+    A refinement ("HER2-negative", then "IHC 1+") is not a change.
+    """
+    changed = []
+    inferred = {t.words for t in before.therapies}  # "HER2-positive" read from "T-DM1" is a guess, not a statement
+    for name in ("her2", "hr"):
+        old, new = getattr(before, name), getattr(now, name)
+        if old is None or new is None or old.value == new.value or old.words in inferred:
+            continue
+        if {old.value, new.value} & {"negative", "equivocal"} and "positive" not in {old.value, new.value}:
+            continue
+        if name == "her2" and "equivocal" in {old.value, new.value}:
+            continue
+        changed.append(Conflict(fact=name, first=old.words, second=new.words))
+    return changed
 
 
 def _decision_facts(facts: PatientFacts) -> bool:

@@ -30,6 +30,7 @@ _STOPWORDS = frozenset(
 )
 # Study names that are ordinary words in the review's own text, so the speller counts them as known.
 _ENGLISH_NAMES = frozenset({"maintain", "curb", "ascent", "emerald", "daisy", "begonia"})
+_TRIAL_CONTEXT = frozenset({"trial", "trials", "study", "studies", "pfs", "os", "orr", "hr", "endpoint", "arm", "arms", "cohort"})
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*\+?")
 
 
@@ -151,12 +152,12 @@ class Retriever:
 
     def _ordinary_word(self, tokens: list[str], i: int) -> bool:
         """'maintain' in "HSP90 can maintain stability" is a verb, not the MAINTAIN trial: a study name that
-        is also an English word counts only with a capital or beside "trial" or "study"."""
+        is also an English word counts only with a capital or beside "trial", "study" or a trial result ("emerald PFS")."""
         word = tokens[i]
         if word.lower() not in self.speller.valid - self.speller.known and word.lower() not in _ENGLISH_NAMES:
             return False
         beside = {t.lower() for t in tokens[max(0, i - 2):i + 3]}
-        return word.islower() and not beside & {"trial", "study", "studies", "trials"}
+        return word.islower() and not beside & _TRIAL_CONTEXT
 
     def _mentions(self, chunk: Chunk, card: StudyCard) -> bool:
         return card.id in self._chunk_studies[chunk.id]
@@ -192,7 +193,7 @@ class Retriever:
         # "antibody-drug conjugate" is rare as words but the review is about ADCs on every page:
         # a term weighs no more than its concept's rarity.
         for match in self.vocabulary.find(corrected):
-            ceiling = self._concept_idf.get(match.group)
+            ceiling = self.concept_idf.get(match.group)
             if ceiling is not None:
                 for token in lexical_tokens(match.term):
                     if token in weights:
@@ -200,7 +201,7 @@ class Retriever:
         return weights
 
     @cached_property
-    def _concept_idf(self) -> dict[str, float]:
+    def concept_idf(self) -> dict[str, float]:
         """BM25-style idf of each vocabulary group over the chunks (a chunk has it if it uses any of its terms)."""
         total = len(self.index.chunks)
         counts: dict[str, int] = {}

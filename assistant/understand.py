@@ -74,10 +74,13 @@ class Reading(Frozen):
     measures: tuple[str, ...] = ()
     other_cancer: str | None = None
     alternative_medicine: bool = False
+    alternative_asked: bool = False  # the question itself is about it: "... try homeopathy instead. Will that work?"
     about_review: bool = False  # asks about the review itself: authors, funding, journal, literature cut-off
     injection: bool = False
     dosing: bool = False
     toxicity_management: bool = False
+    personal_data: bool = False  # asks for someone's address, phone, record number
+    veterinary: bool = False  # about an animal
     markup_removed: bool = False
     domain_terms: tuple[str, ...] = ()  # vocabulary groups named
     patient_words: bool = False  # "she", "my patient", "58-year-old"
@@ -102,6 +105,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     facts, conflicts = _facts(corrected, lower, turn, lexicon)
     studies = tuple(card.id for card in lexicon.named_studies(corrected))
     groups = tuple(dict.fromkeys(m.group for m in lexicon.vocabulary.find(corrected)))
+    asked = _questions(lower)
     return Reading(
         text=text,
         turn=turn,
@@ -111,15 +115,20 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         intent=_intent(lower),
         hypothetical=bool(_HYPOTHETICAL.search(lower)),
         correction=bool(_CORRECTION.search(lower)),
-        asks_definition=any(_DEFINITION.search(sentence) for sentence in _questions(lower)),
+        asks_definition=any(_DEFINITION.search(sentence) for sentence in asked),
         asks_result=bool(_RESULT.search(lower)),
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
         other_cancer=_other_cancer(lower),
         alternative_medicine=bool(_ALTERNATIVE.search(lower)),
+        alternative_asked=bool(_ALTERNATIVE.search(lower)) and any(
+            _ALTERNATIVE.search(sentence) or re.search(r"\b(?:those|that|them|it|this|these)\b", sentence) for sentence in asked),
         about_review=bool(_ABOUT_REVIEW.search(lower) and _PUBLICATION.search(lower)),
         injection=bool(_INJECTION.search(lower)),
-        dosing=bool(_DOSING.search(lower)),
-        toxicity_management=bool(_TOXICITY.search(lower)),
+        # asked, not told: "had Enhertu 5.4 mg/kg ... what now?" and "grade 2 ILD, resolved ... what next?" are treatment questions
+        dosing=any(_DOSING.search(sentence) for sentence in asked),
+        toxicity_management=any(_TOXICITY.search(sentence) for sentence in asked),
+        personal_data=bool(_PERSONAL_DATA.search(lower)),
+        veterinary=bool(_VETERINARY.search(lower)),
         markup_removed=markup,
         domain_terms=groups,
         patient_words=bool(_PATIENT.search(lower)),
@@ -144,7 +153,11 @@ _HYPOTHETICAL = re.compile(
     r"\bwhat\s+(?:about\s+)?if\b|\bwhat\s+about\b|\band\s+if\b|\bsuppose\b|\bhypothetically\b|"
     r"\bif\s+(?:she|he|the\s+patient|they)\s+(?:had|has|were|was|did)\b|\bwould\s+(?:it|that|this)\s+change\b"
 )
-_CORRECTION = re.compile(r"\bcorrection\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bupdate\b|\bon\s+(?:the\s+)?(?:new|repeat)\s+biopsy\b|\bturns\s+out\b")
+_CORRECTION = re.compile(
+    r"\bcorrection\b|\bcorrected\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bmy\s+(?:bad|mistake)\b|\bmisread\b|\btypo\b|\bupdated?\b|"
+    r"\bturns\s+out\b|\b(?:new|repeat|fresh|recent)\s+(?:\w+\s+)?biops\w*|\bre-?biops\w*|\bre-?test\w*|\bre-?stain\w*|\bretested\b|"
+    r"\bnow\s+(?:shows?|is|reads?)\b|\bconverted\b|\bhas\s+become\b|\bon\s+progression\b|\bsecond\s+opinion\b|\bre-?review\w*"
+)
 _DEFINITION = re.compile(
     r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:exactly\s+|really\s+)?(?:is|are|does|do|causes|drives|makes|counts|distinguish\w*|"
     r"determin\w*|explain\w*|separat\w*|differentiat\w*|mechanisms?|role)\b|what'?s\b|define\b|definition\b|explain\b|describe\b|how\s+(?:do|does|is|are|can|could|should|might)\b|why\b|where\s+(?:do|does|is|are)\b|when\s+(?:do|does|is|are)\b|"
@@ -162,7 +175,7 @@ _MEASURES = {
     "orr": re.compile(r"\borr\b|response\s+rate|\bresponse\b|\bremission\b"),
     "pcr": re.compile(r"\bpcr\b|complete\s+(?:pathologic|response)"),
     "idfs": re.compile(r"\bidfs\b|invasive\s+disease[\s-]*free"),
-    "hazard ratio": re.compile(r"hazard\s+ratio|\bhr\s*(?:=|of\b|for\b|\?|was\b|\d)|\bhrs\b"),
+    "hazard ratio": re.compile(r"hazard\s+ratio|\bhr\s*(?:=|of\b|for\b|\?|was\b|\d)|\bhrs\b|\b(?:pfs|os)\s+hrs?\b|\b95\s*%?\s*ci\b|confidence\s+interval"),
     "safety": re.compile(r"\bild\b|pneumonitis|adverse|toxicit|safety|grade\s*(?:≥|>=|3)"),
     "n": re.compile(r"how\s+many|\bpatients\s+(?:were|enrolled)|sample\s+size|\benrol"),
     "design": re.compile(r"\bdesign\b|\bphase\b|randomi[sz]ed|single[\s-]*arm"),
@@ -199,6 +212,13 @@ _TOXICITY = re.compile(
     r"\b(?:manag\w*|treat\w*|handl\w*|prevent\w*|grade\w*|steroid\w*|prophyla\w*|antiemetic\w*)\b[^.?!]{0,50}"
     r"\b(?:nausea|vomiting|ild|pneumonitis|neutropenia|diarrh\w*|alopecia|rash|hyperglyc\w*|toxicit\w*|side\s+effects?|adverse)|"
     r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|handl\w*|prophyla\w*|loperamide|antidiarrh\w*|antiemetic\w*)"
+)
+_PERSONAL_DATA = re.compile(
+    r"\b(?:give|tell|show|find|look\s*up|what\s+is|what'?s|send|list|share|retrieve|get|need)\b[^.?!]{0,40}"
+    r"\b(?:home\s+)?(?:address|phone|telephone|e-?mail|contact\s+details|date\s+of\s+birth|dob|mrn|ssn|social\s+security|insurance\s+number)\b"
+)
+_VETERINARY = re.compile(
+    r"\b(?:my|a|the|our|his|her)\s+(?:dog|cat|puppy|kitten|pet|mare|horse)\b|\b(?:canine|feline)\b|\bveterinar\w*|\bvet\b"
 )
 _PATIENT = re.compile(
     r"\b\d{1,3}\s*(?:-?\s*(?:year|yr)s?[\s-]*old|\s*yo\b|\s*y/o\b|\s*[fm]\b)|\bpt\b|\bpatient\b|\bshe\b|\bhe\b|\bher\b|"
@@ -251,7 +271,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
         rf"{_HER2}[\s-]*(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:ish|fish|sish|cish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
-        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)|"
+        rf"\b2\s*\+\s*/\s*(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)"
     )),
     ("ultralow", re.compile(
         rf"{_HER2}[\s-]*ultra[\s-]*low|\bultra[\s-]*low\b|\bihc\s*(?:>|above|greater\s+than)\s*0\s*(?:but|and)?\s*(?:<|below|less\s+than)\s*1|\bihc\s*0\s*\+|faint\s+(?:incomplete\s+)?(?:membrane\s+)?staining"
@@ -262,7 +283,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     )),
     ("negative", re.compile(
         rf"{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:negative|neg\b|non[\s-]*amplified|not\s+amplified|[-−](?![\w])|[-−](?=\s*/))|"
-        rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]"
+        rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]|"
+        rf"\b(?:ish|fish|sish|cish)\s+(?:was\s+|is\s+)?(?:not\s+amplified|non[\s-]*amplified|negative)\b"
     )),
 ]
 _DURATION = re.compile(
@@ -270,7 +292,7 @@ _DURATION = re.compile(
     r"\b()(\d+(?:\.\d+)?)\s*(months?|mos?|years?|yrs?)\s+(?:on|of)\b"
 )
 _ISH_RATIO = re.compile(r"\b(?:ish|fish|sish|cish|her2\s*/\s*cep17)\s*(?:ratio\s*)?(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b(?!\s*%)")
-_HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal")
+_HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal|\b2\s*\+\s*/\s*(?:ish|fish)")
 
 _RECEPTOR = r"(?:hr|er|pr|pgr|hormone[\s-]*receptors?|o?estrogen[\s-]*receptors?|progesterone[\s-]*receptors?)"
 _HR_POS = re.compile(
@@ -288,7 +310,7 @@ _METASTATIC = re.compile(
     r"\bmetasta\w*|\bmbc\b|\bmtnbc\b|\bstage\s*(?:iv|4)\b|\badvanced\b|\brecurren\w*|\brelapse\w*|\bde\s*novo\b|"
     r"\b(?:liver|lung|bone|brain|nodal|visceral|cns|pleural|peritoneal|skin)\s+(?:mets?|metastas\w*|lesions?|disease|involvement)\b|\bmets\b|"
     r"\bpd\b|\bprogressive\s+disease\b|\bheavily\s+pre[\s-]*treated\b|\b(?:progress\w*|pd|growing|new)\s+(?:in\s+(?:the\s+)?)?(?:liver|lungs?|bones?|nodes|pleura|peritoneum)\b|"
-    r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:line|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
+    r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:lines?|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
 )
 _NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s-]*metastatic\b|\bm0\b")
 _NEOADJ = re.compile(r"\bneo[\s-]*adjuvant\b|\bpre[\s-]*operative\b|\bbefore\s+surgery\b|\bprior\s+to\s+surgery\b")
@@ -304,7 +326,7 @@ _ADJUVANT_DRUG = re.compile(
     r"ribociclib|radiotherapy|therapy\s+with)"
 )
 _RELAPSE = re.compile(r"\brelaps\w*|\brecurr\w*|\b(?:distant|new)\s+metasta\w*|\bstage\s*(?:iv|4)\b|\bmetastatic\s+relapse\b")
-_EARLY = re.compile(r"\bearly(?:[\s-]+stage)?\s+(?:breast\s+)?(?:cancer|disease|bc|her2)|\bebc\b|\bstage\s*(?:i{1,3}|[1-3])[abc]?\b|\boperable\b|\blocali[sz]ed\b|\blocally\s+advanced\b")
+_EARLY = re.compile(r"\bearly(?:[\s-]+stage)?\s+(?:(?:hr|er|pr|her2|tnbc|triple|luminal|hormone|receptor|high[\s-]*risk)[\w/+-]*\s+){0,3}(?:breast\s+)?(?:cancer|disease|bc|her2)|\bebc\b|\bstage\s*(?:i{1,3}|[1-3])[abc]?\b|\boperable\b|\blocali[sz]ed\b|\blocally\s+advanced\b")
 _PCR_NO = re.compile(
     r"\b(?:no|without|non)[\s-]*pcr\b|\b(?:did\s+not|didn'?t|failed\s+to|not)\s+(?:achieve|reach|get|have)\s+(?:a\s+)?(?:pcr|(?:pathologic(?:al)?\s+)?complete\s+response)|"
     r"\bresidual\s+(?:invasive\s+)?(?:disease|tumou?r|cancer)\b|\bnot\s+(?:a\s+)?pcr\b|\byp\s*t\s*[1-4]|\bpcr\s*[:=]?\s*(?:no|negative)\b"
@@ -326,7 +348,8 @@ _NAIVE = re.compile(
 
 _BRAIN = r"(?:brain|cns|intracranial|cerebral|cerebellar|leptomeningeal|meningeal)"
 _BRAIN_PRESENT = re.compile(
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b|"
+    rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b"
 )
 _BRAIN_NONE = re.compile(
     rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
@@ -336,7 +359,8 @@ _BRAIN_NONE = re.compile(
 _BRAIN_ACTIVE = re.compile(
     rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
-    rf"\bleptomeningeal\b|\bmeningeal\b"
+    rf"\bleptomeningeal\b|\bmeningeal\b|"
+    rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
 )
 _BRAIN_STABLE = re.compile(
     rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
@@ -623,14 +647,17 @@ def _read_hr(lower: str, text: str, collect: _Collector) -> None:
 
 
 def _read_setting(lower: str, text: str, collect: _Collector) -> None:
-    adjuvant = next((m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])
-                     and not _ADJUVANT_DRUG.match(lower, m.end())), None)
+    mentioned = [m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])]
+    adjuvant = next((m for m in mentioned if not _ADJUVANT_DRUG.match(lower, m.end())), None)
     neoadjuvant = next((m for m in _NEOADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])), None)
     if _RELAPSE.search(lower):
         adjuvant = neoadjuvant = None  # "relapsed after adjuvant tamoxifen": the treatment history, not the setting
     metastatic = None if _NOT_METASTATIC.search(lower) else next(
         (m for m in _METASTATIC.finditer(lower) if not _negated(lower, m.start())), None)
     early = _EARLY.search(lower)
+    asked = [m for m in mentioned if (end := re.search(r"[.;!?\n]", lower[m.end():])) and end.group(0) == "?"]
+    if adjuvant is None and asked and not (metastatic or _RELAPSE.search(lower)):
+        adjuvant = asked[0]  # "adjuvant abemaciclib?" with no sign of metastases asks about the adjuvant setting
     if metastatic and not (adjuvant or neoadjuvant):
         collect.add("setting", "metastatic", text[metastatic.start():metastatic.end()])
     elif adjuvant:

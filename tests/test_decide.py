@@ -75,6 +75,20 @@ def test_decisions_follow_the_review(rules, facts: dict[str, object], rule: str,
     assert decision.preferred.spec.option == preferred
 
 
+@pytest.mark.parametrize(
+    ("facts", "rule"),
+    [
+        (dict(her2="positive", setting="metastatic", brain_mets="none", treatment_naive=True), "HER2POS-MET-1L"),
+        (dict(her2="negative", hr="positive", setting="adjuvant"), "EARLY-HER2-NEGATIVE"),
+        (dict(her2="low", setting="neoadjuvant"), "EARLY-HER2-NEGATIVE"),
+    ],
+)
+def test_what_the_review_does_not_cover_is_said(rules, facts: dict[str, object], rule: str) -> None:  # type: ignore[no-untyped-def]
+    decision = decide(_facts(**facts), rules)
+    assert decision.not_covered == rule
+    assert decision.options == ()
+
+
 def test_missing_facts_become_questions(rules) -> None:  # type: ignore[no-untyped-def]
     decision = decide(_facts(her2="low", setting="metastatic", failed=("chemotherapy",)), rules)
     assert decision.options == ()

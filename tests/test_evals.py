@@ -20,7 +20,7 @@ from assistant.types import Answer
 from tests.conftest import EVALS
 
 GOLDEN = EVALS.parent / "tests" / "golden"
-SETS = ["examples.jsonl", "cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl"]
+SETS = ["examples.jsonl", "cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl"]
 
 
 @pytest.fixture(scope="session")

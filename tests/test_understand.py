@@ -27,7 +27,8 @@ def _read(text: str, lexicon: Lexicon):  # type: ignore[no-untyped-def]
      ("HER2 2+ FISH neg", "low"), ("HER2-ultralow", "ultralow"), ("HER2 IHC 0", "zero"), ("HER2-0", "zero"),
      ("HER2 zero", "zero"), ("HER2-negative", "negative"), ("triple negative", "negative"),
      ("not HER2-positive", "negative"), ("HER2 IHC 2+, ISH pending", "equivocal"),
-     ("HER2-negative (IHC 1+)", "low")],
+     ("HER2-negative (IHC 1+)", "low"), ("so 2+/ISH neg", "low"), ("ISH was NOT amplified", "negative"),
+     ("HER2/CEP17 ratio 1.3, 2+/ISH", "low")],
 )
 def test_her2_status_in_its_many_spellings(lexicon: Lexicon, text: str, her2: str) -> None:
     facts = _read(text, lexicon).facts
@@ -183,3 +184,29 @@ def test_a_choice_between_drugs_is_a_request_for_advice(lexicon: Lexicon) -> Non
 def test_treatments_out_of_reach_are_not_received(lexicon: Lexicon, text: str) -> None:
     therapies = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
     assert therapies["trastuzumab deruxtecan"].received is False
+
+
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [("ER+ HER2 ultralow, 2 lines ET (AI+palbo, then fulv), no chemo yet", "metastatic"),
+     ("high risk early HR+ HER2- BC - adjuvant abemaciclib?", "adjuvant"),
+     ("HR+ HER2-low, progressed on ET + CDK4/6i. She only had adjuvant tamoxifen.", "metastatic")],
+)
+def test_the_setting_from_what_is_asked_and_what_was_given(lexicon: Lexicon, text: str, setting: str) -> None:
+    facts = _read(text, lexicon).facts
+    assert facts.setting is not None
+    assert facts.setting.value == setting
+
+
+def test_new_lesions_on_a_brain_mri_are_active_brain_metastases(lexicon: Lexicon) -> None:
+    facts = _read("restaging MRI brain: 2 new lesions, 6 and 8 mm, asymptomatic", lexicon).facts
+    assert facts.brain_mets is not None
+    assert facts.brain_mets.value == "active"
+
+
+def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lexicon) -> None:
+    told = _read("had Enhertu 5.4 mg/kg, grade 2 pneumonitis resolved on steroids. what next?", lexicon)
+    assert not told.dosing
+    assert not told.toxicity_management
+    asked = _read("she is on Enhertu. how do I manage grade 2 pneumonitis?", lexicon)
+    assert asked.toxicity_management
