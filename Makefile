@@ -25,7 +25,7 @@ run: index
 
 lint: setup
 	$(BIN)/ruff check assistant tests scripts
-	$(BIN)/mypy assistant
+	$(BIN)/mypy assistant tests
 
 test: lint
 	$(BIN)/pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,7 @@ def corpus():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def corpus_copy(tmp_path: Path) -> Iterator[Path]:
+def corpus_copy(tmp_path: Path) -> Path:
     """A private copy of the corpus folder that a test may damage."""
     target = tmp_path / "corpus"
     shutil.copytree(CORPUS, target)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from assistant.errors import CorpusError
-from assistant.ingest import load_cards, name_key
+from assistant.ingest import Corpus, load_cards, name_key
 
 # How the review names the studies it discusses (its own spellings), and the card each must reach.
 NAMED_IN_REVIEW = {
@@ -34,7 +34,7 @@ def test_every_card_loads_and_cites_only_the_reviews_references(corpus) -> None:
 
 @pytest.mark.parametrize(("review_name", "card_id"), sorted(NAMED_IN_REVIEW.items()))
 def test_each_study_the_review_names_has_a_card_reachable_by_that_name(
-    corpus, review_name: str, card_id: str  # type: ignore[no-untyped-def]
+    corpus: Corpus, review_name: str, card_id: str
 ) -> None:
     assert review_name in corpus.original
     by_name = {name_key(name): card.id for card in corpus.cards for name in card.names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -19,12 +20,12 @@ def rules(corpus):  # type: ignore[no-untyped-def]
     return load_rules(CORPUS / "rules", corpus.cards, corpus.review, card_functions(corpus.cards))
 
 
-def _facts(**values: object) -> PatientFacts:
-    therapies = values.pop("failed", ())
-    facts = {name: Fact(value=value, words=str(value), turn=1) for name, value in values.items()}  # type: ignore[arg-type]
-    treated = tuple(TherapyFact(therapy=t, received=True, progressed=True, current=False, words=t, turn=1)  # type: ignore[arg-type]
-                    for t in therapies)  # type: ignore[attr-defined]
-    return PatientFacts(**facts, therapies=treated)  # type: ignore[arg-type]
+def _facts(**values: Any) -> PatientFacts:
+    therapies: tuple[str, ...] = values.pop("failed", ())
+    facts = {name: Fact(value=value, words=str(value), turn=1) for name, value in values.items()}
+    treated = tuple(TherapyFact(therapy=t, received=True, progressed=True, current=False, words=t, turn=1)
+                    for t in therapies)
+    return PatientFacts(**facts, therapies=treated)
 
 
 def test_every_perspectives_statement_maps_to_a_rule(rules, corpus) -> None:  # type: ignore[no-untyped-def]

@@ -171,8 +171,8 @@ def test_time_on_a_cdk46_inhibitor(lexicon: Lexicon, text: str, months: int) -> 
 
 
 def test_her2_by_ish_ratio(lexicon: Lexicon) -> None:
-    assert _read("HER2 2+ by IHC, ISH ratio 3.1", lexicon).facts.her2.value == "positive"  # type: ignore[union-attr]
-    assert _read("HER2 2+ by IHC, ISH ratio 1.4", lexicon).facts.her2.value == "low"  # type: ignore[union-attr]
+    assert _read("HER2 2+ by IHC, ISH ratio 3.1", lexicon).facts.her2.value == "positive"
+    assert _read("HER2 2+ by IHC, ISH ratio 1.4", lexicon).facts.her2.value == "low"
 
 
 def test_a_choice_between_drugs_is_a_request_for_advice(lexicon: Lexicon) -> None:
