@@ -296,7 +296,7 @@ class Assistant:
             elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
                 # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
                 spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
-        if cue is _CUES[0][1]:  # "why": the cause often follows the sentence that restates the question
+        if cue is _CAUSE:  # "why": the cause often follows the sentence that restates the question
             for passage_id, (passage, start, end) in spans.items():
                 following = next(((s, e) for s, e in sentence_bounds(passage.text) if s >= end), None)
                 if following and cue.search(passage.text[following[0]:following[1]]):
@@ -361,10 +361,11 @@ def load_glossary(path: Path, review: Review, cards: Sequence[StudyCard], vocabu
     return entries
 
 
+_CAUSE = re.compile(  # the shape of an answer to "why"
+    r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
+    r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)
 _CUES = [
-    (re.compile(r"^\s*(?:\w+\s+)?why\b|\b(?:explanation|reason|cause|basis|mechanism)s?\s+(?:for|of|behind)\b", re.I), re.compile(
-        r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
-        r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)),
+    (re.compile(r"^\s*(?:\w+\s+)?why\b|\b(?:explanation|reason|cause|basis|mechanism)s?\s+(?:for|of|behind)\b", re.I), _CAUSE),
     (re.compile(r"^\s*where\b", re.I), re.compile(r"\b(?:liver|lungs?|lymph|bone|brain|sites?|areas?|organs?)\b", re.I)),
     (re.compile(r"^\s*(?:what\s+(?:is|are)|what's|define|definition|describe)\b", re.I), re.compile(
         r"\b(?:is|are|refers?\s+to|defined|means|essence)\b", re.I)),
@@ -445,9 +446,8 @@ def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:
         old, new = getattr(before, name), getattr(now, name)
         if old is None or new is None or old.value == new.value or old.words in inferred:
             continue
-        if {old.value, new.value} & {"negative", "equivocal"} and "positive" not in {old.value, new.value}:
-            continue
-        if name == "her2" and "equivocal" in {old.value, new.value}:
+        values = {old.value, new.value}
+        if "equivocal" in values or ("negative" in values and "positive" not in values):
             continue
         changed.append(Conflict(fact=name, first=old.words, second=new.words))
     return changed

@@ -106,6 +106,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     studies = tuple(card.id for card in lexicon.named_studies(corrected))
     groups = tuple(dict.fromkeys(m.group for m in lexicon.vocabulary.find(corrected)))
     asked = _questions(lower)
+    alternative = bool(_ALTERNATIVE.search(lower))
     return Reading(
         text=text,
         turn=turn,
@@ -119,8 +120,8 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         asks_result=bool(_RESULT.search(lower)),
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
         other_cancer=_other_cancer(lower),
-        alternative_medicine=bool(_ALTERNATIVE.search(lower)),
-        alternative_asked=bool(_ALTERNATIVE.search(lower)) and any(
+        alternative_medicine=alternative,
+        alternative_asked=alternative and any(
             _ALTERNATIVE.search(sentence) or re.search(r"\b(?:those|that|them|it|this|these)\b", sentence) for sentence in asked),
         about_review=bool(_ABOUT_REVIEW.search(lower) and _PUBLICATION.search(lower)),
         injection=bool(_INJECTION.search(lower)),
@@ -347,9 +348,10 @@ _NAIVE = re.compile(
 )
 
 _BRAIN = r"(?:brain|cns|intracranial|cerebral|cerebellar|leptomeningeal|meningeal)"
+_BRAIN_IMAGING = rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*"  # "MRI brain: 2 new lesions"
 _BRAIN_PRESENT = re.compile(
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b|"
-    rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b"
+    rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b"
 )
 _BRAIN_NONE = re.compile(
     rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
@@ -360,7 +362,7 @@ _BRAIN_ACTIVE = re.compile(
     rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
     rf"\bleptomeningeal\b|\bmeningeal\b|"
-    rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
+    rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
 )
 _BRAIN_STABLE = re.compile(
     rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
@@ -650,13 +652,14 @@ def _read_setting(lower: str, text: str, collect: _Collector) -> None:
     mentioned = [m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])]
     adjuvant = next((m for m in mentioned if not _ADJUVANT_DRUG.match(lower, m.end())), None)
     neoadjuvant = next((m for m in _NEOADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])), None)
-    if _RELAPSE.search(lower):
+    relapse = bool(_RELAPSE.search(lower))
+    if relapse:
         adjuvant = neoadjuvant = None  # "relapsed after adjuvant tamoxifen": the treatment history, not the setting
     metastatic = None if _NOT_METASTATIC.search(lower) else next(
         (m for m in _METASTATIC.finditer(lower) if not _negated(lower, m.start())), None)
     early = _EARLY.search(lower)
     asked = [m for m in mentioned if (end := re.search(r"[.;!?\n]", lower[m.end():])) and end.group(0) == "?"]
-    if adjuvant is None and asked and not (metastatic or _RELAPSE.search(lower)):
+    if adjuvant is None and asked and not (metastatic or relapse):
         adjuvant = asked[0]  # "adjuvant abemaciclib?" with no sign of metastases asks about the adjuvant setting
     if metastatic and not (adjuvant or neoadjuvant):
         collect.add("setting", "metastatic", text[metastatic.start():metastatic.end()])
