@@ -119,7 +119,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         asks_definition=any(_DEFINITION.search(sentence) for sentence in asked),
         asks_result=bool(_RESULT.search(lower)),
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
-        other_cancer=_other_cancer(lower),
+        other_cancer=_other_cancer(lower, corrected),
         alternative_medicine=alternative,
         alternative_asked=alternative and any(
             _ALTERNATIVE.search(sentence) or re.search(r"\b(?:those|that|them|it|this|these)\b", sentence) for sentence in asked),
@@ -186,9 +186,10 @@ _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
     r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
-    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|gist|"
-    r"non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
+    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
+    r"gastrointestinal\s+stromal|non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
+_GIST = re.compile(r"\bGISTs?\b")  # the tumour in capitals; "the gist of the review" is a summary
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instruction|rule|prompt|guideline|polic|"
     r"previous|above|system)\w*|\byou\s+are\s+now\b|\bpretend\s+(?:to\s+be|you)\b|\bact\s+as\s+(?:a|an|my)\b|"
@@ -247,10 +248,11 @@ def _intent(lower: str) -> Intent:
     return "statement"
 
 
-def _other_cancer(lower: str) -> str | None:
+def _other_cancer(lower: str, text: str) -> str | None:
     match = _OTHER_CANCERS.search(lower)
     if not match:
-        return None
+        gist = _GIST.search(text)
+        return gist.group(0) if gist else None
     # "brain tumour" in a breast cancer question is a metastasis, not another cancer.
     if re.search(r"\bbreast\b|\bmbc\b|\btnbc\b", lower) and match.group(1) in {"brain", "liver", "skin"}:
         return None
@@ -454,13 +456,13 @@ _REGIMENS: dict[str, tuple[str, ...]] = {
 }
 _REGIMEN = re.compile(r"(?<![\w-])(ac-thp|ac-th|tchp|thp|tch|ddac|th|ac|ec|ai|hp|h)(?![\w-])", re.IGNORECASE)
 _PRIOR_CUE = re.compile(
-    r"\b(?:after|post|following|progress\w*|pd\b|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|"
+    r"\b(?:after|post|following|progress\w*|prog(?:d|'d|ed)?|pd\b|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|"
     r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
     r"through|intoleran\w*|stopped|discontinued|history\s+of|then|s/p|status\s+post|was|were)\b|\bs/p\b|-(?:pretreated|refractory|resistant|exposed)"
 )
 _PROGRESS_CUE = re.compile(
-    r"\bprogress\w*|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|\bafter\b|\bpost\b|"
-    r"\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
+    r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
+    r"\bafter\b|\bpost\b|\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
 )
 _CURRENT_CUE = re.compile(r"\b(?:on|currently|receiving|while\s+on|during|maintenance|still\s+on|now\s+on)\b")
 _QUESTION_CUE = re.compile(

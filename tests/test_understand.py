@@ -134,6 +134,15 @@ def test_what_the_message_asks_for(lexicon: Lexicon) -> None:
     assert _read("what dose of T-DXd?", lexicon).dosing
     assert _read("how to manage T-DXd nausea?", lexicon).toxicity_management
     assert not _read("lung mets from HER2+ breast cancer", lexicon).other_cancer
+    assert _read("GIST after imatinib: is T-DXd an option?", lexicon).other_cancer == "GIST"
+    assert not _read("what is the gist of this review?", lexicon).other_cancer
+
+
+@pytest.mark.parametrize("shorthand", ["prog on", "progd on", "prog'd on", "PD on"])
+def test_shorthand_for_progression_is_read(lexicon: Lexicon, shorthand: str) -> None:
+    reading = _read(f"hr+ her2 low mbc {shorthand} cdk4/6i and taxane - enhertu or trodelvy?", lexicon)
+    assert {t.therapy for t in reading.facts.therapies if t.progressed} >= {"cdk4/6 inhibitor", "chemotherapy"}
+    assert not any(t.therapy == "trastuzumab deruxtecan" for t in reading.facts.therapies)  # asked about, not given
 
 
 def test_typos_are_read(lexicon: Lexicon) -> None:
