@@ -90,11 +90,11 @@ def index_verify(build: Path | None) -> None:
 # --- search ---------------------------------------------------------------------------------
 
 
-def _retriever(settings: Settings) -> Any:
-    from assistant.index import open_index
-    from assistant.retrieve import Retriever
+def _searcher(settings: Settings) -> Any:
+    """The assistant's search: hybrid retrieval that also reads a described patient (rules load in ~0.1 s)."""
+    from assistant.conversation import Assistant
 
-    return Retriever(open_index(settings), settings)
+    return Assistant(settings)
 
 
 @cli.command()
@@ -106,9 +106,9 @@ def _retriever(settings: Settings) -> Any:
 def search(query: str | None, k: int | None, as_json: bool, section: str | None, study: str | None) -> None:
     """Find the review's passages for QUERY (without QUERY: ask in a loop)."""
     settings = get_settings()
-    retriever = _retriever(settings)
+    searcher = _searcher(settings)
     if query is not None:
-        _print_results(retriever.search(query, k, section=section, study=study), as_json)
+        _print_results(searcher.search(query, k, section=section, study=study), as_json)
         return
     click.echo("Search the review (empty line or Ctrl-D to quit).")
     while True:
@@ -119,7 +119,7 @@ def search(query: str | None, k: int | None, as_json: bool, section: str | None,
         if not line.strip():
             break
         try:
-            _print_results(retriever.search(line, k, section=section, study=study), as_json)
+            _print_results(searcher.search(line, k, section=section, study=study), as_json)
         except AssistantError as exc:
             click.echo(f"Error: {exc}", err=True)
 
@@ -266,15 +266,15 @@ def bench() -> None:
 
 @bench.command(name="retrieval")
 @click.option("--questions", "questions", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Labelled question files (default: evals/retrieval.jsonl and evals/retrieval_heldout.jsonl).")
+              help="Labelled question files (default: every evals/retrieval*.jsonl).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, help="Timed passes over the questions.")
 def bench_retrieval(questions: tuple[Path, ...], repeat: int) -> None:
     """Recall@1/5 and MRR for dense, BM25, hybrid and a naive baseline; build, cold-start and query times."""
-    from assistant.bench import run_retrieval_benchmark
+    from assistant.bench import RETRIEVAL_SETS, run_retrieval_benchmark
 
     settings = get_settings()
     evals = settings.corpus_dir.parent / "evals"
-    files = list(questions) or [evals / "retrieval.jsonl", evals / "retrieval_heldout.jsonl"]
+    files = list(questions) or [evals / name for name in RETRIEVAL_SETS]
     click.echo(run_retrieval_benchmark(settings, files, repeat=repeat))
 
 

@@ -17,14 +17,23 @@ import yaml
 from pydantic import ValidationError
 
 from assistant.compose import Composer, card_functions, load_safety, md
-from assistant.decide import Decision, counterfactuals, decide, load_rules
+from assistant.decide import Decision, case_passages, counterfactuals, decide, load_rules
 from assistant.errors import CorpusError, InputRejected
 from assistant.index import open_index
 from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
-from assistant.retrieve import Retriever, lexical_tokens
+from assistant.retrieve import Mode, Retriever, check_query, lexical_tokens
 from assistant.settings import Settings
-from assistant.types import EVIDENCE_ORDER, Answer, Frozen, Passage, PatientFacts, Review, StudyCard
+from assistant.types import (
+    EVIDENCE_ORDER,
+    Answer,
+    Frozen,
+    Passage,
+    PatientFacts,
+    Review,
+    ScoredPassage,
+    StudyCard,
+)
 from assistant.understand import Conflict, Lexicon, Reading, read
 from assistant.vocabulary import Vocabulary
 
@@ -65,6 +74,17 @@ class Assistant:
         """Load the model and build the lexical index now rather than on the first question."""
         self.retriever.search("antibody-drug conjugate resistance")
         self.answer(["HER2-low HR-positive metastatic breast cancer after a CDK4/6 inhibitor and chemotherapy"])
+
+    def search(self, query: str, k: int | None = None, *, section: str | None = None, study: str | None = None,
+               mode: Mode = "hybrid") -> list[ScoredPassage]:
+        """Hybrid search that also reads the query as a case: when it describes a patient the rules
+        decide for, the passages those rules rest on join the fusion (the retriever's case ranking)."""
+        passages: tuple[str, ...] = ()
+        if mode == "hybrid":
+            reading = read(check_query(query, self.settings.max_query_chars), 1, self.lexicon,
+                           self.settings.max_query_chars)
+            passages = case_passages(decide(reading.facts, self.rules), self.rules)
+        return self.retriever.search(query, k, section=section, study=study, mode=mode, case_passages=passages)
 
     def answer(self, messages: Sequence[str]) -> Answer:
         """The answer to the last message, given the conversation so far."""
@@ -110,7 +130,8 @@ class Assistant:
             return self.composer.out_of_scope(say["veterinary"], facts)
         anchors = [g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
                    and g not in {"cost-effectiveness", "abstract", "conclusion"}]
-        clinical = bool(last.studies or anchors or _decision_facts(last.facts))
+        # "the gist of this review?" is about the review, so in scope though it names nothing clinical
+        clinical = bool(last.studies or anchors or _decision_facts(last.facts) or _asks_for_the_gist(last))
         if last.alternative_medicine and _case_facts(last.facts):
             notes.append(say["alternative_medicine_note"])
         if last.injection:
@@ -184,6 +205,10 @@ class Assistant:
         return self.composer.out_of_scope(self.messages["outside"], facts)
 
     def _explain(self, last: Reading, facts: PatientFacts) -> Answer:
+        if _asks_for_the_gist(last) and not (last.studies or _decision_facts(last.facts) or any(
+                self.index.vocabulary.group(g).kind == "concept" and g not in _GIST_GROUPS for g in last.domain_terms)):
+            gist = [self.index.review.passage(p) for p in ("review:abstract", "review:7:p1")]
+            return self.composer.explanation(last.text, facts, [(p, p.text) for p in gist])
         entries = self._definition(last)
         if entries:
             quotes = [(self.index.review.passage(q.passage), q.text) for e in entries for q in e.quotes]
@@ -269,10 +294,14 @@ class Assistant:
         rarity = self.retriever.concept_idf
         for passage_id, _, _ in meaning:
             ranks.setdefault(passage_id, 6)
+        # The abstract restates the body in general words; an explanation quotes the body, where the
+        # detail and the citations are, unless the gist is what was asked for.
+        skipped = {"backmatter", "title"} if "asks for a summary" in self.retriever.intents(query) \
+            else {"backmatter", "title", "abstract"}
         candidates: list[tuple[float, int, Passage, int, int]] = []
         for passage_id, rank in ranks.items():
             passage = self.index.review.passage(passage_id)
-            if passage.kind in {"backmatter", "title"}:
+            if passage.kind in skipped:
                 continue
             for position, (start, end) in enumerate(sentence_bounds(passage.text)):
                 sentence = passage.text[start:end]
@@ -302,6 +331,15 @@ class Assistant:
                 if following and cue.search(passage.text[following[0]:following[1]]):
                     spans[passage_id] = (passage, start, following[1])
         return [(passage, self.composer.expand_quote(passage, start, end)) for passage, start, end in spans.values()]
+
+
+_THE_REVIEW = re.compile(r"\b(?:this|the)\s+(?:review|paper|article)\b")
+_GIST_GROUPS = frozenset({"asks for a summary", "abstract", "conclusion"})
+
+
+def _asks_for_the_gist(last: Reading) -> bool:
+    """ "What is the gist of this review?": the abstract and the conclusion answer it."""
+    return bool(_GIST_GROUPS & set(last.domain_terms)) and bool(_THE_REVIEW.search(last.text.lower()))
 
 
 _MEANING = re.compile(

@@ -139,6 +139,14 @@ class Decision(Frozen):
         return next((o for o in self.options if o.role == "preferred"), self.options[0] if self.options else None)
 
 
+def case_passages(decision: Decision, rules: Sequence[Rule]) -> tuple[str, ...]:
+    """The review passages a decision rests on: the fired rules' Perspectives, then their evidence."""
+    fired = [rule for rule in rules if rule.id in decision.rule_ids]
+    perspectives = [p for rule in fired for p in rule.perspectives]
+    evidence = [p for rule in fired for p in (*rule.passages, *(p for o in rule.recommend for p in o.passages))]
+    return tuple(dict.fromkeys([*perspectives, *evidence]))
+
+
 # --- loading --------------------------------------------------------------------------------
 
 TemplateFunctions = dict[str, Any]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from rank_bm25 import BM25Okapi
 
@@ -55,6 +55,11 @@ def _stem(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+def _root(token: str) -> str:
+    """A word without its ending, for matching headings: "funded", "funding" -> "fund"; "authors", "authorship" -> "author"."""
+    return re.sub(r"(?:ship|ing|ers|ed|er|s)$", "", token) if len(token) > 5 else token
 
 
 def check_query(query: str, max_chars: int) -> str:
@@ -272,11 +277,18 @@ class Retriever:
         section: str | None = None,
         study: str | None = None,
         mode: Mode = "hybrid",
+        case_passages: Sequence[str] = (),
     ) -> list[ScoredPassage]:
-        """The k best passages (one result per passage, its best chunk), best first."""
+        """The k best passages (one result per passage, its best chunk), best first.
+
+        case_passages: for a question that describes a patient, the passages that the recommendation
+        rules fitting that patient rest on, their Perspectives first (see `Assistant.search`). Words
+        and meaning alone miss these: a case is told in the patient's terms ("one enlarging liver
+        lesion, the rest stable"), the review answers in its own ("oligoprogression").
+        """
         query = self.speller.correct_text(check_query(query, self.settings.max_query_chars))
         k = k or self.settings.top_k
-        allowed = self._allowed(section, study)
+        allowed = self._allowed(section, study, query)
         if not allowed:
             return []
         n = self.settings.candidates
@@ -285,11 +297,9 @@ class Retriever:
         dense: list[tuple[int, float]] = []  # (chunk position, cosine), best first
         if mode in {"hybrid", "dense"}:
             position_of = {c.id: i for i, c in enumerate(chunks)}
-            where = {"section": {"$in": sorted({c.section or "" for c in chunks if c.id in allowed})}} \
-                if section else None
             hits = self.index.store.similarity_search_by_vector_with_relevance_scores(
                 self.query_vector(query), k=min(n, len(allowed)),
-                filter=where,  # type: ignore[arg-type]  # Chroma takes operators; the hint is narrower
+                filter=self._where(allowed),
             )
             # Despite its name this call returns Chroma's cosine distance (lower is closer).
             dense = [(position_of[doc.id], 1.0 - distance) for doc, distance in hits if doc.id in allowed]
@@ -310,16 +320,27 @@ class Retriever:
             naming.sort(key=lambda i: (-bm25[i], i))
             named = [(i, float(bm25[i])) for i in naming]
 
+        sentence: list[tuple[int, float]] = []
+        if mode == "hybrid" and self.settings.sentence_weight > 0:
+            sentence = self._sentence_ranking(query, allowed)
+
+        case: list[tuple[int, float]] = []
+        if mode == "hybrid" and case_passages:
+            first_chunk = self._first_chunks(allowed)
+            case = [(first_chunk[p], 0.0) for p in dict.fromkeys(case_passages) if p in first_chunk]
+
         rrf = self.settings.rrf_k
         weighted = [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical),
-                    (self.settings.study_boost_weight, named)]
+                    (self.settings.study_boost_weight, named), (self.settings.sentence_weight, sentence),
+                    (self.settings.case_weight, case)]
         rankings = {
             name: (weight, _passage_ranks(ranked, chunks))
-            for name, (weight, ranked) in zip(("dense", "lexical", "study"), weighted, strict=True)
+            for name, (weight, ranked) in zip(("dense", "lexical", "study", "sentence", "case"), weighted, strict=True)
         }
-        # Which chunk of a passage to show: the one the rankings agree on most.
+        # Which chunk of a passage to show: the one the rankings of chunks agree on most (the sentence
+        # and case rankings stand for a passage's first chunk, so they do not vote).
         chunk_votes: dict[int, float] = {}
-        for weight, ranked in weighted:
+        for weight, ranked in (weighted[0], weighted[1], weighted[2]):  # dense, lexical, study
             for place, (position, _) in enumerate(ranked, start=1):
                 chunk_votes[position] = chunk_votes.get(position, 0.0) + weight / (rrf + place)
         fused: dict[str, float] = {}
@@ -338,6 +359,8 @@ class Retriever:
             d = rankings["dense"][1].get(passage_id)
             lx = rankings["lexical"][1].get(passage_id)
             st = rankings["study"][1].get(passage_id)
+            cs = rankings["case"][1].get(passage_id)
+            se = rankings["sentence"][1].get(passage_id)
             results.append(ScoredPassage(
                 chunk_id=chunk.id, passage_id=passage_id, kind=chunk.kind, section=chunk.section,
                 section_title=chunk.section_title, text=chunk.text, refs=chunk.refs, spans=chunk.spans,
@@ -346,10 +369,38 @@ class Retriever:
                     fused=round(fused[passage_id], 6),
                     dense=round(d[2], 4) if d else None, lexical=round(lx[2], 4) if lx else None,
                     dense_rank=d[0] if d else None, lexical_rank=lx[0] if lx else None,
-                    study_rank=st[0] if st else None,
+                    study_rank=st[0] if st else None, case_rank=cs[0] if cs else None,
+                    sentence_rank=se[0] if se else None,
                 ),
             ))
         return results
+
+    def _sentence_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages ranked by their sentence closest in meaning to the query (a passage's first chunk
+        stands for it). A long paragraph's chunk embedding blurs its topics together; the one sentence
+        that answers ("fast disease progression, high malignancy and poor prognosis") stays sharp."""
+        first_chunk = self._first_chunks(allowed)
+        hits = self.index.sentence_store.similarity_search_by_vector_with_relevance_scores(
+            self.query_vector(query), k=self.settings.sentence_candidates,
+            filter=self._where(allowed),
+        )
+        ranked: list[tuple[int, float]] = []
+        for doc, distance in hits:  # best first; Chroma's cosine distance
+            position = first_chunk.get(doc.metadata["passage_id"])
+            if position is not None:
+                ranked.append((position, 1.0 - distance))
+        return ranked
+
+    def _first_chunks(self, allowed: set[str]) -> dict[str, int]:
+        """Passage id -> position of its first allowed chunk: what a passage-level ranking ranks."""
+        return {c.passage_id: i for i, c in reversed(list(enumerate(self.index.chunks))) if c.id in allowed}
+
+    def _where(self, allowed: set[str]) -> dict[str, Any] | None:
+        """A Chroma filter to the allowed chunks' passages, so a filtered search still gets its full
+        share of dense candidates (None when nothing is filtered out)."""
+        if len(allowed) == len(self.index.chunks):
+            return None
+        return {"passage_id": {"$in": sorted({c.passage_id for c in self.index.chunks if c.id in allowed})}}
 
     def intents(self, query: str) -> set[str]:
         return {m.group for m in self.vocabulary.find(query)
@@ -373,8 +424,12 @@ class Retriever:
         for rank, passage_id in enumerate(wanted, start=1):
             fused[passage_id] += self.settings.intent_weight / (rrf + rank)
 
-    def _allowed(self, section: str | None, study: str | None) -> set[str]:
-        chunks = list(self.index.chunks)
+    def _allowed(self, section: str | None, study: str | None, query: str) -> set[str]:
+        asked = {_root(t) for t in lexical_tokens(query)}
+        # The back matter (funding, competing interests, data availability) answers questions about the
+        # review, never clinical ones: it is searched only when the query names its heading's words.
+        chunks = [c for c in self.index.chunks
+                  if c.kind != "backmatter" or asked & {_root(t) for t in lexical_tokens(c.section_title or "")}]
         if section:
             wanted = section.strip().rstrip(".")
             chunks = [c for c in chunks if c.section and (c.section == wanted or c.section.startswith(wanted + "."))]

@@ -50,8 +50,15 @@ class Settings(BaseSettings):
 
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by search.")
     candidates: int = Field(30, ge=5, le=500, description="Per-retriever candidates before fusion.")
-    rrf_k: int = Field(10, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
-    dense_weight: float = Field(1.0, ge=0, le=5, description="Weight of the dense ranking in the fusion.")
+    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
+    dense_weight: float = Field(
+        0.6, ge=0, le=5,
+        description="Weight of the dense ranking of chunks; with the sentence ranking, meaning weighs 1.2 to BM25's 1.",
+    )
+    sentence_weight: float = Field(
+        0.6, ge=0, le=5, description="Weight of the ranking of passages by their sentence closest in meaning."
+    )
+    sentence_candidates: int = Field(60, ge=5, le=1000, description="Sentences the sentence ranking reads.")
     lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
     intent_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
@@ -64,6 +71,10 @@ class Settings(BaseSettings):
     )
     study_boost_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the named-study ranking in the fusion."
+    )
+    case_weight: float = Field(
+        3.0, ge=0, le=10,
+        description="Weight of the passages that the recommendation rules fitting a described patient rest on.",
     )
     max_query_chars: int = Field(2000, ge=10, description="Longer search queries are refused, not cut.")
     max_message_chars: int = Field(

@@ -173,6 +173,8 @@ class Scores(Frozen):
     dense_rank: int | None
     lexical_rank: int | None
     study_rank: int | None  # rank among passages naming a study the query names
+    case_rank: int | None = None  # rank among the passages the rules fitting the described patient rest on
+    sentence_rank: int | None = None  # rank by the passage's sentence closest in meaning to the query
 
 
 class ScoredPassage(Frozen):

@@ -206,3 +206,37 @@ def test_brain_only_progression_on_t_dxd_keeps_it_with_local_treatment(assistant
     failed = assistant.answer(["HER2+ MBC progressed on T-DXd in liver and brain, new active brain metastases. Next?"])
     assert failed.rule_ids[0] == "BRAIN-AFTER-TDXD"
     assert "T-DXd" not in failed.recommendations[0].option
+
+
+@pytest.mark.parametrize(
+    ("case", "perspectives"),
+    [
+        ("HR-positive HER2-low (IHC 2+, ISH negative) metastatic disease after letrozole with ribociclib and then "
+         "paclitaxel: what now?", {"review:2:perspective:3"}),
+        ("On T-DXd for a year, one lung nodule is growing and everything else keeps shrinking. What do we do?",
+         {"review:6.2:perspective:1", "review:6.2:perspective:2"}),
+    ],
+)
+def test_search_reads_a_described_patient_and_ranks_the_reviews_advice_for_them(
+        assistant: Assistant, case: str, perspectives: set[str]) -> None:
+    top = assistant.search(case, 5)
+    assert perspectives <= {r.passage_id for r in top}
+    assert all(r.scores.case_rank for r in top if r.passage_id in perspectives)
+    words_only = {r.passage_id for r in assistant.retriever.search(case, 5)}
+    assert not perspectives <= words_only  # the patient's terms alone do not reach the review's advice
+
+
+def test_explanations_quote_the_body_not_the_abstract(assistant: Assistant) -> None:
+    answer = assistant.answer(["what's the payload of an ADC, and why is it better tolerated than plain chemo?"])
+    assert answer.kind == "explanation"
+    assert answer.citations
+    assert all(c.passage_id != "review:abstract" for c in answer.citations)
+
+
+
+@pytest.mark.parametrize("question", ["What is the gist of the review?", "summary of this paper in a nutshell?",
+                                      "what's the bottom line of this review?"])
+def test_the_gist_of_the_review_is_its_abstract_and_conclusion(assistant: Assistant, question: str) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert {"review:abstract", "review:7:p1"} <= {c.passage_id for c in answer.citations}

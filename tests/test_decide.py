@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from assistant.compose import card_functions
-from assistant.decide import counterfactuals, decide, evaluate, load_rules
+from assistant.decide import case_passages, counterfactuals, decide, evaluate, load_rules
 from assistant.errors import CorpusError
 from assistant.types import Fact, PatientFacts, TherapyFact
 from tests.conftest import CORPUS
@@ -158,3 +158,16 @@ def test_duplicate_rule_ids_are_refused(tmp_path: Path, corpus) -> None:  # type
     (folder / "b.yaml").write_text(yaml.safe_dump([rule]))
     with pytest.raises(CorpusError, match="repeated: DUP"):
         load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards))
+
+
+def test_a_decision_rests_on_its_rules_perspectives_first_then_their_evidence(rules) -> None:  # type: ignore[no-untyped-def]
+    facts = _facts(oligoprogression=True, her2="positive", setting="metastatic", failed=("adc",))
+    decision = decide(facts, rules)
+    assert decision.rule_ids
+    passages = case_passages(decision, rules)
+    fired = [r for r in rules if r.id in decision.rule_ids]
+    perspectives = [p for r in fired for p in r.perspectives]
+    assert passages[:len(perspectives)] == tuple(dict.fromkeys(perspectives))
+    assert "review:6.2:perspective:1" in passages
+    assert len(passages) == len(set(passages))
+    assert case_passages(decide(PatientFacts(), rules), rules) == ()

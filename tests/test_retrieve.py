@@ -80,7 +80,8 @@ def test_section_filter_keeps_to_the_section_and_its_subsections(retriever) -> N
 
 def test_study_filter_keeps_passages_that_cite_or_name_the_study(retriever) -> None:  # type: ignore[no-untyped-def]
     results = retriever.search("brain metastases", 10, study="HER2CLIMB")
-    assert {r.passage_id for r in results} == {"review:4:p2", "review:6.1:p1"}
+    # 4:p2 and 6.1:p1 cite it; the Perspective names tucatinib, a drug only HER2CLIMB tested
+    assert {r.passage_id for r in results} == {"review:4:p2", "review:6.1:p1", "review:4:perspective:2"}
     with pytest.raises(InputRejected, match="No study card"):
         retriever.search("anything", study="NOT-A-TRIAL")
 
@@ -104,3 +105,29 @@ def test_markup_in_a_query_is_just_words(retriever) -> None:  # type: ignore[no-
 def test_lexical_tokens_keep_drug_names_whole() -> None:
     tokens = lexical_tokens("T-DXd after T-DM1; HR = 0.28 (95% CI 0.22-0.37)")
     assert {"tdxd", "dxd", "tdm1", "0.28", "0.22"} <= set(tokens)
+
+
+def test_back_matter_is_searched_only_when_asked_about(retriever) -> None:  # type: ignore[no-untyped-def]
+    clinical = retriever.search("What do antibody-drug conjugates add, according to this review article?", 45)
+    assert clinical
+    assert all(r.kind != "backmatter" for r in clinical)
+    asked = [r.passage_id for r in retriever.search("competing interests of the authors", 3)]
+    assert "review:declaration-of-competing-interest:p1" in asked
+    assert "review:funding:p1" in [r.passage_id for r in retriever.search("funding of the review", 3)]
+
+
+def test_case_passages_join_the_fusion(retriever) -> None:  # type: ignore[no-untyped-def]
+    query = "what should we do next for her?"
+    plain = [r.passage_id for r in retriever.search(query, 5)]
+    assert "review:6.2:perspective:2" not in plain
+    routed = retriever.search(query, 5, case_passages=("review:6.2:perspective:2", "review:not-a-passage"))
+    assert routed[0].passage_id == "review:6.2:perspective:2"
+    assert routed[0].scores.case_rank == 1
+    lexical = retriever.search(query, 5, mode="lexical", case_passages=("review:6.2:perspective:2",))
+    assert all(r.scores.case_rank is None for r in lexical)  # single-retriever modes stay what they say
+
+
+def test_one_sentence_of_a_long_paragraph_is_found_by_its_meaning(retriever) -> None:  # type: ignore[no-untyped-def]
+    results = retriever.search("How fast does HER2-positive breast cancer progress, and is the outlook poor?", 5)
+    background = next(r for r in results if r.passage_id == "review:1:p1")
+    assert background.scores.sentence_rank == 1

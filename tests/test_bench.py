@@ -1,0 +1,44 @@
+"""The benchmark's labelled retrieval sets and its scoring."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.bench import RETRIEVAL_SETS, LabelledQuestion, load_questions, score
+from tests.conftest import CORPUS
+
+EVALS = CORPUS.parent / "evals"
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("name", RETRIEVAL_SETS)
+def test_every_label_is_a_passage_and_every_quote_is_in_a_labelled_passage(corpus, name: str) -> None:  # type: ignore[no-untyped-def]
+    questions = load_questions(EVALS / name)
+    assert len(questions) >= 40
+    passages = {p.id: p for p in corpus.review.passages}
+    for question in questions:
+        assert question.passages, question.id
+        assert set(question.passages) | set(question.also) <= passages.keys(), question.id
+        assert all(passages[p].kind not in {"title", "backmatter"} for p in question.passages), question.id
+        for quote in question.evidence:  # the old sets quote the original's spacing ("25.7 %")
+            assert any(_squeeze(quote) in _squeeze(passages[p].text) for p in question.passages), question.id
+
+
+def test_question_ids_are_unique_across_the_sets() -> None:
+    ids = [q.id for name in RETRIEVAL_SETS for q in load_questions(EVALS / name)]
+    assert len(ids) == len(set(ids))
+
+
+def test_recall_needs_every_labelled_passage_and_mrr_the_first_hit() -> None:
+    two = LabelledQuestion(id="A", question="q", passages=("p1", "p2"), evidence=("e",), kind="k")
+    one = LabelledQuestion(id="B", question="q", passages=("p3",), evidence=("e",), kind="k")
+    quality = score([[["x"], ["p1"], ["y"]], [["p3", "p1"]]], [two, one])
+    assert quality.recall_at_1 == pytest.approx(0.5)  # B found first; A's first result is wrong
+    assert quality.recall_at_5 == pytest.approx((0.5 + 1.0) / 2)
+    assert quality.hit_at_5 == 1.0
+    assert quality.mrr == pytest.approx((1 / 2 + 1) / 2)
