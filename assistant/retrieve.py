@@ -57,11 +57,6 @@ def _stem(word: str) -> str:
     return word
 
 
-def _root(token: str) -> str:
-    """A word without its ending, for matching headings: "funded", "funding" -> "fund"; "authors", "authorship" -> "author"."""
-    return re.sub(r"(?:ship|ing|ers|ed|er|s)$", "", token) if len(token) > 5 else token
-
-
 def check_query(query: str, max_chars: int) -> str:
     """The query, stripped; InputRejected for empty, oversized or binary input (never echoed)."""
     if "\x00" in query or sum(1 for c in query if ord(c) < 32 and c not in "\t\n\r") > 2:
@@ -425,11 +420,11 @@ class Retriever:
             fused[passage_id] += self.settings.intent_weight / (rrf + rank)
 
     def _allowed(self, section: str | None, study: str | None, query: str) -> set[str]:
-        asked = {_root(t) for t in lexical_tokens(query)}
+        asked = set(lexical_tokens(query))
         # The back matter (funding, competing interests, data availability) answers questions about the
         # review, never clinical ones: it is searched only when the query names its heading's words.
         chunks = [c for c in self.index.chunks
-                  if c.kind != "backmatter" or asked & {_root(t) for t in lexical_tokens(c.section_title or "")}]
+                  if c.kind != "backmatter" or asked & set(lexical_tokens(c.section_title or ""))]
         if section:
             wanted = section.strip().rstrip(".")
             chunks = [c for c in chunks if c.section and (c.section == wanted or c.section.startswith(wanted + "."))]

@@ -6,7 +6,16 @@ import re
 
 import pytest
 
-from assistant.bench import RETRIEVAL_SETS, LabelledQuestion, load_questions, score
+from assistant.bench import (
+    RETRIEVAL_SETS,
+    SECOND_ANNOTATOR,
+    LabelledQuestion,
+    SecondLabel,
+    load_questions,
+    load_second_labels,
+    score,
+    second_annotator_line,
+)
 from tests.conftest import CORPUS
 
 EVALS = CORPUS.parent / "evals"
@@ -42,3 +51,23 @@ def test_recall_needs_every_labelled_passage_and_mrr_the_first_hit() -> None:
     assert quality.recall_at_5 == pytest.approx((0.5 + 1.0) / 2)
     assert quality.hit_at_5 == 1.0
     assert quality.mrr == pytest.approx((1 / 2 + 1) / 2)
+
+
+def test_the_second_annotators_labels_name_passages_of_labelled_questions(corpus) -> None:  # type: ignore[no-untyped-def]
+    labels = load_second_labels(EVALS / SECOND_ANNOTATOR)
+    ids = {q.id for name in RETRIEVAL_SETS for q in load_questions(EVALS / name)}
+    passages = {p.id for p in corpus.review.passages}
+    assert len(labels) == 100
+    assert labels.keys() <= ids
+    for label in labels.values():
+        assert label.best in label.required
+        assert set(label.required) | set(label.alternatives) <= passages
+
+
+def test_agreement_line_counts_same_labels_and_scores_the_system_on_theirs() -> None:
+    question = LabelledQuestion(id="A", question="q", passages=("p1",), evidence=("e",), kind="k")
+    other = LabelledQuestion(id="B", question="q", passages=("p2",), evidence=("e",), kind="k")
+    labels = {"A": SecondLabel(id="A", best="p1", required=("p1",)), "B": SecondLabel(id="B", best="p3", required=("p3",))}
+    line = second_annotator_line(labels, [question, other], {"A": [["p1"]], "B": [["p2"]]})
+    assert "on 2 of these questions: same passages for 1" in line
+    assert "recall@5 0.500 on their labels, 1.000 on ours" in line
