@@ -233,7 +233,6 @@ def test_explanations_quote_the_body_not_the_abstract(assistant: Assistant) -> N
     assert all(c.passage_id != "review:abstract" for c in answer.citations)
 
 
-
 @pytest.mark.parametrize("question", ["What is the gist of the review?", "summary of this paper in a nutshell?",
                                       "what's the bottom line of this review?"])
 def test_the_gist_of_the_review_is_its_abstract_and_conclusion(assistant: Assistant, question: str) -> None:
