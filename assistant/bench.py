@@ -173,6 +173,8 @@ def run_retrieval_benchmark(settings: Settings, question_files: Sequence[Path], 
         "naive baseline (1000/200 chars, dense)": baseline,
         "dense only (MiniLM, Chroma)": lambda q: [[r.passage_id] for r in assistant.search(q, 5, mode="dense")],
         "BM25 only (+ vocabulary, aliases)": lambda q: [[r.passage_id] for r in assistant.search(q, 5, mode="lexical")],
+        "hybrid without case rules (the retriever alone)":
+            lambda q: [[r.passage_id] for r in assistant.retriever.search(q, 5)],
         hybrid_name: lambda q: [[r.passage_id] for r in assistant.search(q, 5)],
     }
     results = {name: {q.id: system(q.question) for q in everything} for name, system in systems.items()}
