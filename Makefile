@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .PHONY: setup index run test lint bench clean
@@ -10,10 +10,11 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 setup: $(STAMP)
 
 # torch first: the pinned CPU build lies on this machine's disk; anything else would pull CUDA.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[dev]'
+	$(PIP) install --no-deps medspacy==1.3.1  # its spacy<3.8 pin is stale: see pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -24,6 +24,7 @@ from assistant.ingest import passage_quote_spans
 from assistant.ingest.mapped import sentence_bounds
 from assistant.ingest.references import citation_refs
 from assistant.retrieve import Retriever, lexical_tokens
+from assistant.registry import Registry
 from assistant.types import (
     EVIDENCE_ORDER,
     Answer,
@@ -139,8 +140,9 @@ class Composer:
     """Turns decisions and findings into Answers; one per process, read-only after construction."""
 
     def __init__(self, index: LoadedIndex, retriever: Retriever, rules: Sequence[Rule], prompts_dir: Path,
-                 safety_path: Path) -> None:
+                 safety_path: Path, registry: Registry) -> None:
         self.index = index
+        self.registry = registry
         self.retriever = retriever
         self.rules = {rule.id: rule for rule in rules}
         self.cards = {card.id: card for card in index.cards}
@@ -249,12 +251,12 @@ class Composer:
         preferred = next((r for r in recommendations if r.role == "preferred"), recommendations[0])
         text = self._render(
             "recommendation.md.j2", rule=rules[0], rules=rules, recommendations=recommendations,
-            preferred=preferred, perspectives=perspectives, patient=describe_patient(facts), changes=changes,
+            preferred=preferred, perspectives=perspectives, patient=describe_patient(facts, self.registry), changes=changes,
             safety=safety, evidence_level=level, notes=notes,
         )
         return self.answer(
             "recommendation", text, recommendations=tuple(recommendations), citations=tuple(citations.items),
-            evidence_level=preferred.evidence_level, patient=patient_record(facts),
+            evidence_level=preferred.evidence_level, patient=patient_record(facts, self.registry),
             rule_ids=decision.rule_ids, what_would_change=tuple(changes), safety_note=safety,
         )
 
@@ -296,7 +298,7 @@ class Composer:
             generic = next(e for e in self.safety["drugs"] if "{{ drugs }}" in e["note"])
             values: dict[str, Any] = {**self.functions, "drugs": ", ".join(unlisted)}
             notes.append(render(generic["note"], values))
-        if facts.value("ild") is True and "deruxtecan" in options:
+        if facts.value("ild") in {"active", "resolved"} and "deruxtecan" in options:
             notes.append(self.safety["ild_history"])
         notes.append(self.safety["general"])
         return " ".join(dict.fromkeys(notes))
@@ -310,8 +312,8 @@ class Composer:
             quote = passage.text if passage.kind == "perspective" else self.best_sentences(passage, rule.title)
             citations.passage(passage, quote)
         text = self._render("not_covered.md.j2", rule=rule, explanation=render(rule.not_covered or "", self.functions),
-                            patient=describe_patient(facts), citations=citations.items)
-        return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts),
+                            patient=describe_patient(facts, self.registry), citations=citations.items)
+        return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry),
                            rule_ids=(rule.id,))
 
     def fact(self, cards: Sequence[StudyCard], measures: Sequence[str], query: str, facts: PatientFacts) -> Answer:
@@ -325,7 +327,7 @@ class Composer:
         level = min((c.esmo_level for c in cards), key=EVIDENCE_ORDER.index)
         text = self._render("fact.md.j2", sheets=sheets, format_result=format_result)
         return self.answer("fact", text, citations=tuple(citations.items), evidence_level=level,
-                           patient=patient_record(facts))
+                           patient=patient_record(facts, self.registry))
 
     def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
                     definitions: Sequence[tuple[StudyCard, str]] = ()) -> Answer:
@@ -338,7 +340,7 @@ class Composer:
             quotes.append({"passage": passage, "quote": quote, "citations": ids})
         cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards)
-        return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts))
+        return self.answer("explanation", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry))
 
     def about_review(self, provenance: dict[str, Any], facts: PatientFacts) -> Answer:
         """What is known and not known about the review itself, from its provenance and back matter."""
@@ -346,19 +348,19 @@ class Composer:
         for passage_id in ("review:funding:p1", "review:data-availability:p1", "review:declaration-of-competing-interest:p1"):
             citations.passage(self.index.review.passage(passage_id))
         text = self._render("about_review.md.j2", publication=provenance["publication"], citations=citations.items)
-        return self.answer("fact", text, citations=tuple(citations.items), patient=patient_record(facts))
+        return self.answer("fact", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry))
 
     def why(self, previous: Answer, facts: PatientFacts) -> Answer:
         """Why the previous recommendation: its rationale, the trials and the review's Perspective."""
         text = self._render("why.md.j2", previous=previous, citations={c.id: c for c in previous.citations})
         return self.answer("explanation", text, citations=previous.citations, evidence_level=previous.evidence_level,
-                           patient=patient_record(facts), rule_ids=previous.rule_ids)
+                           patient=patient_record(facts, self.registry), rule_ids=previous.rule_ids)
 
     def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
                       covers: Iterable[str] = ()) -> Answer:
         text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
-                            patient=describe_patient(facts), covers=list(covers))
-        record = patient_record(facts)
+                            patient=describe_patient(facts, self.registry), covers=list(covers))
+        record = patient_record(facts, self.registry)
         if conflicts:
             record["conflicts"] = [c.model_dump() for c in conflicts]
         follow_up = tuple(questions) or tuple(
@@ -367,7 +369,7 @@ class Composer:
 
     def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None) -> Answer:
         text = self._render("out_of_scope.md.j2", reason=reason, detail=detail)
-        return self.answer("out_of_scope", text, patient=patient_record(facts))
+        return self.answer("out_of_scope", text, patient=patient_record(facts, self.registry))
 
     def error(self, message: str) -> Answer:
         return self.answer("error", self._render("error.md.j2", message=message))
@@ -411,21 +413,14 @@ def load_safety(path: Path, functions: dict[str, Any]) -> dict[str, Any]:
 
 # --- the patient, for the answer and for the text ----------------------------------------------
 
-_LABELS = {
-    "her2": "HER2", "hr": "hormone receptors", "setting": "setting", "pcr": "pCR after neoadjuvant therapy",
-    "line": "line of therapy", "de_novo": "de novo", "brain_mets": "brain metastases",
-    "oligoprogression": "oligoprogression", "ild": "history of ILD/pneumonitis", "access_limited": "cost or access limits",
-    "treatment_naive": "no prior treatment for metastatic disease",
-    "cdk_months": "months on a CDK4/6 inhibitor before progression",
-}
-_VALUES = {("her2", "zero"): "zero (HER2-0)", ("her2", "negative"): "negative (low or zero not stated)",
-           ("her2", "equivocal"): "IHC 2+ without an ISH result"}
+def _labels(registry: Registry) -> dict[str, str]:
+    return {fact.name: fact.label for fact in registry.facts}
 
 
-def patient_record(facts: PatientFacts) -> dict[str, object]:
+def patient_record(facts: PatientFacts, registry: Registry) -> dict[str, object]:
     """The contract's `patient` object: each fact with the words it was read from."""
     record: dict[str, object] = {}
-    for name in _LABELS:
+    for name in _labels(registry):
         fact = getattr(facts, name)
         if fact is not None:
             record[name] = {"value": fact.value, "words": fact.words, "turn": fact.turn}
@@ -433,27 +428,37 @@ def patient_record(facts: PatientFacts) -> dict[str, object]:
         record["therapies"] = [t.model_dump() for t in facts.therapies]
     if facts.biomarkers:
         record["biomarkers"] = [b.model_dump() for b in facts.biomarkers]
+    if facts.toxicities:
+        record["toxicities"] = [{"value": t.value, "words": t.words, "turn": t.turn} for t in facts.toxicities]
+    if facts.uncovered:
+        record["uncovered"] = [{"value": t.value, "words": t.words, "turn": t.turn} for t in facts.uncovered]
     if facts.topics:
         record["topics"] = [{"value": t.value, "words": t.words, "turn": t.turn} for t in facts.topics]
     return record
 
 
-def describe_patient(facts: PatientFacts) -> list[str]:
-    """One line per fact: "HER2: low (read from 'IHC 1+')", user words escaped."""
+def describe_patient(facts: PatientFacts, registry: Registry) -> list[str]:
+    """One line per fact: "HER2: low (read from 'IHC 1+')", user words escaped; labels from the registry."""
     lines = []
-    for name, label in _LABELS.items():
-        fact = getattr(facts, name)
+    for fact_type in registry.facts:
+        fact = getattr(facts, fact_type.name)
         if fact is None:
             continue
-        value = _VALUES.get((name, str(fact.value)), "yes" if fact.value is True else "no" if fact.value is False else str(fact.value))
-        lines.append(f"{label}: {value} (from \"{md(fact.words)}\")")
-    received = [t for t in facts.therapies if t.received and t.therapy != "adc"]
+        value = fact_type.value_labels.get(str(fact.value), "yes" if fact.value is True else "no" if fact.value is False else str(fact.value))
+        lines.append(f"{fact_type.label}: {value} (from \"{md(fact.words)}\")")
+    shown = [t for t in facts.therapies if t.therapy != "adc"]
+    received = [t for t in shown if t.received]
     if received:
-        parts = [f"{t.therapy}{' (progressed)' if t.progressed else ''}{' (current)' if t.current else ''}" for t in received]
+        parts = [f"{t.therapy} ({registry.exposure_label(t.status)})" if t.status != "received" else t.therapy for t in received]
         lines.append("treatments: " + ", ".join(parts))
-    not_received = [t.therapy for t in facts.therapies if not t.received and t.therapy != "adc"]
-    if not_received:
-        lines.append("not received: " + ", ".join(not_received))
+    others: dict[str, list[str]] = {}
+    for t in shown:
+        if not t.received:
+            others.setdefault(registry.exposure_label(t.status), []).append(f"{t.therapy} (from \"{md(t.words)}\")")
+    lines.extend(f"{label}: {', '.join(items)}" for label, items in others.items())
+    for toxicity in facts.toxicities:
+        lines.append(f"severe toxicity on {toxicity.value} (from \"{md(toxicity.words)}\")")
     for marker in facts.biomarkers:
-        lines.append(f"{marker.marker}: {'altered' if marker.positive else 'not altered'} (from \"{md(marker.words)}\")")
+        state = {"positive": "altered", "negative": "not altered", "not_tested": "not tested yet"}[marker.status]
+        lines.append(f"{marker.marker}: {state} (from \"{md(marker.words)}\")")
     return lines

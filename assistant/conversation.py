@@ -34,6 +34,8 @@ from assistant.types import (
     ScoredPassage,
     StudyCard,
 )
+from assistant.registry import load_registry
+from assistant.scope import ScopeReader
 from assistant.understand import Conflict, Lexicon, Reading, read
 from assistant.vocabulary import Vocabulary
 
@@ -54,12 +56,15 @@ class Assistant:
         self.rules = load_rules(self.settings.corpus_dir / "rules", self.index.cards, self.index.review,
                                 card_functions(self.index.cards))
         root = self.settings.corpus_dir.parent
+        self.registry = load_registry(self.settings.corpus_dir)
         self.composer = Composer(self.index, self.retriever, self.rules, root / "prompts",
-                                 self.settings.corpus_dir / "safety.yaml")
+                                 self.settings.corpus_dir / "safety.yaml", self.registry)
         self.lexicon = Lexicon(self.index.vocabulary, self.retriever.speller,
                                lambda text: self.retriever.named_studies(text, by_drug=False),
-                               lambda text: self.retriever.named_studies(text, by_drug=True))
-        self.questions = _load_texts(root / "prompts" / "follow_up.yaml")
+                               lambda text: self.retriever.named_studies(text, by_drug=True),
+                               self.registry, ScopeReader(self.registry, self.index.vocabulary, self.settings.corpus_dir))
+        # a fact's question is the registry's; the others (treatments, empty message) are prompts
+        self.questions = {**self.registry.follow_ups, **_load_texts(root / "prompts" / "follow_up.yaml")}
         self.messages = _load_texts(root / "prompts" / "messages.yaml")
         self.provenance = load_provenance(self.settings.corpus_dir / "provenance.yaml")
         self.glossary = load_glossary(self.settings.corpus_dir / "glossary.yaml", self.index.review,
@@ -104,13 +109,15 @@ class Assistant:
             log.info("turn %d: %s", last.turn, last.text)
         facts = PatientFacts()
         for reading in readings[:-1]:
-            if reading is not None and not reading.hypothetical:
+            if reading is not None:  # its what-if sentences are not in reading.facts: they asked, not told
                 facts = merge_facts(facts, reading.facts, keep_topics=False)
         if not (last.correction or last.hypothetical):
             changed = silent_changes(facts, last.facts)
             if changed:
                 last = last.model_copy(update={"conflicts": (*last.conflicts, *changed)})
         facts = merge_facts(facts, last.facts, keep_topics=True)
+        if last.what_if is not None:  # this turn answers the hypothetical patient; later turns forget it
+            facts = merge_facts(facts, last.what_if, keep_topics=True)
         return self._route(last, facts, messages)
 
     # --- routing --------------------------------------------------------------------------
@@ -441,7 +448,8 @@ def check_knowledge(settings: Settings) -> str:
     glossary = load_glossary(settings.corpus_dir / "glossary.yaml", corpus.review, corpus.cards, corpus.vocabulary)
     load_provenance(settings.corpus_dir / "provenance.yaml")
     prompts = settings.corpus_dir.parent / "prompts"
-    questions = _load_texts(prompts / "follow_up.yaml")
+    registry = load_registry(settings.corpus_dir)
+    questions = {**registry.follow_ups, **_load_texts(prompts / "follow_up.yaml")}
     missing = {"her2", "hr", "setting", "pcr", "prior", "empty", "covers"} - questions.keys()
     if missing:
         raise CorpusError(f"prompts/follow_up.yaml lacks questions for: {', '.join(sorted(missing))}")
@@ -449,7 +457,7 @@ def check_knowledge(settings: Settings) -> str:
     absent = set(re.findall(r'(?:say|self\.messages)\["(\w+)"\]', Path(__file__).read_text())) - messages.keys()
     if absent:
         raise CorpusError(f"prompts/messages.yaml lacks: {', '.join(sorted(absent))}")
-    return (f"{len(corpus.cards)} study cards, {len(rules)} rules, {len(glossary)} glossary terms, "
+    return (f"{len(corpus.cards)} study cards, {len(rules)} rules, {len(registry.facts)} fact types, {len(glossary)} glossary terms, "
             f"{len(corpus.vocabulary.groups)} vocabulary groups: valid")
 
 
@@ -457,16 +465,21 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
     """Later words win: a fact said again (or corrected) replaces the earlier one."""
     updates: dict[str, object] = {}
     for name in PatientFacts.model_fields:
-        if name in {"therapies", "biomarkers", "topics"}:
+        if name in {"therapies", "biomarkers", "topics", "toxicities", "uncovered"}:
             continue
         if getattr(new, name) is not None:
             updates[name] = getattr(new, name)
     therapies = {t.therapy: t for t in base.therapies}
-    therapies.update({t.therapy: t for t in new.therapies})
+    for therapy in new.therapies:  # "what about T-DXd?" after "progressed on T-DXd" asks; it does not undo
+        known = therapies.get(therapy.therapy)
+        if known is None or therapy.status != "considered" or known.status == "considered":
+            therapies[therapy.therapy] = therapy
     markers = {b.marker: b for b in base.biomarkers}
     markers.update({b.marker: b for b in new.biomarkers})
     updates["therapies"] = tuple(therapies.values())
     updates["biomarkers"] = tuple(markers.values())
+    updates["toxicities"] = tuple({str(t.value): t for t in (*base.toxicities, *new.toxicities)}.values())
+    updates["uncovered"] = tuple({str(t.value): t for t in (*base.uncovered, *new.uncovered)}.values())
     updates["topics"] = new.topics if keep_topics else base.topics
     return base.model_copy(update=updates)
 

@@ -216,13 +216,21 @@ class Fact(Frozen):
     turn: int  # 1-based message number
 
 
+Exposure = Literal["declined", "contraindicated", "unavailable", "stopped_toxicity", "completed", "considered",
+                   "never_received", "progressed", "current", "received"]
+# Exposures that say nothing about what she has had: a drug asked about, declined or ruled out.
+UNINFORMATIVE: frozenset[str] = frozenset({"considered", "declined", "contraindicated", "unavailable"})
+
+
 class TherapyFact(Frozen):
     therapy: Therapy
     received: bool  # False: the message says it was not given ("no prior T-DXd")
     progressed: bool  # disease progressed on or after it
     current: bool  # the patient is on it now
-    words: str
+    words: str  # the user's words, verbatim
     turn: int
+    status: Exposure = "received"  # one exposure status per mention, from its scope
+    sentence: str = ""  # the sentence it was read from, verbatim
 
 
 class BiomarkerFact(Frozen):
@@ -230,6 +238,7 @@ class BiomarkerFact(Frozen):
     positive: bool
     words: str
     turn: int
+    status: Literal["positive", "negative", "not_tested"] = "positive"
 
 
 class PatientFacts(Frozen):
@@ -247,6 +256,18 @@ class PatientFacts(Frozen):
     access_limited: Fact | None = None
     treatment_naive: Fact | None = None
     cdk_months: Fact | None = None  # months on a CDK4/6 inhibitor before progression
+    endocrine_lines: Fact | None = None
+    pregnancy: Fact | None = None
+    lvef: Fact | None = None
+    heart_failure: Fact | None = None
+    ecog: Fact | None = None
+    hepatic_impairment: Fact | None = None
+    renal_impairment: Fact | None = None
+    dpd_deficiency: Fact | None = None
+    sex: Fact | None = None
+    primary_site: Fact | None = None
+    toxicities: tuple[Fact, ...] = ()  # a prior severe toxicity: value is the therapy
+    uncovered: tuple[Fact, ...] = ()  # drugs, trials or guidelines named that the review does not cover
     therapies: tuple[TherapyFact, ...] = ()
     biomarkers: tuple[BiomarkerFact, ...] = ()
     topics: tuple[Fact, ...] = ()
@@ -258,7 +279,7 @@ class PatientFacts(Frozen):
     @property
     def prior(self) -> frozenset[str] | None:
         """Therapies received (including the current one); None if treatment was never mentioned."""
-        if not self.therapies:
+        if not any(t.status not in UNINFORMATIVE for t in self.therapies):
             return frozenset() if self.treatment_naive and self.treatment_naive.value else None
         return frozenset(t.therapy for t in self.therapies if t.received)
 
@@ -282,7 +303,7 @@ class PatientFacts(Frozen):
         return frozenset(t.therapy for t in self.therapies if t.received and t.current)
 
     def biomarker(self, marker: str) -> bool | None:
-        found = [b.positive for b in self.biomarkers if b.marker == marker]
+        found = [b.positive for b in self.biomarkers if b.marker == marker and b.status != "not_tested"]
         return found[-1] if found else None
 
 

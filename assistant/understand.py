@@ -10,20 +10,23 @@ from __future__ import annotations
 import html
 import itertools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from assistant.errors import InputRejected
+from assistant.registry import Registry
+from assistant.scope import Mention, ScopeReader
 from assistant.types import (
     BiomarkerFact,
+    Exposure,
     Fact,
     Frozen,
     PatientFacts,
     StudyCard,
     TherapyFact,
 )
-from assistant.vocabulary import Speller, Vocabulary
+from assistant.vocabulary import Alignment, Speller, Vocabulary
 
 Intent = Literal["why", "evidence", "what_if", "question", "statement"]
 
@@ -63,7 +66,8 @@ class Conflict(Frozen):
 class Reading(Frozen):
     text: str
     turn: int
-    facts: PatientFacts
+    facts: PatientFacts  # about the patient: what-if sentences are not in it
+    what_if: PatientFacts | None = None  # the facts of its what-if sentences ("what if she had brain mets?")
     conflicts: tuple[Conflict, ...] = ()
     studies: tuple[str, ...] = ()  # card ids the message names
     intent: Intent = "statement"
@@ -96,13 +100,26 @@ class Lexicon:
     speller: Speller
     named_studies: Callable[[str], list[StudyCard]]  # by study names only, not by drugs
     studies_by_drug: Callable[[str], list[StudyCard]]  # also by a drug only one study tested
+    registry: Registry
+    scope: ScopeReader
 
 
 def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     text, markup = sanitize(message, max_chars)
-    corrected = lexicon.speller.correct_text(text)
+    corrected, alignment = lexicon.speller.correct_aligned(text)
     lower = corrected.lower()
-    facts, conflicts = _facts(corrected, lower, turn, lexicon)
+    mentions = lexicon.scope.read(corrected)
+    what_if_spans = _what_if_sentences(lower)
+    factual = _mask(corrected, what_if_spans)
+    facts, conflicts = _facts(factual, turn, lexicon, mentions)
+    facts = _verbatim(facts, corrected, alignment)
+    what_if = None
+    if what_if_spans:
+        kept = [(0, 0)] + [span for span in what_if_spans] + [(len(corrected), len(corrected))]
+        others = [(a[1], b[0]) for a, b in itertools.pairwise(kept) if b[0] > a[1]]
+        supposed = [m.model_copy(update={"categories": tuple(c for c in m.categories if c != "HYPOTHETICAL")})
+                    for m in mentions]  # in a what-if sentence the hypothetical is the patient to answer for
+        what_if = _verbatim(_facts(_mask(corrected, others), turn, lexicon, supposed)[0], corrected, alignment)
     studies = tuple(card.id for card in lexicon.named_studies(corrected))
     groups = tuple(dict.fromkeys(m.group for m in lexicon.vocabulary.find(corrected)))
     asked = _questions(lower)
@@ -111,6 +128,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         text=text,
         turn=turn,
         facts=facts,
+        what_if=what_if,
         conflicts=conflicts,
         studies=studies,
         intent=_intent(lower),
@@ -211,9 +229,9 @@ _DOSING = re.compile(
     r"\binfusion\s+(?:rate|time)\b|\bq3w\b|\bhow\s+often\s+(?:to\s+)?(?:give|infuse|administer)"
 )
 _TOXICITY = re.compile(
-    r"\b(?:manag\w*|treat\w*|handl\w*|prevent\w*|grade\w*|steroid\w*|prophyla\w*|antiemetic\w*)\b[^.?!]{0,50}"
+    r"\b(?:manag\w*|treat\w*|handl\w*|prevent\w*|steroid\w*|prednis\w*|dexameth\w*|prophyla\w*|antiemetic\w*)\b[^.?!]{0,50}"
     r"\b(?:nausea|vomiting|ild|pneumonitis|neutropenia|diarrh\w*|alopecia|rash|hyperglyc\w*|toxicit\w*|side\s+effects?|adverse)|"
-    r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|handl\w*|prophyla\w*|loperamide|antidiarrh\w*|antiemetic\w*)"
+    r"\b(?:nausea|vomiting|neutropenia|pneumonitis|ild|diarrh\w*|toxicit\w*|side\s+effects?)\b[^.?!]{0,40}\b(?:manag\w*|treat\w*|steroid\w*|prednis\w*|dexameth\w*|rechalleng\w*|handl\w*|prophyla\w*|loperamide|antidiarrh\w*|antiemetic\w*)"
 )
 _PERSONAL_DATA = re.compile(
     r"\b(?:give|tell|show|find|look\s*up|what\s+is|what'?s|send|list|share|retrieve|get|need)\b[^.?!]{0,40}"
@@ -523,8 +541,15 @@ class _Collector:
         return facts, conflicts
 
 
-def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientFacts, tuple[Conflict, ...]]:
+def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> tuple[PatientFacts, tuple[Conflict, ...]]:
+    """The facts of a text in which what is not about the patient now is blanked (same offsets)."""
+    found = [m for m in found if text[m.start:m.end].strip()]  # not in a blanked sentence
+    text, scoped = _scoped_findings(text, found, lexicon.registry)
+    lower = text.lower()
     collect = _Collector(turn)
+    for name, fact in scoped.items():  # "no brain mets ... active brain metastases": a conflict to ask about
+        if lexicon.registry.fact(name).read_by == "grammar":
+            collect.add(name, fact.value, fact.words)
     _read_her2(lower, text, collect)
     _read_hr(lower, text, collect)
     _read_setting(lower, text, collect)
@@ -537,11 +562,11 @@ def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientF
     _read_brain(lower, text, collect)
     _read_cdk_months(lower, text, collect)
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
-    _read_flag(lower, text, collect, "ild", _ILD, _ILD_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
     case = bool(_PATIENT.search(lower) or lines or {"her2", "hr", "setting"} & collect.values.keys())
-    mentions = _read_therapies(text, lower, turn, lexicon, case)
-    said_not = {t.therapy: t.words for t in mentions if not t.received}
+    exposures = {(m.start, m.end): status for m in found if (status := _exposure(m, text, lexicon)) is not None}
+    mentions = _read_therapies(text, lower, turn, lexicon, case, exposures)
+    said_not = {t.therapy: t.words for t in mentions if t.status == "never_received"}
     for therapy in [t for t in mentions if t.received and t.therapy in said_not and t.therapy != "adc"]:
         collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
         collect.add(therapy.therapy, "received", therapy.words)
@@ -564,12 +589,17 @@ def _facts(text: str, lower: str, turn: int, lexicon: Lexicon) -> tuple[PatientF
         first = next(t for t in received if t.progressed)
         collect.add("setting", "metastatic", first.words)  # progression on a treatment: advanced disease
     facts, conflicts = collect.resolve()
-    biomarkers = tuple(_read_biomarkers(text, lower, turn))
+    for name, fact in scoped.items():
+        if lexicon.registry.fact(name).read_by == "patterns":
+            facts[name] = fact.model_copy(update={"turn": turn})
+    biomarkers = tuple(_read_biomarkers(text, lower, turn, found))
     topics = tuple(
         Fact(value=name, words=text[m.start():m.end()], turn=turn)
         for name, pattern in _TOPICS.items() if (m := pattern.search(lower))
     )
-    return PatientFacts(**facts, therapies=tuple(therapies), biomarkers=biomarkers, topics=topics), tuple(conflicts)
+    toxicities = tuple(_severe_toxicities(text, therapies, lexicon.registry, turn))
+    return PatientFacts(**facts, therapies=tuple(therapies), biomarkers=biomarkers, topics=topics,
+                        toxicities=toxicities), tuple(conflicts)
 
 
 def _read_her2(lower: str, text: str, collect: _Collector) -> None:
@@ -735,7 +765,8 @@ def _negated(lower: str, position: int) -> bool:
     return _negation_start(lower, position) is not None
 
 
-def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bool) -> list[TherapyFact]:
+def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bool,
+                    exposures: dict[tuple[int, int], Exposure]) -> list[TherapyFact]:
     """Therapies named, and whether each was received, progressed on, or is current.
 
     A drug named in a statement counts as received only when the message describes a case; in a
@@ -773,12 +804,26 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             coordinated = negated_end >= 0 and re.fullmatch(r"(?:\s|,|\bor\b|\bnor\b|\band\b|\ban?\b)*", lower[negated_end:a])
             after = lower[b:b + 40]
             words = text[a:b]
+            sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
+            said = text[sentence[0]:sentence[1]].strip()
+            status = _status_at(exposures, a, b)
+            # never given: the grammar below decides, as ConText's negation of a finding ("no ILD on Enhertu")
+            # reaches the drug after it
+            if status is not None and status not in {"progressed", "current", "received", "never_received"}:
+                # its scope decides: planned, declined, unavailable, contraindicated, stopped, never given
+                received = status in lexicon.registry.received_statuses
+                facts.extend(TherapyFact(therapy=t, received=received, progressed=False, current=False, words=words,
+                                         turn=turn, status=status, sentence=said)
+                             for t in (therapies if received else therapies[:1]))
+                if status == "never_received":
+                    negated_end = b
+                continue
             negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
                 bool(re.match(r"[\s-]*(?:na[iï]ve|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
                 # "never had capecitabine" says nothing about chemotherapy in general
                 facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
-                                         words=words, turn=turn))
+                                         words=words, turn=turn, status="never_received", sentence=said))
                 negated_end = b
                 continue
             cue = _last(_PRIOR_CUE, before)
@@ -787,15 +832,18 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             asked = (question is not None and (cue is None or question > cue)) or bool(
                 re.match(r"\s*(?:or|vs\.?|versus)\b", after))
             if (asked or (cue is None and (is_question or not case))) and not pretreated:
-                continue  # asked about, or named in a general question: "T-DXd or SG next?"
-            sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
+                # asked about, or named in a general question: "T-DXd or SG next?"
+                facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
+                                         words=words, turn=turn, status="considered", sentence=said))
+                continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
             if current and re.search(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bworking\b|\bshrink\w*", lower[sentence[0]:sentence[1]]) \
                     and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
                 progressed = False
+            state: Exposure = "progressed" if progressed else "current" if current else "received"
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
-                                     words=words, turn=turn) for t in therapies)
+                                     words=words, turn=turn, status=state, sentence=said) for t in therapies)
     return facts
 
 
@@ -820,8 +868,17 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
     return list(merged.values())
 
 
-def _read_biomarkers(text: str, lower: str, turn: int) -> Iterable[BiomarkerFact]:
+def _read_biomarkers(text: str, lower: str, turn: int, found: Sequence[Mention]) -> Iterable[BiomarkerFact]:
+    untested: set[str] = set()
+    for mention in found:
+        if mention.label in _MARKER_GROUPS and "NOT_TESTED" in mention.categories:
+            for marker, pattern in _BIOMARKERS.items():
+                if pattern.search(mention.text.lower()) and marker not in untested:
+                    untested.add(marker)  # "no ESR1/PIK3CA testing yet": unknown, not wild-type
+                    yield BiomarkerFact(marker=marker, positive=False, words=mention.text, turn=turn, status="not_tested")  # type: ignore[arg-type]
     for marker, pattern in _BIOMARKERS.items():
+        if marker in untested:
+            continue
         for match in pattern.finditer(lower):
             after = lower[match.end():match.end() + 30]
             before = lower[max(0, match.start() - 30):match.start()]
@@ -833,6 +890,131 @@ def _read_biomarkers(text: str, lower: str, turn: int) -> Iterable[BiomarkerFact
             positive = _BIOMARKER_POS.search(window_after) or re.search(r"germline|\bg$|mutated|altered", window_before) \
                 or lower[match.start()] == "g"
             if negative or positive:
-                yield BiomarkerFact(marker=marker, positive=not negative,
-                                    words=text[match.start():match.end() + len(window_after)].strip(), turn=turn)
+                yield BiomarkerFact(marker=marker, positive=not negative,  # type: ignore[arg-type]
+                                    words=text[match.start():match.end() + len(window_after)].strip(), turn=turn,
+                                    status="negative" if negative else "positive")
                 break
+
+
+# --- scope: what ConText says of each mention ------------------------------------------------
+
+_MARKER_GROUPS = frozenset({"PIK3CA", "AKT pathway", "ESR1", "BRCA", "PD-L1"})
+_FINDING_FACTS = {"brain metastases": "brain_mets", "interstitial lung disease": "ild"}
+# what-if sentences answer a hypothetical patient; "what about X?" asks where X stands for this one
+_WHAT_IF = re.compile(
+    r"\bwhat\s+(?:about\s+|happens\s+)?if\b|\bsuppose\b|\bsupposing\b|\bhypothetically\b|\bimagine\b|\band\s+if\b|\bwhat\s+would\s+change\s+if\b|"
+    r"^\s*if\s+(?:she|he|the\s+patient|they|it|there)\s+(?:had|were|was|did|would|has)\b"
+)
+
+
+def _what_if_sentences(lower: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in re.finditer(r"[^.;!?\n]+[.;!?\n]*", lower) if _WHAT_IF.search(m.group(0))]
+
+
+def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """The text with these spans blanked: offsets stay, the words are no longer there to read."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _sentence_of(text: str, position: int) -> str:
+    for match in re.finditer(r"[^.;!?\n]+", text):
+        if match.start() <= position < match.end():
+            return match.group(0)
+    return ""
+
+
+def _status_at(exposures: dict[tuple[int, int], Exposure], start: int, end: int) -> Exposure | None:
+    return next((status for (a, b), status in exposures.items() if a < end and start < b), None)
+
+
+def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
+    """A drug mention's status from its nearest scope cue, by the registry's table; None when no cue."""
+    try:
+        if lexicon.vocabulary.group(mention.label).kind != "drug":
+            return None
+    except KeyError:
+        return None
+    registry = lexicon.registry
+    for category in mention.categories:
+        if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course
+            words = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
+            if words & set(registry.toxicity_cues):
+                return "stopped_toxicity"
+            if re.search(r"\bprogress|\bpd\b|\bfail", _sentence_of(text.lower(), mention.start)):
+                return "progressed"
+            return "completed"
+        rule = next((r for r in registry.exposures if category in r.categories), None)
+        if rule is not None:
+            return rule.status
+    return None
+
+
+def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) -> tuple[str, dict[str, Fact]]:
+    """Findings whose scope the registry decides: the text with mentions not about the patient now
+    blanked (so no grammar reads them), and the facts read by the registry's patterns and scopes."""
+    blank: list[tuple[int, int]] = []
+    values: dict[str, list[tuple[str | int | bool, Mention]]] = {}
+    for mention in found:
+        name = _FINDING_FACTS.get(mention.label, mention.label)
+        try:
+            fact = registry.fact(name)
+        except KeyError:
+            continue
+        outcome = next((fact.scope[c] for c in mention.categories if c in fact.scope), "keep")
+        if outcome == "drop":
+            blank.append((mention.start, mention.end))  # her mother's, or a what-if: not this patient now
+            continue
+        if fact.read_by == "grammar":
+            if outcome != "keep":
+                blank.append((mention.start, mention.end))
+                values.setdefault(name, []).append((outcome, mention))
+            continue
+        value = mention.value if outcome == "keep" else outcome
+        if value is None:
+            continue
+        if outcome == "keep" and fact.sentence_cues:  # an affirmed mention: its sentence says active or resolved
+            sentence = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
+            value = next((cue for cue, words in fact.sentence_cues.items() if sentence & set(words)), value)
+        values.setdefault(name, []).append((value, mention))
+    facts: dict[str, Fact] = {}
+    for name, found_values in values.items():
+        fact = registry.fact(name)
+        distinct = sorted({str(v) for v, _ in found_values})
+        combined = fact.combine.get("+".join(distinct))
+        value, mention = found_values[-1]  # the latest mention: "LVEF 55% in 2023, now 38%"
+        facts[name] = Fact(value=combined if combined is not None else value, words=mention.text, turn=0)
+    return _mask(text, blank), facts
+
+
+def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Registry, turn: int) -> Iterable[Fact]:
+    """A severe toxicity on a drug: "grade 3 neuropathy on docetaxel", "stopped T-DXd for grade 4 ILD"."""
+    seen: set[str] = set()
+    for therapy in therapies:
+        sentence = therapy.sentence.lower()
+        if not sentence or therapy.therapy in seen or therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1:
+            continue
+        severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
+                           r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
+        if severe and set(re.findall(r"[a-z0-9-]+", sentence)) & set(registry.toxicity_cues) and therapy.received:
+            seen.add(therapy.therapy)
+            yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
+
+
+def _verbatim(facts: PatientFacts, corrected: str, alignment: Alignment) -> PatientFacts:
+    """Every fact's words as the user wrote them, not as the speller corrected them."""
+    if not alignment.edits:
+        return facts
+    def fix(words: str) -> str:
+        return alignment.verbatim(corrected, words)
+
+    updates: dict[str, object] = {}
+    for name, value in facts:
+        if isinstance(value, Fact):
+            updates[name] = value.model_copy(update={"words": fix(value.words)})
+        elif isinstance(value, tuple) and value and hasattr(value[0], "words"):
+            updates[name] = tuple(item.model_copy(update={"words": fix(item.words), **(
+                {"sentence": fix(item.sentence)} if isinstance(item, TherapyFact) else {})}) for item in value)
+    return facts.model_copy(update=updates)

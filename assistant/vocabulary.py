@@ -16,6 +16,7 @@ from typing import Literal
 
 import yaml
 from pydantic import ValidationError
+from rapidfuzz.distance import OSA
 
 from assistant.errors import CorpusError
 from assistant.types import Frozen
@@ -131,7 +132,49 @@ class Speller:
         return candidates.pop() if len(candidates) == 1 else word
 
     def correct_text(self, text: str) -> str:
-        return re.sub(r"[A-Za-z]+", lambda m: self.correct(m.group(0)), text)
+        return self.correct_aligned(text)[0]
+
+    def correct_aligned(self, text: str) -> tuple[str, Alignment]:
+        """The corrected text, and where each corrected word stands in the original."""
+        pieces: list[str] = []
+        edits: list[tuple[int, int, int, int]] = []
+        last = 0
+        for match in re.finditer(r"[A-Za-z]+", text):
+            fixed = self.correct(match.group(0))
+            pieces.append(text[last:match.start()])
+            if fixed != match.group(0):
+                start = sum(len(p) for p in pieces)
+                edits.append((start, start + len(fixed), match.start(), match.end()))
+            pieces.append(fixed)
+            last = match.end()
+        pieces.append(text[last:])
+        return "".join(pieces), Alignment(original=text, edits=tuple(edits))
+
+
+class Alignment(Frozen):
+    """Maps offsets in a spell-corrected text back to the text the user wrote."""
+
+    original: str
+    edits: tuple[tuple[int, int, int, int], ...]  # (corrected start, end, original start, end)
+
+    def position(self, offset: int, *, end: bool = False) -> int:
+        delta = 0
+        for c_start, c_end, o_start, o_end in self.edits:
+            if offset < c_start or (end and offset == c_start):
+                break
+            if offset < c_end or (end and offset == c_end):
+                return o_end if end else o_start
+            delta = o_end - c_end
+        return offset + delta
+
+    def verbatim(self, corrected: str, words: str) -> str:
+        """The user's own words for a phrase of the corrected text (the phrase itself if not found)."""
+        if not self.edits or not words:
+            return words
+        at = corrected.find(words)
+        if at < 0:
+            return words
+        return self.original[self.position(at):self.position(at + len(words), end=True)]
 
 
 def _deletions(word: str) -> set[str]:
@@ -139,15 +182,5 @@ def _deletions(word: str) -> set[str]:
 
 
 def _edit_distance(a: str, b: str) -> int:
-    """Damerau-Levenshtein distance (adjacent transpositions count as one edit)."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]
+    """Optimal string alignment distance (adjacent transpositions count as one edit), by rapidfuzz."""
+    return int(OSA.distance(a, b))

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from assistant.errors import InputRejected
+from assistant.registry import load_registry
+from assistant.scope import ScopeReader
 from assistant.understand import Lexicon, read, sanitize
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 
 @pytest.fixture(scope="module")
 def lexicon(retriever):  # type: ignore[no-untyped-def]
+    registry = load_registry(CORPUS)
     return Lexicon(retriever.vocabulary, retriever.speller,
                    lambda t: retriever.named_studies(t, by_drug=False),
-                   lambda t: retriever.named_studies(t, by_drug=True))
+                   lambda t: retriever.named_studies(t, by_drug=True),
+                   registry, ScopeReader(registry, retriever.vocabulary, CORPUS))
 
 
 def _read(text: str, lexicon: Lexicon):  # type: ignore[no-untyped-def]

@@ -1,0 +1,139 @@
+"""Each mention of a drug or finding with its scope: negated, historical, hypothetical, about someone
+else, planned, declined, unavailable, contraindicated, stopped, not tested.
+
+spaCy (a blank English pipeline, no model weights) splits sentences and tokens; entities come from the
+vocabulary (corpus/vocabulary.yaml) and the registry's token patterns (corpus/facts.yaml); medspaCy's
+ConText, with its default rules and the project's (corpus/context_rules.json), sets their modifiers.
+Nothing here is hand-written negation: what a modifier means for a fact is the registry's data.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import medspacy
+import spacy
+from medspacy.context import ConText, ConTextRule
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from assistant.registry import Registry, load_context_rules
+from assistant.types import Frozen
+from assistant.vocabulary import Vocabulary
+
+_FINDING_GROUPS = ("brain metastases", "interstitial lung disease", "PIK3CA", "AKT pathway", "ESR1", "BRCA",
+                   "PD-L1")
+
+
+class Mention(Frozen):
+    """An entity the message names, where it stands, and the ConText categories that modify it."""
+
+    label: str  # a vocabulary group ("trastuzumab deruxtecan") or a registry fact ("lvef")
+    start: int  # character offsets in the text read
+    end: int
+    sentence: int
+    value: str | int | bool | None = None  # what a registry pattern read
+    categories: tuple[str, ...] = ()  # nearest first
+    text: str
+
+
+class ScopeReader:
+    """Builds the pipeline once (a few ms a message after that); the same text always reads the same way."""
+
+    def __init__(self, registry: Registry, vocabulary: Vocabulary, corpus_dir: Path) -> None:
+        self.registry = registry
+        self.vocabulary = vocabulary
+        self._rules, self._replaced = load_context_rules(corpus_dir)
+
+    @cached_property
+    def _nlp(self) -> Language:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", ";", "\n"]})
+        context: ConText = nlp.add_pipe("medspacy_context", config={"rules": None})  # type: ignore[assignment]
+        context.add([ConTextRule.from_dict(rule) for rule in _default_rules(self._replaced)])
+        context.add([ConTextRule.from_dict(rule) for rule in self._rules])
+        return nlp
+
+    @cached_property
+    def _matcher(self) -> Matcher:
+        matcher = Matcher(self._nlp.vocab)
+        for fact in self.registry.facts:
+            for number, spec in enumerate(fact.patterns):
+                matcher.add(f"{fact.name}#{number}", [list(spec.pattern)])
+        return matcher
+
+    def read(self, text: str) -> tuple[Mention, ...]:
+        nlp = self._nlp
+        doc = nlp.make_doc(text)
+        for name, component in nlp.pipeline:
+            if name != "medspacy_context":
+                doc = component(doc)
+        spans, values = self._entities(doc)
+        doc.ents = filter_spans(spans)
+        doc = nlp.get_pipe("medspacy_context")(doc)
+        sentences = list(doc.sents)
+        mentions = []
+        for ent in doc.ents:
+            sentence = next(i for i, s in enumerate(sentences) if s.start <= ent.start < s.end)
+            mentions.append(Mention(label=ent.label_, start=ent.start_char, end=ent.end_char, sentence=sentence,
+                                    value=values.get((ent.start, ent.end)), categories=_nearest_first(ent),
+                                    text=ent.text))
+        return tuple(mentions)
+
+    def _entities(self, doc: Doc) -> tuple[list[Span], dict[tuple[int, int], Any]]:
+        spans: list[Span] = []
+        for match in self.vocabulary.find(doc.text):
+            group = self.vocabulary.group(match.group)
+            if group.kind == "drug" or match.group in _FINDING_GROUPS:
+                span = doc.char_span(match.start, match.end, label=match.group, alignment_mode="expand")
+                if span is not None:
+                    spans.append(span)
+        values: dict[tuple[int, int], Any] = {}
+        for match_id, start, end in self._matcher(doc):
+            name, number = self._nlp.vocab.strings[match_id].split("#")
+            spec = self.registry.fact(name).patterns[int(number)]
+            value = _value(spec.value, doc[start:end])
+            if value is None:
+                continue
+            span = Span(doc, start, end, label=name)
+            spans.append(span)
+            values[(start, end)] = value
+        return spans, values
+
+
+def _default_rules(replaced: frozenset[str]) -> list[dict[str, Any]]:
+    """medspaCy's English rules, less those the project redefines (where ConText itself looks for them)."""
+    path = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "context_rules.json"
+    rules: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["context_rules"]
+    return [rule for rule in rules if rule["literal"] not in replaced]
+
+
+def _nearest_first(ent: Span) -> tuple[str, ...]:
+    """The categories modifying an entity, the nearest cue first: "should I give T-DXd after progression
+    on T-DM1?" plans T-DXd and says T-DM1 progressed, though both cues cover the whole sentence."""
+    ranked = []
+    for modifier in ent._.modifiers:
+        cue = modifier.modifier_span
+        distance = ent.start - cue[1] if cue[1] <= ent.start else cue[0] - ent.end if cue[0] >= ent.end else 0
+        ranked.append((max(distance, 0), modifier.category))
+    return tuple(dict.fromkeys(category for _, category in sorted(ranked)))
+
+
+def _value(spec: str | int | bool, span: Span) -> str | int | bool | None:
+    if not (isinstance(spec, str) and spec.startswith("$")):
+        return spec
+    numbers = [t for t in span if t.like_num]
+    if not numbers:
+        return None
+    try:
+        number = round(float(numbers[-1].text.replace(",", ".")))
+    except ValueError:
+        return None
+    if spec == "$karnofsky":
+        return 0 if number >= 90 else 1 if number >= 70 else 2 if number >= 50 else 3 if number >= 30 else 4
+    return number
