@@ -11,6 +11,7 @@ import click
 
 from assistant.errors import AssistantError
 from assistant.settings import Settings, get_settings, offline_environment
+from assistant.types import PatientFacts
 
 
 class _Group(click.Group):
@@ -290,6 +291,39 @@ def bench_answers(cases: tuple[Path, ...], repeat: int) -> None:
     evals = settings.corpus_dir.parent / "evals"
     files = list(cases) or sorted(p for p in evals.glob("*.jsonl") if not p.name.startswith("retrieval"))
     click.echo(run_answer_benchmark(settings, files, repeat=repeat))
+
+
+@bench.command(name="facts")
+@click.option("--items", "items", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Labelled fact files (default: every evals/facts/*.jsonl).")
+@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A JSON table written by an earlier reader (--json-out), shown beside.")
+@click.option("--json-out", type=click.Path(path_type=Path), default=None, help="Write the table as JSON.")
+def bench_facts(items: tuple[Path, ...], baseline: Path | None, json_out: Path | None) -> None:
+    """Precision, recall and F1 per fact type and exposure status, micro-F1, exposure accuracy."""
+    import json
+
+    from assistant.bench_facts import exposure_accuracy, load_items, render, score
+    from assistant.conversation import Assistant
+    from assistant.understand import read
+
+    settings = get_settings()
+    assistant = Assistant(settings)
+    files = list(items) or sorted((settings.corpus_dir.parent / "evals" / "facts").glob("*.jsonl"))
+    for path in files:
+        labelled = load_items(path)
+
+        def facts_of(text: str) -> PatientFacts:
+            return read(text, 1, assistant.lexicon, settings.max_message_chars).facts
+
+        table, micro = score(labelled, facts_of)
+        old = None
+        if baseline is not None:
+            old = {k: tuple(v) for k, v in json.loads(baseline.read_text())["table"].items()}
+        click.echo(render(f"{path.name} ({len(labelled)} items)", table, micro, old))
+        click.echo(f"exposure status accuracy (drugs found): {exposure_accuracy(labelled, facts_of):.3f}")
+        if json_out is not None:
+            json_out.write_text(json.dumps({"table": table, "micro_f1": micro}, indent=1))
 
 
 def main() -> None:  # pragma: no cover - console entry point

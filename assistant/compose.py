@@ -23,8 +23,8 @@ from assistant.index import LoadedIndex
 from assistant.ingest import passage_quote_spans
 from assistant.ingest.mapped import sentence_bounds
 from assistant.ingest.references import citation_refs
-from assistant.retrieve import Retriever, lexical_tokens
 from assistant.registry import Registry
+from assistant.retrieve import Retriever, lexical_tokens
 from assistant.types import (
     EVIDENCE_ORDER,
     Answer,

@@ -22,7 +22,9 @@ from assistant.errors import CorpusError, InputRejected
 from assistant.index import open_index
 from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
+from assistant.registry import load_registry
 from assistant.retrieve import Mode, Retriever, check_query, lexical_tokens
+from assistant.scope import ScopeReader
 from assistant.settings import Settings
 from assistant.types import (
     EVIDENCE_ORDER,
@@ -34,8 +36,6 @@ from assistant.types import (
     ScoredPassage,
     StudyCard,
 )
-from assistant.registry import load_registry
-from assistant.scope import ScopeReader
 from assistant.understand import Conflict, Lexicon, Reading, read
 from assistant.vocabulary import Vocabulary
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from assistant.errors import CorpusError
 from assistant.types import Exposure, Frozen
@@ -38,15 +38,15 @@ class FactType(Frozen):
     type: Literal["enum", "int", "bool"]
     values: tuple[str, ...] = ()
     label: str
-    value_labels: dict[str, str] = {}
+    value_labels: dict[str, str] = Field(default_factory=dict)
     follow_up: str
     unknown: str | int | bool | None  # "ask": a rule waits for it; anything else: what a rule sees
     alternatives: tuple[str | bool, ...] = ()
     scope: dict[str, str | bool]  # ConText category -> value, "drop" or "keep"
     read_by: Literal["grammar", "patterns"]
     patterns: tuple[TokenPattern, ...] = ()
-    sentence_cues: dict[str, tuple[str, ...]] = {}  # value -> words that, in the mention's sentence, give it
-    combine: dict[str, str] = {}  # "active+none" -> "resolved": values of several mentions read as one
+    sentence_cues: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # value -> words that, in the mention's sentence, give it
+    combine: dict[str, str] = Field(default_factory=dict)  # "active+none" -> "resolved": values of several mentions read as one
 
     @model_validator(mode="after")
     def _complete(self) -> FactType:

@@ -54,7 +54,7 @@ class ScopeReader:
     def _nlp(self) -> Language:
         nlp = spacy.blank("en")
         nlp.add_pipe("sentencizer", config={"punct_chars": [".", "!", "?", ";", "\n"]})
-        context: ConText = nlp.add_pipe("medspacy_context", config={"rules": None})  # type: ignore[assignment]
+        context: ConText = nlp.add_pipe("medspacy_context", config={"rules": None})
         context.add([ConTextRule.from_dict(rule) for rule in _default_rules(self._replaced)])
         context.add([ConTextRule.from_dict(rule) for rule in self._rules])
         return nlp

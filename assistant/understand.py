@@ -875,7 +875,7 @@ def _read_biomarkers(text: str, lower: str, turn: int, found: Sequence[Mention])
             for marker, pattern in _BIOMARKERS.items():
                 if pattern.search(mention.text.lower()) and marker not in untested:
                     untested.add(marker)  # "no ESR1/PIK3CA testing yet": unknown, not wild-type
-                    yield BiomarkerFact(marker=marker, positive=False, words=mention.text, turn=turn, status="not_tested")  # type: ignore[arg-type]
+                    yield BiomarkerFact(marker=marker, positive=False, words=mention.text, turn=turn, status="not_tested")
     for marker, pattern in _BIOMARKERS.items():
         if marker in untested:
             continue
@@ -890,7 +890,7 @@ def _read_biomarkers(text: str, lower: str, turn: int, found: Sequence[Mention])
             positive = _BIOMARKER_POS.search(window_after) or re.search(r"germline|\bg$|mutated|altered", window_before) \
                 or lower[match.start()] == "g"
             if negative or positive:
-                yield BiomarkerFact(marker=marker, positive=not negative,  # type: ignore[arg-type]
+                yield BiomarkerFact(marker=marker, positive=not negative,
                                     words=text[match.start():match.end() + len(window_after)].strip(), turn=turn,
                                     status="negative" if negative else "positive")
                 break
@@ -994,7 +994,7 @@ def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Re
     seen: set[str] = set()
     for therapy in therapies:
         sentence = therapy.sentence.lower()
-        if not sentence or therapy.therapy in seen or therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1:
+        if not sentence or therapy.therapy in seen or (therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1):
             continue
         severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
                            r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
