@@ -46,7 +46,7 @@ def labels_of_facts(facts: PatientFacts) -> Labels:
         out.add((f"biomarker:{marker.marker}", state))
     for therapy in facts.therapies:
         name = _DRUG_NAMES.get(therapy.therapy, therapy.therapy)
-        if name:
+        if name and not getattr(therapy, "implied", False):
             out.add((f"drug:{name}", status_of(therapy)))
     for toxicity in getattr(facts, "toxicities", ()):
         out.add(("severe_toxicity", str(toxicity.value)))

@@ -203,7 +203,11 @@ Therapy = Literal[
     "trastuzumab emtansine", "trastuzumab deruxtecan", "sacituzumab govitecan", "adc",
     "tyrosine kinase inhibitor", "tucatinib", "pyrotinib", "neratinib", "lapatinib",
     "cdk4/6 inhibitor", "endocrine therapy", "immunotherapy", "parp inhibitor",
+    "eribulin", "datopotamab deruxtecan", "margetuximab", "elacestrant", "pi3k inhibitor", "akt inhibitor",
 ]
+# Classes a specific mention implies ("paclitaxel" is also chemotherapy): the rules test them, the record
+# shows the drug named.
+IMPLIED_CLASSES: frozenset[str] = frozenset({"chemotherapy", "adc", "tyrosine kinase inhibitor", "endocrine therapy"})
 Biomarker = Literal["PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1"]
 Topic = Literal["monitoring", "delay_resistance", "rebiopsy", "sequencing", "dosing", "toxicity"]
 
@@ -231,6 +235,7 @@ class TherapyFact(Frozen):
     turn: int
     status: Exposure = "received"  # one exposure status per mention, from its scope
     sentence: str = ""  # the sentence it was read from, verbatim
+    implied: bool = False  # a class the named drug belongs to ("chemotherapy" for "docetaxel"), not a mention
 
 
 class BiomarkerFact(Frozen):

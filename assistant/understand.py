@@ -18,6 +18,7 @@ from assistant.errors import InputRejected
 from assistant.registry import Registry
 from assistant.scope import Mention, ScopeReader
 from assistant.types import (
+    IMPLIED_CLASSES,
     BiomarkerFact,
     Exposure,
     Fact,
@@ -207,6 +208,7 @@ _OTHER_CANCERS = re.compile(
     r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
     r"gastrointestinal\s+stromal|non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
+_BREAST = re.compile(r"\bbreast\b|\bmammary\b|\bm?bc\b|\bm?tnbc\b|\bidc\b|\bilc\b|\bebc\b|\bductal\s+carcinoma\b|\blobular\b")
 _GIST = re.compile(r"\bGISTs?\b")  # the tumour in capitals; "the gist of the review" is a summary
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override|bypass)\b[^.?!]{0,40}\b(?:instruction|rule|prompt|guideline|polic|"
@@ -432,7 +434,7 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "trastuzumab deruxtecan": ("trastuzumab deruxtecan", "adc"),
     "trastuzumab emtansine": ("trastuzumab emtansine", "adc"),
     "sacituzumab govitecan": ("sacituzumab govitecan", "adc"),
-    "datopotamab deruxtecan": ("adc",),
+    "datopotamab deruxtecan": ("datopotamab deruxtecan", "adc"),
     "sacituzumab tirumotecan": ("adc",),
     "antibody drug conjugate": ("adc",),
     "trastuzumab": ("trastuzumab",),
@@ -440,7 +442,7 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "trastuzumab-pertuzumab": ("trastuzumab", "pertuzumab"),
     "taxane": ("taxane", "chemotherapy"),
     "capecitabine": ("capecitabine", "chemotherapy"),
-    "eribulin": ("chemotherapy",),
+    "eribulin": ("eribulin", "chemotherapy"),
     "vinorelbine": ("chemotherapy",),
     "anthracycline": ("anthracycline", "chemotherapy"),
     "chemotherapy": ("chemotherapy",),
@@ -451,9 +453,10 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "tyrosine kinase inhibitor": ("tyrosine kinase inhibitor",),
     "CDK4/6 inhibitor": ("cdk4/6 inhibitor",),
     "endocrine therapy": ("endocrine therapy",),
-    "PI3K inhibitor": ("endocrine therapy",),
-    "AKT inhibitor": ("endocrine therapy",),
-    "elacestrant": ("endocrine therapy",),
+    "PI3K inhibitor": ("pi3k inhibitor", "endocrine therapy"),
+    "AKT inhibitor": ("akt inhibitor", "endocrine therapy"),
+    "elacestrant": ("elacestrant", "endocrine therapy"),
+    "margetuximab": ("margetuximab",),
     "immunotherapy": ("immunotherapy",),
     "PARP inhibitor": ("parp inhibitor",),
 }
@@ -478,8 +481,8 @@ _PRIOR_CUE = re.compile(
     r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
     r"through|intoleran\w*|stopped|discontinued|history\s+of|then|s/p|status\s+post|was|were)\b|\bs/p\b|-(?:pretreated|refractory|resistant|exposed)"
 )
-_PROGRESS_CUE = re.compile(
-    r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
+_PROGRESS_CUE = re.compile(  # a PFS on a regimen says it ended in progression: "then HP maintenance, PFS ~14 mo"
+    r"\bpfs\b|\bttp\b|\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
     r"\bafter\b|\bpost\b|\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
 )
 _CURRENT_CUE = re.compile(r"\b(?:on|currently|receiving|while\s+on|during|maintenance|still\s+on|now\s+on)\b")
@@ -560,6 +563,12 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     if (m := _DE_NOVO.search(lower)):
         collect.add("de_novo", True, text[m.start():m.end()])
     _read_brain(lower, text, collect)
+    other = _other_cancer(lower, text)
+    breast = _BREAST.search(lower)
+    if other:  # "HER2-positive gastric cancer": outside the review, whatever else it says
+        collect.add("primary_site", "other", other)
+    elif breast:
+        collect.add("primary_site", "breast", text[breast.start():breast.end()])
     _read_cdk_months(lower, text, collect)
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
@@ -813,8 +822,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 # its scope decides: planned, declined, unavailable, contraindicated, stopped, never given
                 received = status in lexicon.registry.received_statuses
                 facts.extend(TherapyFact(therapy=t, received=received, progressed=False, current=False, words=words,
-                                         turn=turn, status=status, sentence=said)
-                             for t in (therapies if received else therapies[:1]))
+                                         turn=turn, status=status, sentence=said, implied=_implied(t, i))
+                             for i, t in enumerate(therapies if received else therapies[:1]))
                 if status == "never_received":
                     negated_end = b
                 continue
@@ -842,9 +851,17 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                     and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
                 progressed = False
             state: Exposure = "progressed" if progressed else "current" if current else "received"
+            if state == "received" and status in {"progressed", "current"}:
+                state = status  # the grammar saw only "given"; the nearest scope cue says how it stands
+                progressed, current = state == "progressed", state == "current"
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
-                                     words=words, turn=turn, status=state, sentence=said) for t in therapies)
+                                     words=words, turn=turn, status=state, sentence=said, implied=_implied(t, i))
+                         for i, t in enumerate(therapies))
     return facts
+
+
+def _implied(therapy: str, position: int) -> bool:
+    return position > 0 and therapy in IMPLIED_CLASSES
 
 
 def _last(pattern: re.Pattern[str], text: str) -> int | None:
@@ -861,8 +878,9 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
         if known is None:
             merged[fact.therapy] = fact
         elif fact.received and known.received:
-            merged[fact.therapy] = known.model_copy(update={
-                "progressed": known.progressed or fact.progressed, "current": known.current or fact.current})
+            progressed, current = known.progressed or fact.progressed, known.current or fact.current
+            status = "progressed" if progressed else "current" if current else known.status
+            merged[fact.therapy] = known.model_copy(update={"progressed": progressed, "current": current, "status": status})
         elif fact.received:
             merged[fact.therapy] = fact
     return list(merged.values())
