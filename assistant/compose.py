@@ -31,6 +31,7 @@ from assistant.types import (
     Change,
     Citation,
     Kind,
+    NotOffered,
     Passage,
     PatientFacts,
     Recommendation,
@@ -247,17 +248,20 @@ class Composer:
                 passage = self.index.review.passage(passage_id)
                 perspectives.append((passage, citations.passage(passage)))
         safety = self.safety_note(recommendations, facts)
-        level = recommendations[0].evidence_level if recommendations else None
-        preferred = next((r for r in recommendations if r.role == "preferred"), recommendations[0])
+        preferred = next((r for r in recommendations if r.role == "preferred"), None)
+        not_offered = tuple(NotOffered(option=e.option, reason=e.reason, words=e.words, review=e.review)
+                            for e in decision.excluded)
         text = self._render(
             "recommendation.md.j2", rule=rules[0], rules=rules, recommendations=recommendations,
             preferred=preferred, perspectives=perspectives, patient=describe_patient(facts, self.registry), changes=changes,
-            safety=safety, evidence_level=level, notes=notes,
+            safety=safety, notes=notes, warnings=decision.warnings,
+            not_offered=[(e.option, e.reason, md(e.words), e.review) for e in decision.excluded],
         )
         return self.answer(
             "recommendation", text, recommendations=tuple(recommendations), citations=tuple(citations.items),
-            evidence_level=preferred.evidence_level, patient=patient_record(facts, self.registry),
+            evidence_level=preferred.evidence_level if preferred else None, patient=patient_record(facts, self.registry),
             rule_ids=decision.rule_ids, what_would_change=tuple(changes), safety_note=safety,
+            not_offered=not_offered, warnings=decision.warnings,
         )
 
     def _recommendation(self, chosen: ChosenOption, citations: _Citations, facts: PatientFacts) -> Recommendation:

@@ -7,6 +7,7 @@ calls; nothing a user wrote is logged unless settings.log_user_text is set.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -17,7 +18,15 @@ import yaml
 from pydantic import ValidationError
 
 from assistant.compose import Composer, card_functions, load_safety, md
-from assistant.decide import Decision, case_passages, counterfactuals, decide, load_rules
+from assistant.decide import (
+    Decision,
+    case_passages,
+    constrain,
+    counterfactuals,
+    decide,
+    load_constraints,
+    load_rules,
+)
 from assistant.errors import CorpusError, InputRejected
 from assistant.index import open_index
 from assistant.ingest import load_corpus
@@ -36,7 +45,7 @@ from assistant.types import (
     ScoredPassage,
     StudyCard,
 )
-from assistant.understand import Conflict, Lexicon, Reading, read
+from assistant.understand import Conflict, Lexicon, Reading, read, therapies_named
 from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -57,6 +66,8 @@ class Assistant:
                                 card_functions(self.index.cards))
         root = self.settings.corpus_dir.parent
         self.registry = load_registry(self.settings.corpus_dir)
+        self.constraints = load_constraints(self.settings.corpus_dir / "constraints.yaml", card_functions(self.index.cards))
+        self._drugs_of = functools.lru_cache(maxsize=512)(lambda option: therapies_named(option, self.index.vocabulary))
         self.composer = Composer(self.index, self.retriever, self.rules, root / "prompts",
                                  self.settings.corpus_dir / "safety.yaml", self.registry)
         self.lexicon = Lexicon(self.index.vocabulary, self.retriever.speller,
@@ -188,12 +199,12 @@ class Assistant:
     def _recommend(self, last: Reading, facts: PatientFacts, notes: list[str]) -> Answer:
         if last.conflicts:
             return self.composer.clarification([], facts, conflicts=last.conflicts)
-        decision = decide(facts, self.rules)
+        decision = constrain(decide(facts, self.rules), facts, self.constraints, self._drugs_of, self.composer.functions)
         if decision.not_covered:
             rule = next(r for r in self.rules if r.id == decision.not_covered)
             return self.composer.not_covered(rule, facts)
-        if decision.options:
-            changes = counterfactuals(facts, self.rules, decision)
+        if decision.options or decision.excluded:
+            changes = counterfactuals(facts, self.rules, decision) if decision.options else ()
             return self.composer.recommendation(decision, facts, changes, notes)
         return self._undecided(last, facts, decision)
 
@@ -445,6 +456,7 @@ def check_knowledge(settings: Settings) -> str:
     functions = card_functions(corpus.cards)
     rules = load_rules(settings.corpus_dir / "rules", corpus.cards, corpus.review, functions)
     load_safety(settings.corpus_dir / "safety.yaml", functions)
+    load_constraints(settings.corpus_dir / "constraints.yaml", functions)
     glossary = load_glossary(settings.corpus_dir / "glossary.yaml", corpus.review, corpus.cards, corpus.vocabulary)
     load_provenance(settings.corpus_dir / "provenance.yaml")
     prompts = settings.corpus_dir.parent / "prompts"

@@ -8,7 +8,7 @@ their options in the same order.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,14 +19,17 @@ from pydantic import Field, ValidationError, field_validator
 from assistant.errors import CorpusError
 from assistant.types import (
     EVIDENCE_ORDER,
+    IMPLIED_CLASSES,
     Change,
     EvidenceLevel,
+    Exposure,
     Fact,
     Frozen,
     PatientFacts,
     Review,
     Role,
     StudyCard,
+    Therapy,
     TherapyFact,
 )
 
@@ -93,6 +96,7 @@ class Caveat(Frozen):
 class OptionSpec(Frozen):
     option: str
     role: Role
+    beyond_progression: bool = False  # the review supports continuing it after progression ("while continuing T-DXd")
     rationale: str  # template
     studies: tuple[str, ...] = ()  # cards whose evidence supports the option (its level)
     context: tuple[str, ...] = ()  # cards cited for context, not counted for the level
@@ -130,9 +134,20 @@ class ChosenOption(Frozen):
     rule_id: str
 
 
+class Excluded(Frozen):
+    """An option the rules gave that this patient's facts take out of the list, and why."""
+
+    option: str
+    reason: str  # "declined by the patient", "only after specialist review: ..."
+    words: str  # the clinician's words it rests on, verbatim
+    review: bool  # True: listed for specialist review; False: not offered
+
+
 class Decision(Frozen):
     rule_ids: tuple[str, ...] = ()
     options: tuple[ChosenOption, ...] = ()
+    excluded: tuple[Excluded, ...] = ()
+    warnings: tuple[str, ...] = ()  # safety states, each with what the review says of such patients
     missing: tuple[str, ...] = ()  # facets that would let a rule decide
     not_covered: str | None = None  # id of a rule that says the review does not cover the case
 
@@ -456,3 +471,116 @@ def _show(value: object) -> str:
     if value is False:
         return "no"
     return str(value)
+
+
+# --- constraints: what takes an option out of the preferred slot for this patient -------------
+
+
+class ExposureAction(Frozen):
+    action: Literal["not_offered", "review"]
+    reason: str
+
+
+class SafetyState(Frozen):
+    id: str
+    label: str  # "cardiac dysfunction": the reason shown beside an option it moves
+    fact: str
+    when: list[Any] | dict[str, float]
+    drugs: list[str] | Literal["all"]
+    action: Literal["not_offered", "review"]
+    warning: str  # template: {{ words }}, result(card, measure)
+
+
+class Constraints(Frozen):
+    exposures: dict[str, ExposureAction]
+    states: tuple[SafetyState, ...]
+
+
+def load_constraints(path: Path, functions: TemplateFunctions) -> Constraints:
+    """Constraints checked against the facts and the exposure statuses; every warning renders."""
+    try:
+        constraints = Constraints.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise CorpusError(f"The constraints are missing: {path}") from None
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise CorpusError(f"{path.name} breaks its schema: {exc}") from None
+    statuses = set(Exposure.__args__)  # type: ignore[attr-defined]
+    for status in constraints.exposures:
+        if status not in statuses:
+            raise CorpusError(f"{path.name}: exposure {status!r} is not a status (known: {', '.join(sorted(statuses))})")
+    therapies = set(Therapy.__args__)  # type: ignore[attr-defined]
+    for state in constraints.states:
+        if state.fact not in _SCALARS:
+            raise CorpusError(f"{path.name}, state {state.id}: unknown fact {state.fact!r}")
+        if isinstance(state.drugs, list) and set(state.drugs) - therapies:
+            raise CorpusError(f"{path.name}, state {state.id}: unknown drugs {sorted(set(state.drugs) - therapies)}")
+        try:
+            render(state.warning, {**functions, "words": ""})
+        except TemplateError as exc:
+            raise CorpusError(f"{path.name}, state {state.id}: {exc}") from None
+    return constraints
+
+
+def _state_holds(state: SafetyState, value: object) -> bool:
+    if isinstance(state.when, dict):
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        return all((value < bound) if op == "lt" else (value >= bound) for op, bound in state.when.items())
+    return value in state.when
+
+
+def constrain(decision: Decision, facts: PatientFacts, constraints: Constraints,
+              drugs_of: Callable[[str], frozenset[str]], functions: TemplateFunctions) -> Decision:
+    """The decision for this patient: options her facts rule out move to `excluded` with the clinician's
+    words, the next option takes the preferred slot, and safety states become warnings. Pure, like decide."""
+    if not decision.options:
+        return decision
+    by_drug: dict[str, list[TherapyFact]] = {}
+    for therapy in facts.therapies:
+        if not therapy.implied:  # "PD on paclitaxel" rules out paclitaxel, not every chemotherapy
+            by_drug.setdefault(therapy.therapy, []).append(therapy)
+    warnings: list[str] = []
+    state_drugs: list[tuple[SafetyState, Fact]] = []
+    for state in constraints.states:
+        fact = getattr(facts, state.fact)
+        if isinstance(fact, Fact) and _state_holds(state, fact.value):
+            warnings.append(render(state.warning, {**functions, "words": fact.words}))
+            state_drugs.append((state, fact))
+    kept: list[ChosenOption] = []
+    excluded: list[Excluded] = []
+    for chosen in decision.options:
+        named = drugs_of(chosen.spec.option)
+        reason = _excluded(chosen, named, by_drug, constraints, state_drugs, facts)
+        if reason is None:
+            kept.append(chosen)
+        else:
+            excluded.append(Excluded(option=chosen.spec.option, reason=reason[0], words=reason[1], review=reason[2]))
+    if excluded and kept and not any(o.role == "preferred" for o in kept) and \
+            any(o.role == "preferred" for o in decision.options):
+        kept[0] = kept[0].model_copy(update={"role": "preferred"})  # the review's next option takes its place
+    return decision.model_copy(update={"options": tuple(kept), "excluded": tuple(excluded), "warnings": tuple(warnings)})
+
+
+def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, list[TherapyFact]],
+              constraints: Constraints, states: list[tuple[SafetyState, Fact]],
+              facts: PatientFacts) -> tuple[str, str, bool] | None:
+    for drug in sorted(named):
+        for therapy in by_drug.get(drug, ()):
+            rule = constraints.exposures.get(therapy.status)
+            if rule is None or therapy.status == "progressed":
+                continue
+            return f"{rule.reason}", therapy.words, rule.action == "review"
+    progressed = {d for d in named if any(t.status == "progressed" for t in by_drug.get(d, ()))}
+    rule = constraints.exposures.get("progressed")
+    metastatic = facts.value("setting") == "metastatic"  # in early disease "after TCHP" is a completed course
+    if rule and named and metastatic and progressed == set(named) and not chosen.spec.beyond_progression \
+            and not named <= IMPLIED_CLASSES:  # "chemotherapy" after one regimen: another one
+        words = next(t.words for d in sorted(progressed) for t in by_drug[d] if t.status == "progressed")
+        return rule.reason, words, rule.action == "review"
+    for toxicity in facts.toxicities:
+        if toxicity.value in named:
+            return "a prior severe toxicity on it", toxicity.words, True
+    for state, fact in states:
+        if state.drugs == "all" or set(state.drugs) & named:
+            return f"because of {state.label}", fact.words, state.action == "review"
+    return None

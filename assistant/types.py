@@ -349,6 +349,15 @@ class Change(Frozen):
     condition: str = ""  # in words: "if HER2 were 0 rather than low"
 
 
+class NotOffered(Frozen):
+    """An option the review gives that this patient's facts rule out (added field)."""
+
+    option: str
+    reason: str
+    words: str  # the clinician's words it rests on, verbatim (escape before showing)
+    review: bool = False  # True: only after specialist review; False: not offered
+
+
 class Answer(Frozen):
     kind: Kind
     text: str
@@ -361,3 +370,5 @@ class Answer(Frozen):
     corpus_version: str
     what_would_change: tuple[Change, ...] = ()  # added
     safety_note: str | None = None  # added: also in text
+    not_offered: tuple[NotOffered, ...] = ()  # added: options ruled out for this patient, with the words why
+    warnings: tuple[str, ...] = ()  # added: safety states, each with what the review says of such patients

@@ -860,6 +860,15 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:
+    """The drugs an option's text names, without the classes they imply: "pyrotinib plus capecitabine"."""
+    named: set[str] = set()
+    for match in vocabulary.find(text):
+        therapies = _GROUP_THERAPIES.get(match.group, ())
+        named.update(t for i, t in enumerate(therapies) if not _implied(t, i))
+    return frozenset(named)
+
+
 def _implied(therapy: str, position: int) -> bool:
     return position > 0 and therapy in IMPLIED_CLASSES
 
@@ -956,7 +965,10 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     except KeyError:
         return None
     registry = lexicon.registry
+    past = "HISTORICAL" in mention.categories  # "Enhertu wasn't available back then": it is now
     for category in mention.categories:
+        if past and category in {"UNAVAILABLE", "CONSIDERED"}:
+            continue
         if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course
             words = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
             if words & set(registry.toxicity_cues):
