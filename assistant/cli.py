@@ -45,6 +45,8 @@ def index_build(force: bool) -> None:
     settings = get_settings()
     click.echo(check_knowledge(settings))
     before = index_status(settings)
+    if before.health == "broken":
+        click.echo(f"The current index is broken ({before.message}); building a new one.")
     manifest = build_index(settings, force=force)
     if before.health == "ready" and before.manifest == manifest:
         click.echo(f"Index up to date: corpus_version {manifest.corpus_version}.")
@@ -85,6 +87,18 @@ def index_verify(build: Path | None) -> None:
         build = settings.index_dir / "builds" / status.build
     manifest = verify_build(build, settings)
     click.echo(f"verified: {build.name} ({manifest.counts['chunks']} chunks answer for themselves)")
+
+
+@index.command(name="push")
+def index_push() -> None:
+    """Load the current build's vectors into the Chroma server of ASSISTANT_CHROMA_URL."""
+    from assistant.chroma_server import push_build
+
+    settings = get_settings()
+    if not settings.chroma_url:
+        raise click.ClickException("Set ASSISTANT_CHROMA_URL to the Chroma server first (docs/deploy.md).")
+    for name, count in push_build(settings).items():
+        click.echo(f"{name}: {count} vectors on {settings.chroma_url}")
 
 
 # --- search ---------------------------------------------------------------------------------
