@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputRejected
 from assistant.settings import Settings, get_settings, offline_environment
+from assistant.textclean import check_conversation, check_question, clean_text
 
 
 class _Group(click.Group):
@@ -120,14 +123,16 @@ def _searcher(settings: Settings) -> Any:
 def search(query: str | None, k: int | None, as_json: bool, section: str | None, study: str | None) -> None:
     """Find the review's passages for QUERY (without QUERY: ask in a loop)."""
     settings = get_settings()
+    _log_user_text(settings)
     searcher = _searcher(settings)
     if query is not None:
-        _print_results(searcher.search(query, k, section=section, study=study), as_json)
+        _print_results(searcher.search(clean_text(query), k, section=section, study=study), as_json)
         return
+    _tolerate_invalid_utf8()
     click.echo("Search the review (empty line or Ctrl-D to quit).")
     while True:
         try:
-            line = click.prompt("search", default="", show_default=False, prompt_suffix="> ")
+            line = clean_text(click.prompt("search", default="", show_default=False, prompt_suffix="> "))
         except (EOFError, click.Abort):
             break
         if not line.strip():
@@ -164,15 +169,21 @@ def _assistant(settings: Settings) -> Any:
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer object (the public contract).")
 def ask(question: str, as_json: bool) -> None:
-    """Answer one QUESTION from the review."""
-    answer = _assistant(get_settings()).answer([question])
+    """Answer one QUESTION from the review (exit 1 when the question is refused)."""
+    settings = get_settings()
+    _log_user_text(settings)
+    answer = _cleaned(_assistant(settings).answer([check_question(question)]))
     click.echo(answer.model_dump_json(indent=2) if as_json else render_plain(answer))
+    if answer.kind == "error":
+        sys.exit(1)
 
 
 @cli.command()
 def chat() -> None:
     """A multi-turn conversation in the terminal ('new' starts over, Ctrl-D quits)."""
     settings = get_settings()
+    _log_user_text(settings)
+    _tolerate_invalid_utf8()
     click.echo("Loading the review and its index...")
     assistant = _assistant(settings)
     assistant.warm_up()
@@ -181,7 +192,8 @@ def chat() -> None:
     messages: list[str] = []
     while True:
         try:
-            line = click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False)
+            line = clean_text(click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="",
+                                           show_default=False))
         except (EOFError, click.Abort):
             click.echo()
             break
@@ -191,8 +203,52 @@ def chat() -> None:
             continue
         if line.strip().lower() in {"quit", "exit", "/quit"}:
             break
+        try:
+            check_conversation([*messages, line], settings)
+        except InputRejected as exc:
+            click.echo(f"{exc}\n")
+            continue
         messages.append(line)
-        click.echo(render_plain(assistant.answer(messages)))
+        click.echo(render_plain(_cleaned(assistant.answer(messages))))
+
+
+def _tolerate_invalid_utf8() -> None:
+    """Read invalid bytes on stdin as surrogates (clean_text replaces them) rather than fail in input()."""
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
+
+
+def _cleaned(answer: Any) -> Any:
+    """The answer with every string cleaned of control sequences, for the terminal and the JSON alike."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return type(answer).model_validate(clean(answer.model_dump(mode="json")))
+
+
+class _StderrHandler(logging.Handler):
+    """Log lines on the command's stderr, cleaned like everything else it prints."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(clean_text(self.format(record)), err=True)
+
+
+def _log_user_text(settings: Settings) -> None:
+    """With ASSISTANT_LOG_USER_TEXT=true, the conversation's log lines (which quote the user) reach stderr."""
+    if not settings.log_user_text:
+        return
+    logger = logging.getLogger("assistant")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def render_plain(answer: Any) -> str:

@@ -391,7 +391,8 @@ def index_status(settings: Settings) -> IndexStatus:
         manifest = read_manifest(current)
     except IndexNotReady as exc:
         return IndexStatus(health="broken", build=current.name, manifest=None, message=str(exc))
-    damage = damaged_files(current, manifest)
+    # a build of an older schema has no checksums: it is stale (below), not damaged
+    damage = damaged_files(current, manifest) if manifest.inputs.schema_version == SCHEMA_VERSION else None
     if damage is not None:
         return IndexStatus(health="broken", build=current.name, manifest=manifest,
                            message=f"Index build {current.name} is damaged ({damage}). "
