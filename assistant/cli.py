@@ -213,9 +213,15 @@ def chat() -> None:
 
 
 def _tolerate_invalid_utf8() -> None:
-    """Read invalid bytes on stdin as surrogates (clean_text replaces them) rather than fail in input()."""
+    """Read invalid bytes on stdin as surrogates (clean_text replaces them) rather than fail in input().
+
+    stdout and stderr replace what they cannot encode: a last guard, as everything printed is cleaned.
+    """
     if isinstance(sys.stdin, io.TextIOWrapper):
         sys.stdin.reconfigure(errors="surrogateescape")
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
 
 
 def _cleaned(answer: Any) -> Any:
