@@ -81,7 +81,7 @@ def push_build(settings: Settings) -> dict[str, int]:
     held: dict[str, int] = {}
     try:
         for collection in (settings.collection_name, f"{settings.collection_name}-sentences"):
-            records = source.get_collection(collection).get(include=["embeddings", "documents", "metadatas"])
+            records: Any = source.get_collection(collection).get(include=["embeddings", "documents", "metadatas"])
             name = server_collection(collection, local.corpus_version)
             target = client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})
             if target.count() != len(records["ids"]):

@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from assistant.errors import AssistantError, CorpusError, IndexNotReady, VectorStoreError
 from assistant.ingest import Corpus, chunk_review, embedded_text, load_corpus, token_counter
@@ -73,7 +73,7 @@ class Manifest(Frozen):
     counts: dict[str, int]
     built_at: str
     build_seconds: float
-    files: dict[str, str] = {}  # path in the build -> sha256, every file but the manifest
+    files: dict[str, str] = Field(default_factory=dict)  # path in the build -> sha256, every file but the manifest
 
 
 Health = Literal["ready", "missing", "stale", "broken"]

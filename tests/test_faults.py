@@ -125,9 +125,12 @@ def test_chromadb_errors_become_the_projects_error(index, tmp_path: Path, fault:
     shutil.copytree(index.build / "chroma", store_dir)
     _, damage = FAULTS[fault]
     damage(store_dir / "chroma.sqlite3")
-    with pytest.raises(VectorStoreError, match="index build"):
+    def open_and_query() -> None:
         store = open_store(store_dir, index.settings.collection_name, index.embedder, "damaged")
         store.similarity_search_by_vector_with_relevance_scores([0.05] * 384, k=3)
+
+    with pytest.raises(VectorStoreError, match="index build"):
+        open_and_query()
 
 
 @pytest.mark.enable_socket
