@@ -259,3 +259,29 @@ def test_a_live_assistant_switches_to_a_new_build_without_restart(settings: Sett
     _truncate(_current(copied) / "cards.json")
     assert live.current() is switched
     assert live.answer(["What did the KATE2 trial find?"]).text == before.text
+
+
+@pytest.mark.slow
+def test_a_live_assistant_keeps_answering_during_a_rebuild(settings: Settings, tmp_path: Path) -> None:
+    """A real build in another process; every answer meanwhile is whole and right, then the switch happens."""
+    from assistant.live import LiveAssistant
+
+    copied = _copy_index(settings, tmp_path)
+    live = LiveAssistant(copied)
+    expected = live.answer(["What did the KATE2 trial find?"]).text
+    old = live.current()
+    env = {**os.environ, "ASSISTANT_INDEX_DIR": str(copied.index_dir)}
+    build = subprocess.Popen([sys.executable, "-m", "assistant.cli", "index", "build", "--force"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    answered = 0
+    deadline = time.monotonic() + 300
+    while build.poll() is None and time.monotonic() < deadline:
+        assert live.answer(["What did the KATE2 trial find?"]).text == expected
+        answered += 1
+        time.sleep(0.05)  # a request every 50 ms, leaving the build its share of the two cores
+    assert build.wait(timeout=60) == 0, build.stderr.read().decode(errors="replace") if build.stderr else ""
+    print(f"{answered} answers during the rebuild")
+    assert answered > 10
+    assert live.current() is not old
+    assert live.current().index.build == _current(copied)
+    assert live.answer(["What did the KATE2 trial find?"]).text == expected
