@@ -173,10 +173,12 @@ def build_index(settings: Settings, *, force: bool = False, verify: bool = True)
     with _build_lock(settings.index_dir):
         current = _current_build(settings.index_dir)
         _remove_debris(settings.index_dir, current)
-        if current is not None and not force:
+        intact = False  # a damaged build is not kept as the previous one once replaced
+        if current is not None:
             try:
                 manifest = read_manifest(current)
-                if manifest.inputs == inputs and damaged_files(current, manifest) is None:
+                intact = damaged_files(current, manifest) is None
+                if manifest.inputs == inputs and intact and not force:
                     return manifest
             except IndexNotReady:
                 pass
@@ -208,7 +210,7 @@ def build_index(settings: Settings, *, force: bool = False, verify: bool = True)
         if verify:
             _verify_in_fresh_process(build, settings)
         _atomic_write(settings.index_dir / "CURRENT", build.name + "\n")
-        _remove_old_builds(settings.index_dir, keep={build.name, current.name if current else ""})
+        _remove_old_builds(settings.index_dir, keep={build.name, current.name if current and intact else ""})
         return manifest
 
 

@@ -112,6 +112,7 @@ def test_build_without_force_replaces_a_damaged_build(settings: Settings, tmp_pa
     build_index(copied, verify=False)
     assert index_status(copied).health == "ready"
     assert _current(copied) != broken
+    assert not broken.exists()  # a damaged build is not kept as the previous one
     from assistant.retrieve import Retriever
 
     results = Retriever(open_index(copied), copied).search("KATE2 atezolizumab PD-L1", 3)
