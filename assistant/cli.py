@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, InputRejected
 from assistant.settings import Settings, get_settings, offline_environment
+from assistant.textclean import check_conversation, check_question, clean_text
 from assistant.types import PatientFacts
 
 
@@ -46,6 +49,8 @@ def index_build(force: bool) -> None:
     settings = get_settings()
     click.echo(check_knowledge(settings))
     before = index_status(settings)
+    if before.health == "broken":
+        click.echo(f"The current index is broken ({before.message}); building a new one.")
     manifest = build_index(settings, force=force)
     if before.health == "ready" and before.manifest == manifest:
         click.echo(f"Index up to date: corpus_version {manifest.corpus_version}.")
@@ -88,6 +93,18 @@ def index_verify(build: Path | None) -> None:
     click.echo(f"verified: {build.name} ({manifest.counts['chunks']} chunks answer for themselves)")
 
 
+@index.command(name="push")
+def index_push() -> None:
+    """Load the current build's vectors into the Chroma server of ASSISTANT_CHROMA_URL."""
+    from assistant.chroma_server import push_build
+
+    settings = get_settings()
+    if not settings.chroma_url:
+        raise click.ClickException("Set ASSISTANT_CHROMA_URL to the Chroma server first (docs/deploy.md).")
+    for name, count in push_build(settings).items():
+        click.echo(f"{name}: {count} vectors on {settings.chroma_url}")
+
+
 # --- search ---------------------------------------------------------------------------------
 
 
@@ -107,14 +124,16 @@ def _searcher(settings: Settings) -> Any:
 def search(query: str | None, k: int | None, as_json: bool, section: str | None, study: str | None) -> None:
     """Find the review's passages for QUERY (without QUERY: ask in a loop)."""
     settings = get_settings()
+    _log_user_text(settings)
     searcher = _searcher(settings)
     if query is not None:
-        _print_results(searcher.search(query, k, section=section, study=study), as_json)
+        _print_results(searcher.search(clean_text(query), k, section=section, study=study), as_json)
         return
+    _tolerate_invalid_utf8()
     click.echo("Search the review (empty line or Ctrl-D to quit).")
     while True:
         try:
-            line = click.prompt("search", default="", show_default=False, prompt_suffix="> ")
+            line = clean_text(click.prompt("search", default="", show_default=False, prompt_suffix="> "))
         except (EOFError, click.Abort):
             break
         if not line.strip():
@@ -151,15 +170,21 @@ def _assistant(settings: Settings) -> Any:
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer object (the public contract).")
 def ask(question: str, as_json: bool) -> None:
-    """Answer one QUESTION from the review."""
-    answer = _assistant(get_settings()).answer([question])
+    """Answer one QUESTION from the review (exit 1 when the question is refused)."""
+    settings = get_settings()
+    _log_user_text(settings)
+    answer = _cleaned(_assistant(settings).answer([check_question(question)]))
     click.echo(answer.model_dump_json(indent=2) if as_json else render_plain(answer))
+    if answer.kind == "error":
+        sys.exit(1)
 
 
 @cli.command()
 def chat() -> None:
     """A multi-turn conversation in the terminal ('new' starts over, Ctrl-D quits)."""
     settings = get_settings()
+    _log_user_text(settings)
+    _tolerate_invalid_utf8()
     click.echo("Loading the review and its index...")
     assistant = _assistant(settings)
     assistant.warm_up()
@@ -168,7 +193,8 @@ def chat() -> None:
     messages: list[str] = []
     while True:
         try:
-            line = click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False)
+            line = clean_text(click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="",
+                                           show_default=False))
         except (EOFError, click.Abort):
             click.echo()
             break
@@ -178,8 +204,58 @@ def chat() -> None:
             continue
         if line.strip().lower() in {"quit", "exit", "/quit"}:
             break
+        try:
+            check_conversation([*messages, line], settings)
+        except InputRejected as exc:
+            click.echo(f"{exc}\n")
+            continue
         messages.append(line)
-        click.echo(render_plain(assistant.answer(messages)))
+        click.echo(render_plain(_cleaned(assistant.answer(messages))))
+
+
+def _tolerate_invalid_utf8() -> None:
+    """Read invalid bytes on stdin as surrogates (clean_text replaces them) rather than fail in input().
+
+    stdout and stderr replace what they cannot encode: a last guard, as everything printed is cleaned.
+    """
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        sys.stdin.reconfigure(errors="surrogateescape")
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
+
+
+def _cleaned(answer: Any) -> Any:
+    """The answer with every string cleaned of control sequences, for the terminal and the JSON alike."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return clean_text(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    return type(answer).model_validate(clean(answer.model_dump(mode="json")))
+
+
+class _StderrHandler(logging.Handler):
+    """Log lines on the command's stderr, cleaned like everything else it prints."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(clean_text(self.format(record)), err=True)
+
+
+def _log_user_text(settings: Settings) -> None:
+    """With ASSISTANT_LOG_USER_TEXT=true, the conversation's log lines (which quote the user) reach stderr."""
+    if not settings.log_user_text:
+        return
+    logger = logging.getLogger("assistant")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
 
 
 def render_plain(answer: Any) -> str:

@@ -4,6 +4,7 @@ show to a user: it names the problem and what to do, and never echoes patient te
 AssistantError
 ├── CorpusError      the review, a card, a rule or the provenance file is missing or breaks its schema
 ├── IndexNotReady    no index, a broken one, or one built from another corpus version
+│   └── VectorStoreError  Chroma cannot open or answer (damaged store, unreachable server)
 └── InputRejected    empty, oversized, binary or markup-only input
 """
 
@@ -24,3 +25,7 @@ class IndexNotReady(AssistantError):
 
 class InputRejected(AssistantError):
     """The input cannot be processed as a question; the message says why, without quoting it."""
+
+
+class VectorStoreError(IndexNotReady):
+    """Chroma failed to open or answer (a damaged file, an unreachable server); chromadb's own error is not shown."""

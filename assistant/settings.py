@@ -83,6 +83,19 @@ class Settings(BaseSettings):
 
     log_user_text: bool = False  # chat text can identify a patient
 
+    max_turns: int = Field(
+        50, ge=1, le=1000, description="Messages in one conversation; later ones are refused with a message to start over."
+    )
+    max_conversation_chars: int = Field(
+        100_000, ge=1000, description="Characters in one conversation, all messages together; more is refused."
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="A Chroma server (http://127.0.0.1:8000) holding the vectors instead of the embedded store; "
+                    "load a build into it with `assistant index push`. Chroma has no authentication: loopback or a "
+                    "private network only.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

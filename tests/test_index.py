@@ -96,7 +96,7 @@ def test_a_damaged_chunk_file_is_reported(settings: Settings, tmp_path: Path) ->
     copied = _copy_index(settings, tmp_path)
     build = copied.index_dir / "builds" / (copied.index_dir / "CURRENT").read_text().strip()
     (build / "chunks.json").write_bytes(b"\x00\xff" * 10)
-    with pytest.raises(IndexNotReady, match="corrupt or incomplete"):
+    with pytest.raises(IndexNotReady, match=r"damaged \(changed since the build: chunks.json\)"):
         open_index(copied)
 
 
