@@ -9,6 +9,7 @@ It has no notion of options, kinds or evidence levels: it answers every question
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,15 +37,18 @@ class NaiveBaseline:
         self._store: Any = naive_store(settings, original)
         self._trials = {ref: card.name for card in cards for ref in card.refs}
         self._cache: dict[str, list[Any]] = {}
+        self.ms_per_query: float | None = None  # after prepare(): the batch's time per query
 
     def prepare(self, queries: Sequence[str]) -> None:
         """Embed many queries in one batch (several times faster than one by one on a CPU)."""
         todo = sorted({q for q in queries if q not in self._cache})
         if not todo:
             return
+        started = time.perf_counter()
         vectors = self._store.embeddings.embed_documents(todo)
         for query, vector in zip(todo, vectors, strict=True):
             self._cache[query] = list(self._store.similarity_search_by_vector(vector, k=self.k))
+        self.ms_per_query = (time.perf_counter() - started) * 1000 / len(todo)
 
     def _hits(self, question: str) -> list[Any]:
         if question not in self._cache:

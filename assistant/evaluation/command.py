@@ -103,7 +103,7 @@ def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
         naive = NaiveBaseline(settings, index.review, index.cards, original)
         naive.prepare([query_of(f.cases[i].turns) for f in files for i in range(len(f.cases))]
                       + [q.question for f in files for q in f.questions])
-        baseline = System("baseline", naive.answer, naive.search)
+        baseline = System("baseline", naive.answer, naive.search, amortised_ms=naive.ms_per_query)
     result, run = evaluate_files(files, aliases, corpus, system, baseline, source=source,
                                  corpus_version=corpus_version)
     if options.api:
@@ -123,6 +123,7 @@ def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
 
     written: list[Path] = []
     if options.answers_out:
+        options.answers_out.parent.mkdir(parents=True, exist_ok=True)
         _write_all_answers(files, run, options.answers_out)
         written.append(options.answers_out)
     from assistant.evaluation.report import print_table, write_report

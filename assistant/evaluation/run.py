@@ -52,6 +52,7 @@ class System:
     answer: AnswerFn
     search: SearchFn | None  # None: the system cannot be asked for passages (e.g. a remote server)
     note: str = ""
+    amortised_ms: float | None = None  # answers computed in one batch beforehand: its time per answer
 
 
 def run_system(system: System, files: Sequence[EvalFile], aliases: Aliases, corpus: Corpus) -> SystemRun:
@@ -60,7 +61,8 @@ def run_system(system: System, files: Sequence[EvalFile], aliases: Aliases, corp
         for case in eval_file.cases:
             started = time.perf_counter()
             answer = system.answer(list(case.turns))
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed = system.amortised_ms if system.amortised_ms is not None else (
+                (time.perf_counter() - started) * 1000)
             run.answers[f"{eval_file.name}:{case.id}"] = answer
             run.scores.append(score_case(case, answer, elapsed, aliases, corpus, file=eval_file.name,
                                          split=eval_file.split))
@@ -113,7 +115,9 @@ def evaluate_files(files: Sequence[EvalFile], aliases: Aliases, corpus: Corpus, 
     started = time.perf_counter()
     mine = run_system(assistant, files, aliases, corpus)
     assistant_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     theirs = run_system(baseline, files, aliases, corpus) if baseline else None
+    baseline_seconds = time.perf_counter() - started
     cases = []
     for eval_file in files:
         for case in eval_file.cases:
@@ -137,6 +141,8 @@ def evaluate_files(files: Sequence[EvalFile], aliases: Aliases, corpus: Corpus, 
             "files": [{"name": f.name, "kind": f.kind, "split": f.split, "cases": len(f.cases),
                        "questions": len(f.questions), "note": f.note} for f in files],
             "assistant_seconds": round(assistant_seconds, 2),
+            "answer_seconds": round(sum(s.latency_ms for s in mine.scores) / 1000, 2),
+            "baseline_seconds": round(baseline_seconds, 2) if baseline else None,
         },
         "systems": {"assistant": _system_json(mine)},
         "cases": cases,
