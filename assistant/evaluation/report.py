@@ -17,7 +17,7 @@ from assistant.evaluation.metrics import HIGHER_IS_BETTER, LABELS, METRICS
 
 RETRIEVAL_METRICS = (("recall_at_1", "recall@1"), ("recall_at_5", "recall@5"), ("mrr", "MRR"),
                      ("ndcg_at_5", "nDCG@5"))
-HEADLINE = ("pass_rate", "preferred_accuracy", "citation_precision", "citation_recall", "evidence_level_accuracy",
+HEADLINE = ("pass_rate", "preferred_accuracy", "citation_precision", "citation_precision_key", "citation_recall", "evidence_level_accuracy",
             "quote_faithfulness", "number_faithfulness", "latency_p95_ms")
 _CONSOLE = ("pass_rate", "preferred_accuracy", "citation_precision", "citation_recall", "evidence_level_accuracy",
             "quote_faithfulness", "number_faithfulness")

@@ -92,11 +92,12 @@ def _system_json(run: SystemRun) -> dict[str, Any]:
     }
 
 
-def _answer_view(answer: Answer) -> dict[str, Any]:
-    """What a reader of the report needs beside the expectation (the full answer is in --answers-out)."""
+def _answer_view(answer: Answer, passed: bool) -> dict[str, Any]:
+    """What a reader of the report needs beside the expectation; the text only for a failed case
+    (the full answers are in --answers-out), which keeps a committed results.json small."""
     return {
         "kind": answer.kind,
-        "text": answer.text,
+        "text": "" if passed else answer.text,
         "options": [f"{r.option} ({r.role}, {r.evidence_level})" for r in answer.recommendations],
         "evidence_level": answer.evidence_level,
         "refs": sorted({c.ref for c in answer.citations if c.ref is not None}),
@@ -128,7 +129,7 @@ def evaluate_files(files: Sequence[EvalFile], aliases: Aliases, corpus: Corpus, 
                 "turns": list(case.turns), "expect": case.expect.model_dump(exclude_defaults=True),
                 "passed": score.passed, "failures": list(score.failures), "latency_ms": round(score.latency_ms, 2),
                 "unsupported_numbers": list(score.unsupported_numbers), "bad_quotes": list(score.bad_quotes),
-                "answer": _answer_view(mine.answers[key]),
+                "answer": _answer_view(mine.answers[key], score.passed),
             }
             if theirs:
                 entry["baseline_passed"] = not failed_expectations(case.expect, theirs.answers[key], aliases)
