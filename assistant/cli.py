@@ -220,7 +220,7 @@ def render_plain(answer: Any) -> str:
 @click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Exit 1 when a threshold of this file (e.g. evals/thresholds.json) is missed.")
 @click.option("--holdout/--no-holdout", default=True,
-              help="Add the holdout/ folder beside CASES, reported as its own split.")
+              help="With several CASES, add the holdout/ folder beside them, reported as its own split.")
 def eval_command(cases: tuple[Path, ...], answers_out: Path | None, aliases: Path | None,
                  min_pass_rate: float | None, report_dir: Path | None, json_out: Path | None,
                  compare: Path | None, baseline: bool, review_sheet: Path | None, grades: Path | None,

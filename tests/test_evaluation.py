@@ -310,3 +310,17 @@ def test_a_verdict_outside_the_four_is_refused_with_its_row(tmp_path: Path) -> N
     sheet.write_text("id,comment\nA1,\n", encoding="utf-8")
     with pytest.raises(AssistantError, match="lacks the column"):
         read_grades(sheet)
+
+
+def test_the_holdout_joins_a_whole_folder_but_not_a_single_file(tmp_path: Path) -> None:
+    from assistant.evaluation.command import expand
+
+    for name in ("a.jsonl", "b.jsonl", "holdout/h.jsonl"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("")
+    a, b, h = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "holdout" / "h.jsonl"
+    assert expand([a], holdout=True) == [a]
+    assert expand([a, b], holdout=True) == [a, b, h]
+    assert expand([a, b, h], holdout=True) == [a, b, h]
+    assert expand([a, b], holdout=False) == [a, b]
+    assert expand([tmp_path], holdout=True) == [a, b, h]

@@ -43,12 +43,13 @@ class EvalOutcome:
 
 
 def expand(paths: Sequence[Path], holdout: bool) -> list[Path]:
-    """Files as given, folders as their *.jsonl; with `holdout`, the holdout/ folder beside the
-    given files joins (reported as its own split) unless it was given already."""
+    """Files as given, folders as their *.jsonl. With `holdout` and several files (a whole eval
+    folder, as `evals/*.jsonl`), the holdout/ folder beside them joins, reported as its own split;
+    a single file is run alone, so `eval CASES.jsonl --answers-out` stays exactly the contract's."""
     files: list[Path] = []
     for path in paths:
         files += sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
-    if holdout and files:
+    if holdout and len(files) > 1:
         folder = files[0].parent / "holdout"
         if folder.is_dir():
             files += [p for p in sorted(folder.glob("*.jsonl")) if p.resolve() not in {f.resolve() for f in files}]
