@@ -29,7 +29,6 @@ class CaseResult(Frozen):
     latency_ms: float = 0.0  # wall time of the answer, replaying the whole conversation
 
 
-
 def run_cases(cases: Sequence[EvalCase], answer: Callable[[Sequence[str]], Answer],
               aliases: dict[str, tuple[str, ...]]) -> list[CaseResult]:
     """Each case in a fresh conversation: the answer to its last turn, checked."""

@@ -7,6 +7,7 @@ can be recomputed from its cases, and a metric with nothing to count is None ("n
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from collections.abc import Iterable, Sequence
@@ -277,17 +278,11 @@ def score_ranking(qid: str, file: str, kind: str, wanted: Sequence[str],
     for rank, covered in enumerate(ranked[:5], 1):
         new = (target & set(covered)) - seen
         if new:
-            dcg += 1 / _log2(rank + 1)
+            dcg += 1 / math.log2(rank + 1)
             seen |= new
-    ideal = sum(1 / _log2(rank + 1) for rank in range(1, min(5, len(target)) + 1))
+    ideal = sum(1 / math.log2(rank + 1) for rank in range(1, min(5, len(target)) + 1))
     return RetrievalScore(qid, file, kind, len(target & top1) / len(target), len(target & top5) / len(target),
                           1 / first if first else 0.0, dcg / ideal if ideal else 0.0)
-
-
-def _log2(x: float) -> float:
-    import math
-
-    return math.log2(x)
 
 
 def summarise_retrieval(scores: Sequence[RetrievalScore]) -> dict[str, float | int | None]:

@@ -25,9 +25,10 @@ _SERIES_COLOURS = ("#1f5f99", "#c76b1a", "#4b8b3b", "#7a4b94")
 
 
 def fmt(name: str, value: object) -> str:
+    """A figure as the reports print it: counts as integers, times in ms, ratios as percentages."""
     if value is None:
         return "n/a"
-    if name == "n" or (isinstance(value, int) and not isinstance(value, bool) and name.startswith("n")):
+    if name == "n":
         return str(value)
     if name.endswith("_ms"):
         return f"{float(value):.1f}"  # type: ignore[arg-type]
