@@ -37,3 +37,14 @@ bench: index
 
 clean:
 	rm -rf $(VENV) index/builds index/CURRENT index/.lock
+
+# Browser tests drive Debian's chromium (Playwright cannot download one here); install it when missing.
+.PHONY: chromium
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+test: chromium
+
+# The eval report of every committed case set (docs/eval-report/ holds the latest committed one).
+.PHONY: eval-report
+eval-report: index
+	$(BIN)/assistant eval evals/*.jsonl --report evals/report --thresholds evals/thresholds.json

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.index import LoadedIndex, build_index, embeddings
 from assistant.settings import Settings
@@ -95,8 +96,9 @@ def covered_passages(spans: Sequence[Span], review: Review) -> list[str]:
     return covered
 
 
-def _naive_baseline(index: LoadedIndex, settings: Settings, original: str) -> Callable[[str], list[list[str]]]:
-    """LangChain's RecursiveCharacterTextSplitter (1000/200) over the raw text, same model, top-k."""
+def naive_store(settings: Settings, original: str) -> Any:
+    """LangChain's RecursiveCharacterTextSplitter (1000/200) over the raw text in an in-memory Chroma
+    collection, embedded by the same model; documents carry `start_index` into the original."""
     from langchain_chroma import Chroma
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -107,6 +109,12 @@ def _naive_baseline(index: LoadedIndex, settings: Settings, original: str) -> Ca
     store = Chroma(collection_name="naive-baseline", embedding_function=embeddings(settings),
                    client_settings=chroma_settings(), collection_configuration={"hnsw": {"space": "cosine"}})
     store.add_documents(documents, ids=[f"naive-{i}" for i in range(len(documents))])
+    return store
+
+
+def _naive_baseline(index: LoadedIndex, settings: Settings, original: str) -> Callable[[str], list[list[str]]]:
+    """The naive store's top-k, mapped to the review passages each chunk covers."""
+    store = naive_store(settings, original)
 
     def search(question: str) -> list[list[str]]:
         hits = store.similarity_search(question, k=5)

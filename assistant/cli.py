@@ -275,29 +275,45 @@ def render_plain(answer: Any) -> str:
 
 
 @cli.command(name="eval")
-@click.argument("cases", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("cases", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--answers-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write one line per case: {id, answer}.")
+              help="Write one line per case: {id, answer} (and file, when several files are given).")
 @click.option("--aliases", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Alias groups (default: aliases.json beside CASES, else evals/aliases.json).")
 @click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=None,
               help="Exit 1 below this share of passing cases.")
-def eval_command(cases: Path, answers_out: Path | None, aliases: Path | None, min_pass_rate: float | None) -> None:
-    """Run eval CASES (JSON lines), print the pass rate and the failures."""
-    from assistant.evaluate import load_aliases, load_cases, report, run_cases, write_answers
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write results.json, report.md and a self-contained report.html into this folder.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the metrics (per case, kind, file and split) as JSON.")
+@click.option("--compare", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="An earlier results.json: the report shows what improved and what regressed.")
+@click.option("--baseline/--no-baseline", default=True, help="Score the naive retrieval baseline too.")
+@click.option("--review-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write a clinician's review sheet (CSV, and an HTML page beside it).")
+@click.option("--grades", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A filled review sheet: the reviewer's figures join the report.")
+@click.option("--api", default=None, help="Evaluate a running server via POST URL/api/answer.")
+@click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Exit 1 when a threshold of this file (e.g. evals/thresholds.json) is missed.")
+@click.option("--holdout/--no-holdout", default=True,
+              help="With several CASES, add the holdout/ folder beside them, reported as its own split.")
+def eval_command(cases: tuple[Path, ...], answers_out: Path | None, aliases: Path | None,
+                 min_pass_rate: float | None, report_dir: Path | None, json_out: Path | None,
+                 compare: Path | None, baseline: bool, review_sheet: Path | None, grades: Path | None,
+                 api: str | None, thresholds: Path | None, holdout: bool) -> None:
+    """Run eval CASES (JSON-lines files or folders): metrics per case, kind and file, a baseline, reports."""
+    from assistant.evaluation.command import EvalOptions, run_eval
 
-    settings = get_settings()
-    alias_path = aliases or next(p for p in (cases.parent / "aliases.json",
-                                             settings.corpus_dir.parent / "evals" / "aliases.json") if p.exists())
-    loaded = load_cases(cases)
-    assistant = _assistant(settings)
-    results = run_cases(loaded, assistant.answer, load_aliases(alias_path))
-    if answers_out:
-        write_answers(results, answers_out)
-    click.echo(report(results, loaded))
-    rate = sum(r.passed for r in results) / max(1, len(results))
-    if min_pass_rate is not None and rate < min_pass_rate:
-        raise click.ClickException(f"pass rate {rate:.3f} is below the threshold {min_pass_rate:.3f}")
+    outcome = run_eval(EvalOptions(cases=cases, aliases=aliases, answers_out=answers_out, report=report_dir,
+                                   json_out=json_out, compare=compare, baseline=baseline,
+                                   review_sheet=review_sheet, grades=grades, api=api, thresholds=thresholds,
+                                   holdout=holdout), get_settings())
+    click.echo(outcome.text)
+    if outcome.gate_failures:
+        raise click.ClickException(f"{len(outcome.gate_failures)} committed threshold(s) missed")
+    if min_pass_rate is not None and outcome.pass_rate < min_pass_rate:
+        raise click.ClickException(f"pass rate {outcome.pass_rate:.3f} is below the threshold {min_pass_rate:.3f}")
 
 
 # --- studies --------------------------------------------------------------------------------
