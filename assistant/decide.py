@@ -573,8 +573,10 @@ def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, li
     progressed = {d for d in named if any(t.status == "progressed" for t in by_drug.get(d, ()))}
     rule = constraints.exposures.get("progressed")
     metastatic = facts.value("setting") == "metastatic"  # in early disease "after TCHP" is a completed course
-    if rule and named and metastatic and progressed == set(named) and not chosen.spec.beyond_progression \
-            and not named <= IMPLIED_CLASSES:  # "chemotherapy" after one regimen: another one
+    # the regimen failed when every drug it names did; a class is the partner ("capivasertib plus fulvestrant"),
+    # and an option of classes alone ("chemotherapy") means another regimen of that class
+    specific = named - IMPLIED_CLASSES
+    if rule and specific and metastatic and specific <= progressed and not chosen.spec.beyond_progression:
         words = next(t.words for d in sorted(progressed) for t in by_drug[d] if t.status == "progressed")
         return rule.reason, words, rule.action == "review"
     for toxicity in facts.toxicities:

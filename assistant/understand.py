@@ -17,6 +17,7 @@ from typing import Literal
 from assistant.errors import InputRejected
 from assistant.registry import Registry
 from assistant.scope import Mention, ScopeReader
+from assistant.textclean import clean_text
 from assistant.types import (
     IMPLIED_CLASSES,
     BiomarkerFact,
@@ -39,6 +40,7 @@ _TAG = re.compile(r"(?s)<\s*/?\s*[a-zA-Z!][^<>]{0,2000}>")
 
 def sanitize(message: str, max_chars: int) -> tuple[str, bool]:
     """The message as plain text, and whether markup was removed. Never echo the original."""
+    message = clean_text(message)  # invalid UTF-8 and terminal escapes, whatever surface it came through
     if "\x00" in message or sum(1 for c in message if ord(c) < 32 and c not in "\t\n\r") > 2:
         raise InputRejected("The message contains binary data; send plain text.")
     if len(message) > max_chars:
@@ -890,8 +892,8 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
             progressed, current = known.progressed or fact.progressed, known.current or fact.current
             status = "progressed" if progressed else "current" if current else known.status
             merged[fact.therapy] = known.model_copy(update={"progressed": progressed, "current": current, "status": status})
-        elif fact.received:
-            merged[fact.therapy] = fact
+        elif fact.received or not (fact.status == "considered" or (fact.status == "never_received" and known.received)):
+            merged[fact.therapy] = fact  # the status that holds at the end: "no prior T-DXd ... T-DXd is contraindicated"
     return list(merged.values())
 
 

@@ -120,9 +120,6 @@ def test_answer_gives_an_answer_of_a_known_kind_for_any_text(assistant: Assistan
     assert assistant.answer([GOOD]).kind == "fact"  # nothing breaks the next request
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="understand.sanitize passes lone surrogates (invalid UTF-8 through a JSON API) to the "
-                          "tokenizer; the fix is one call to textclean.clean_text there (reported to its owner)")
 def test_answer_reads_lone_surrogates(assistant: Assistant) -> None:
     assert assistant.answer([os.fsdecode(b"What is ant\xffibody-drug conjugate resistance?")]).kind == "explanation"
 

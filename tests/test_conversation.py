@@ -239,3 +239,12 @@ def test_the_gist_of_the_review_is_its_abstract_and_conclusion(assistant: Assist
     answer = assistant.answer([question])
     assert answer.kind == "explanation"
     assert {"review:abstract", "review:7:p1"} <= {c.passage_id for c in answer.citations}
+
+
+def test_a_what_if_then_a_new_fact_keeps_the_first_turns_facts(assistant: Assistant) -> None:
+    turns = ["HER2+ MBC progressed on trastuzumab and docetaxel. What if she had active brain metastases?",
+             "HR is negative."]
+    answer = assistant.answer(turns)
+    assert answer.patient["her2"]["value"] == "positive"  # type: ignore[index]
+    assert "brain_mets" not in answer.patient
+    assert answer.recommendations[0].option.startswith("trastuzumab deruxtecan")

@@ -227,3 +227,72 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
     assert not told.toxicity_management
     asked = _read("she is on Enhertu. how do I manage grade 2 pneumonitis?", lexicon)
     assert asked.toxicity_management
+
+
+# --- scope: one exposure status per drug mention, findings about this patient now ----------------
+
+@pytest.mark.parametrize(
+    ("text", "therapy", "status"),
+    [("HER2+ mBC, PD on THP 1L. Enhertu was discussed at tumour board last month but she has not started it yet. What 2L?",
+      "trastuzumab deruxtecan", "considered"),
+     ("HER2+ mBC, PD on THP 1L. Enhertu was discussed at tumour board last month but she has not started it yet. What 2L?",
+      "taxane", "progressed"),
+     ("Kadcyla was planned but she only received trastuzumab", "trastuzumab emtansine", "considered"),
+     ("HER2 possitive MBC after trastuzumab + docetaxel, wat about enhrtu??", "trastuzumab deruxtecan", "considered"),
+     ("HER2+ MBC. T-DXd is contraindicated because of idiopathic pulmonary fibrosis.", "trastuzumab deruxtecan", "contraindicated"),
+     ("HR+ HER2-low mBC; she cannot take capecitabine due to DPD deficiency", "capecitabine", "contraindicated"),
+     ("HER2+ MBC. T-DXd stopped after 8 cycles because of grade 2 ILD (disease still responding).",
+      "trastuzumab deruxtecan", "stopped_toxicity"),
+     ("HER2+ MBC after THP. She declined Enhertu because of hair loss concerns. What else?", "trastuzumab deruxtecan", "declined"),
+     ("HER2+ MBC after THP. Enhertu not on our formulary / not available at this centre.", "trastuzumab deruxtecan", "unavailable"),
+     ("HER2+ MBC, 3rd line. had THP then Kadcyla 2nd line (Enhertu wasnt available here then). now PD lungs.",
+      "trastuzumab emtansine", "received"),
+     ("HER2+ MBC, no prior T-DXd, progressed on THP", "trastuzumab deruxtecan", "never_received")],
+)
+def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
+    found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
+    assert found[therapy].status == status
+
+
+def test_a_drug_asked_about_is_not_a_treatment_she_had(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ mBC, PD on THP 1L. Enhertu was discussed but she has not started it. What 2L?", lexicon).facts
+    assert facts.prior is not None
+    assert "trastuzumab deruxtecan" not in facts.prior
+
+
+def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None:
+    facts = _read("ER+ HER2-low mBC after AI + palbo. No ESR1/PIK3CA/AKT testing yet.", lexicon).facts
+    assert {b.marker: b.status for b in facts.biomarkers} == {"ESR1": "not_tested", "PIK3CA": "not_tested", "AKT1": "not_tested"}
+    assert facts.biomarker("ESR1") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "value"),
+    [("HER2+ MBC after THP; her mother had brain metastases", "brain_mets", None),
+     ("HER2+ MBC after THP; no history of brain metastases", "brain_mets", "none"),
+     ("HER2+ MBC. Grade 2 pneumonitis on T-DM1 last year; no ILD on the current CT", "ild", "resolved"),
+     ("HER2+ MBC with idiopathic pulmonary fibrosis on home oxygen", "ild", "active"),
+     ("HER2+ MBC, 20 weeks pregnant", "pregnancy", "pregnant"),
+     ("HER2+ MBC, LVEF 38% and symptomatic heart failure", "lvef", 38),
+     ("HER2+ MBC, LVEF 38% and symptomatic heart failure", "heart_failure", True),
+     ("HER2+ MBC, ECOG 3, bilirubin 3x ULN", "ecog", 3),
+     ("HER2+ MBC, ECOG 3, bilirubin 3x ULN", "hepatic_impairment", True),
+     ("62-year-old man with HER2+ MBC", "sex", "male"),
+     ("HER2-positive endometrial serous carcinoma after carboplatin", "primary_site", "other"),
+     ("HR+ HER2-low MBC after 2 lines of endocrine therapy", "endocrine_lines", 2)],
+)
+def test_findings_and_new_fact_types_with_their_scope(lexicon: Lexicon, text: str, name: str, value: object) -> None:
+    assert _read(text, lexicon).facts.value(name) == value
+
+
+def test_the_record_shows_the_users_words_not_the_spell_corrected_ones(lexicon: Lexicon) -> None:
+    facts = _read("HER2 possitive MBC progressed on trastuzumab and capecitabin", lexicon).facts
+    assert facts.her2 is not None and facts.her2.words == "HER2 possitive"  # noqa: PT018
+    assert any(t.words == "capecitabin" for t in facts.therapies)
+
+
+def test_a_what_if_sentence_is_kept_apart_from_the_patient(lexicon: Lexicon) -> None:
+    reading = _read("HER2+ MBC after trastuzumab and a taxane. What if she had active brain metastases?", lexicon)
+    assert reading.facts.brain_mets is None
+    assert reading.facts.her2 is not None
+    assert reading.what_if is not None and reading.what_if.value("brain_mets") == "active"  # noqa: PT018

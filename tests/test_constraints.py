@@ -1,0 +1,118 @@
+"""Facts that act: what the clinician says of a drug takes it out of the preferred slot, with the reason.
+
+A property test over the eval cases (hypothesis): where the preferred option is X, adding "she declined X",
+"X is not available here", "X is contraindicated" or "she progressed on X" takes X out of the preferred slot
+and shows the reason; an unrelated sentence changes nothing. And over every eval answer: no preferred
+option is a drug its conversation says was declined, unavailable, contraindicated or progressed on.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assistant.conversation import Assistant
+from assistant.evaluate import load_cases
+from assistant.types import IMPLIED_CLASSES, Answer
+from assistant.understand import therapies_named
+from tests.conftest import EVALS
+
+_SETS = ("cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl")
+_PHRASES = {
+    "declined": "She declined {x}.",
+    "unavailable": "{x} is not available here.",
+    "contraindicated": "{x} is contraindicated for her.",
+    "progressed": "She has since progressed on {x}.",
+}
+# what a clinician writes for a drug the assistant names by its generic name
+_WRITTEN = {"trastuzumab deruxtecan": "T-DXd", "trastuzumab emtansine": "T-DM1", "sacituzumab govitecan": "sacituzumab govitecan",
+            "cdk4/6 inhibitor": "the CDK4/6 inhibitor", "endocrine therapy": "endocrine therapy", "pi3k inhibitor": "alpelisib",
+            "akt inhibitor": "capivasertib", "parp inhibitor": "olaparib", "immunotherapy": "pembrolizumab"}
+
+
+@functools.cache
+def _recommended(assistant: Assistant) -> tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...]:
+    """(turns, preferred option, the drugs it names) for every metastatic eval case with a drug as its preferred option."""
+    found = []
+    for name in _SETS:
+        for case in load_cases(EVALS / name):
+            answer = assistant.answer(list(case.turns))
+            preferred = _preferred(answer)
+            if preferred is None or answer.patient.get("setting", {}).get("value") != "metastatic":  # type: ignore[union-attr]
+                continue
+            drugs = therapies_named(preferred, assistant.index.vocabulary) - IMPLIED_CLASSES  # a drug, not "an ADC"
+            if drugs:
+                found.append((case.turns, preferred, tuple(sorted(drugs))))
+    return tuple(found)
+
+
+def _preferred(answer: Answer) -> str | None:
+    return next((r.option for r in answer.recommendations if r.role == "preferred"), None)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_what_the_clinician_says_of_the_preferred_drug_takes_it_out(assistant: Assistant, data: st.DataObject) -> None:
+    cases = _recommended(assistant)
+    turns, preferred, drugs = data.draw(st.sampled_from(cases))
+    status = data.draw(st.sampled_from(sorted(_PHRASES)))
+    named = [_WRITTEN.get(d, d) for d in drugs]
+    # a regimen fails as a whole; a drug is declined, unavailable or contraindicated on its own
+    x = ", ".join(named) if status == "progressed" else data.draw(st.sampled_from(named))
+    changed = assistant.answer([*turns[:-1], f"{turns[-1]} {_PHRASES[status].format(x=x)}"])
+    assert _preferred(changed) != preferred, (turns[-1], status, x)
+    offered = [r.option for r in changed.recommendations]
+    if status != "progressed" or preferred in offered:  # after progression the rules may move on to another pathway
+        gone = [n for n in changed.not_offered if set(drugs) & therapies_named(n.option, assistant.index.vocabulary)]
+        assert gone, (turns[-1], status, x)
+        assert any(n.words and n.words.lower() in x.lower() for n in gone), (turns[-1], status, x)  # the user's words
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_an_unrelated_sentence_changes_nothing(assistant: Assistant, data: st.DataObject) -> None:
+    turns, preferred, _ = data.draw(st.sampled_from(_recommended(assistant)))
+    sentence = data.draw(st.sampled_from(["She enjoys gardening.", "Her daughter drove her to clinic today.",
+                                          "She lives 20 minutes from the hospital."]))
+    before = assistant.answer(list(turns))
+    after = assistant.answer([*turns[:-1], f"{turns[-1]} {sentence}"])
+    assert [r.option for r in after.recommendations] == [r.option for r in before.recommendations]
+    assert after.not_offered == before.not_offered
+
+
+_RULED_OUT = {"declined", "unavailable", "contraindicated"}
+
+
+@pytest.mark.parametrize("name", [*_SETS, "notes_blind.jsonl"])
+def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Assistant, name: str) -> None:
+    for case in load_cases(EVALS / name):
+        answer = assistant.answer(list(case.turns))
+        preferred = _preferred(answer)
+        if preferred is None:
+            continue
+        named = therapies_named(preferred, assistant.index.vocabulary)
+        therapies = [t for t in answer.patient.get("therapies", []) if not t["implied"]]  # type: ignore[union-attr]
+        ruled_out = {t["therapy"] for t in therapies if t["status"] in _RULED_OUT}
+        progressed = {t["therapy"] for t in therapies if t["status"] == "progressed"}
+        assert not named & ruled_out, (case.id, preferred)
+        metastatic = answer.patient.get("setting", {}).get("value") == "metastatic"  # type: ignore[union-attr]
+        if metastatic and "while continuing" not in preferred:
+            assert not named <= progressed or named <= {"chemotherapy", "endocrine therapy"}, (case.id, preferred)
+
+
+def test_a_safety_state_opens_the_answer_and_names_the_state(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ MBC progressed on THP. LVEF 38% with NYHA III heart failure. 2L?"])
+    assert answer.warnings and answer.text.startswith("**Warning:**")
+    assert "heart failure" in answer.warnings[0].lower() or "ejection" in answer.warnings[0].lower()
+    assert _preferred(answer) is None or not _preferred(answer).startswith("trastuzumab")  # type: ignore[union-attr]
+    assert any("cardiac" in n.reason or "ejection" in n.reason for n in answer.not_offered)
+
+
+def test_pregnancy_leaves_no_preferred_option_and_says_why(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ MBC, 22 weeks pregnant, liver mets progressing after adjuvant TCHP. What systemic?"])
+    assert _preferred(answer) is None
+    assert "no option is preferred" in answer.text.lower()
+    assert "pregnan" in answer.warnings[0].lower()

@@ -1,0 +1,76 @@
+"""Scope of each mention (spaCy + medspaCy ConText with the project's rules): no index needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.registry import load_registry
+from assistant.scope import ScopeReader
+from assistant.vocabulary import load_vocabulary
+from tests.conftest import CORPUS
+
+
+@pytest.fixture(scope="module")
+def scope() -> ScopeReader:
+    registry = load_registry(CORPUS)
+    return ScopeReader(registry, load_vocabulary(CORPUS / "vocabulary.yaml"), CORPUS)
+
+
+def _categories(scope: ScopeReader, text: str, words: str) -> tuple[str, ...]:
+    mention = next(m for m in scope.read(text) if m.text == words)
+    return mention.categories
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "category"),
+    [("Enhertu was discussed at tumour board last month but she has not started it yet.", "Enhertu", "CONSIDERED"),
+     ("Kadcyla was planned but she only received trastuzumab", "Kadcyla", "CONSIDERED"),
+     ("wat about Enhertu??", "Enhertu", "CONSIDERED"),
+     ("Plan ribociclib + letrozole + ovarian suppression.", "ribociclib", "CONSIDERED"),
+     ("She declined Enhertu because of hair loss concerns.", "Enhertu", "DECLINED"),
+     ("Pt refused Trodelvy after reading about neutropenia.", "Trodelvy", "DECLINED"),
+     ("Elacestrant not available in our country.", "Elacestrant", "UNAVAILABLE"),
+     ("T-DXd is not reimbursed here for HER2-low disease.", "T-DXd", "UNAVAILABLE"),
+     ("she cannot take capecitabine due to DPD deficiency", "capecitabine", "CONTRAINDICATED"),
+     ("T-DXd is contraindicated because of idiopathic pulmonary fibrosis", "T-DXd", "CONTRAINDICATED"),
+     ("T-DXd stopped after 8 cycles because of grade 2 ILD", "T-DXd", "STOPPED"),
+     ("alpelisib discontinued at 5 mo for grade 3 hyperglycaemia", "alpelisib", "STOPPED"),
+     ("No ESR1/PIK3CA/AKT testing yet", "ESR1", "NOT_TESTED"),
+     ("PIK3CA result pending.", "PIK3CA", "NOT_TESTED"),
+     ("her mother had brain metastases", "brain metastases", "FAMILY"),
+     ("no history of brain metastases", "brain metastases", "NEGATED_EXISTENCE"),
+     ("if she develops brain mets, what then?", "brain mets", "HYPOTHETICAL")],
+)
+def test_each_mention_gets_its_scope(scope: ScopeReader, text: str, words: str, category: str) -> None:
+    categories = _categories(scope, text, words)
+    # "No ESR1 ... testing yet": the negation is nearer, but not tested is what the reader keeps for a biomarker
+    if category == "NOT_TESTED":
+        assert category in categories
+    else:
+        assert categories[0] == category
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("HR+ HER2 0 (no staining whatsoever on 2 biopsies), heavily pretreated: letrozole, Xeloda.", "Xeloda"),
+     ("after Enhertu failure: is an HDAC inhibitor like tucidinostat an option?", "Enhertu"),
+     ("no chemo so far -- should I switch the CDK4/6 inhibitor?", "CDK4/6 inhibitor")],
+)
+def test_a_bracket_colon_or_dash_ends_a_cue_s_scope(scope: ScopeReader, text: str, words: str) -> None:
+    assert not {"NEGATED_EXISTENCE", "CONSIDERED"} & set(_categories(scope, text, words))
+
+
+def test_the_nearest_cue_decides_when_two_cover_a_sentence(scope: ScopeReader) -> None:
+    text = "Should I give T-DXd after progression on T-DM1?"
+    assert _categories(scope, text, "T-DXd")[0] == "CONSIDERED"
+    assert _categories(scope, text, "T-DM1")[0] == "PROGRESSED"
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "value"),
+    [("LVEF 38% and symptomatic heart failure", "lvef", 38), ("ECOG 3, bilirubin 3x ULN", "ecog", 3),
+     ("ECOG 3, bilirubin 3x ULN", "hepatic_impairment", True), ("20 weeks pregnant", "pregnancy", "pregnant"),
+     ("KPS 60", "ecog", 2), ("on haemodialysis 3x a week", "renal_impairment", True), ("He is 67, with HER2+ mBC", "sex", "male")],
+)
+def test_registry_patterns_read_their_values(scope: ScopeReader, text: str, label: str, value: object) -> None:
+    assert any(m.label == label and m.value == value for m in scope.read(text))
