@@ -223,6 +223,30 @@ def eval_command(cases: Path, answers_out: Path | None, aliases: Path | None, mi
         raise click.ClickException(f"pass rate {rate:.3f} is below the threshold {min_pass_rate:.3f}")
 
 
+# --- serving --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default: Settings.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: Settings.port, 7860).")
+def serve(host: str | None, port: int | None) -> None:
+    """The web chat and the HTTP API in one server (uvicorn), at the printed local URL."""
+    import uvicorn
+
+    from assistant.serve import create_app
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    click.echo("Loading the review and its index...")
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    server = uvicorn.Server(config)
+    shown = "localhost" if settings.host in {"127.0.0.1", "0.0.0.0", "::"} else settings.host
+    click.echo(f"Chat at http://{shown}:{settings.port}/  (API: /api/answer, OpenAPI: /docs; Ctrl-C stops)")
+    server.run()
+
+
 # --- studies --------------------------------------------------------------------------------
 
 
