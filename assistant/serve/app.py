@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import yaml
@@ -19,6 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from assistant.conversation import Assistant
 
 from assistant.serve.api import Limiter, error_response, package_version, router, too_large_message
 from assistant.settings import Settings, offline_environment
@@ -81,25 +84,21 @@ class BodyLimit:
         seen = 0
 
         async def counting_receive() -> Message:
+            # Past the limit the body is cut short and marked, so the route's JSON parsing fails and the
+            # validation handler answers 413 (an exception here would be read as bad JSON by FastAPI).
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                raise _TooLarge
+                scope.setdefault("state", {})["body_too_large"] = True
+                return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _TooLarge:
-            await self._refuse(scope, receive, send)
+        await self.app(scope, counting_receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(Request(scope), 413, self.message(Request(scope)))
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _load_texts(root: Path) -> dict[str, str]:
@@ -107,12 +106,15 @@ def _load_texts(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-def create_app(settings: Settings, *, warm_up: bool = True) -> FastAPI:
-    """The whole web surface; the Assistant loads in the lifespan (a few seconds), the routes answer 503 until then."""
+def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_up: bool = True) -> FastAPI:
+    """The whole web surface; the Assistant loads in the lifespan (a few seconds), the routes answer 503 until then.
+
+    `assistant`: one already loaded (tests share theirs), else one is built from `settings`.
+    """
     offline_environment()
     import gradio as gr
 
-    from assistant.conversation import Assistant, load_provenance
+    from assistant.conversation import Assistant, load_provenance  # noqa: F811 - at call time, after offline_environment
     from assistant.serve.chat import build_chat
 
     root = settings.corpus_dir.parent
@@ -120,11 +122,13 @@ def create_app(settings: Settings, *, warm_up: bool = True) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        assistant = await anyio.to_thread.run_sync(Assistant, settings)
-        if warm_up:
-            await anyio.to_thread.run_sync(assistant.warm_up)
-        app.state.references = {r.number: r for r in assistant.index.review.references}
-        app.state.assistant = assistant
+        loaded = assistant
+        if loaded is None:
+            loaded = await anyio.to_thread.run_sync(Assistant, settings)
+            if warm_up:
+                await anyio.to_thread.run_sync(loaded.warm_up)
+        app.state.references = {r.number: r for r in loaded.index.review.references}
+        app.state.assistant = loaded
         yield
         app.state.assistant = None
 
@@ -143,6 +147,8 @@ def create_app(settings: Settings, *, warm_up: bool = True) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         texts: dict[str, str] = request.app.state.texts
+        if getattr(request.state, "body_too_large", False):
+            return error_response(request, 413, too_large_message(request))
         if any(e.get("type") == "json_invalid" for e in errors):
             return error_response(request, 400, texts["bad_json"])
         problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"

@@ -193,5 +193,8 @@ def conversation_markdown(messages: Sequence[str], answers: Sequence[Answer],
                         "", f"> {md(citation.quote)}", ""]
         out += [f"_kind {answer.kind}; evidence level {answer.evidence_level or '-'}; "
                 f"corpus_version {answer.corpus_version}_", ""]
-    out.append("Decision support from one review and the studies it cites, not a prescription.")
-    return "\n".join(out) + "\n"
+    out += ["Decision support from one review and the studies it cites, not a prescription.", "",
+            "## Appendix: the Answer objects (the API's format, for audit)", ""]
+    for number, answer in enumerate(answers, start=1):
+        out += [f"Answer {number}:", "", "```json", answer.model_dump_json(indent=2), "```", ""]
+    return "\n".join(out)
