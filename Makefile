@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: setup index run test lint bench clean
+.PHONY: setup index run test lint bench clean browser
 
 setup: $(STAMP)
 
@@ -21,18 +21,23 @@ index: setup
 	$(BIN)/assistant index build
 
 run: index
-	$(BIN)/assistant chat
+	$(BIN)/assistant serve
+
+# The browser tests drive Debian's chromium (Playwright cannot download a browser here).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 lint: setup
 	$(BIN)/ruff check assistant tests scripts
 	$(BIN)/mypy assistant tests
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 bench: index
 	$(BIN)/assistant bench retrieval
 	$(BIN)/assistant bench answers
+	$(BIN)/assistant bench api
 
 clean:
 	rm -rf $(VENV) index/builds index/CURRENT index/.lock

@@ -316,6 +316,22 @@ def bench_answers(cases: tuple[Path, ...], repeat: int) -> None:
     click.echo(run_answer_benchmark(settings, files, repeat=repeat))
 
 
+@bench.command(name="api")
+@click.option("--cases", "cases", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Eval case files whose conversations are sent (default: evals/cases.jsonl).")
+@click.option("--conversations", type=click.IntRange(1, 10000), default=60, help="How many conversations.")
+@click.option("--clients", type=click.IntRange(2, 100), default=20, help="Concurrent clients in the second run.")
+def bench_api(cases: tuple[Path, ...], conversations: int, clients: int) -> None:
+    """Answer latency p50/p95 over real HTTP (1 and N clients on loopback) against in-process calls."""
+    from assistant.index import build_index
+    from assistant.serve.bench import run_api_benchmark
+
+    settings = get_settings()
+    build_index(settings)
+    files = list(cases) or [settings.corpus_dir.parent / "evals" / "cases.jsonl"]
+    click.echo(run_api_benchmark(settings, files, conversations=conversations, clients=clients))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     cli()
 

@@ -114,7 +114,7 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
     offline_environment()
     import gradio as gr
 
-    from assistant.conversation import Assistant, load_provenance  # noqa: F811 - at call time, after offline_environment
+    from assistant.conversation import Assistant, load_provenance
     from assistant.serve.chat import build_chat
 
     root = settings.corpus_dir.parent
@@ -163,10 +163,11 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
     blocks = build_chat(app, settings, provenance)
     blocks.queue(default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size,
                  api_open=False)
-    return gr.mount_gradio_app(app, blocks, path="/", footer_links=[], run_history=False, ssr_mode=False,
-                               enable_monitoring=False, pwa=False, mcp_server=False, show_error=False,
-                               theme=gr.themes.Default(), css=CHAT_CSS, server_name=settings.host,
-                               server_port=settings.port)
+    mounted: FastAPI = gr.mount_gradio_app(
+        app, blocks, path="/", footer_links=[], run_history=False, ssr_mode=False, enable_monitoring=False,
+        pwa=False, mcp_server=False, show_error=False, theme=gr.themes.Default(), css=CHAT_CSS,
+        server_name=settings.host, server_port=settings.port)
+    return mounted
 
 
 CHAT_CSS = """

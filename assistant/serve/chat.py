@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
+from gradio.components.chatbot import MetadataDict
 
 from assistant.compose import md
 from assistant.serve.render import (
@@ -43,7 +44,7 @@ EXPORT_JS = """(text) => {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 }"""
 
-History = list[dict[str, Any]]
+History = list[Any]  # message dicts and gr.ChatMessage
 
 
 def _eval_table(settings: Settings) -> str:
@@ -62,7 +63,7 @@ def about_markdown(app: FastAPI, settings: Settings, provenance: Mapping[str, An
     rules = len(assistant.rules) if assistant is not None else "?"
     cards = len(assistant.index.cards) if assistant is not None else "?"
     version = assistant.corpus_version if assistant is not None else "(loading)"
-    scale = "\n".join(f"- {badge(level)} **{level}**: {text}" for level, text in EVIDENCE_SCALE.items())
+    scale = "\n".join(f"- {badge(level)} {text}" for level, text in EVIDENCE_SCALE.items())
     return f"""## About this assistant
 
 **Intended use.** Decision support for oncologists and oncology teams treating HER2-expressing breast cancer
@@ -117,7 +118,7 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
         messages = [*messages, text]
         answer: Answer = assistant.answer(messages)
         answers = [*answers, answer.model_dump(mode="json")]
-        shown = [gr.ChatMessage(role="assistant", content=m["content"], metadata=m.get("metadata") or {},
+        shown = [gr.ChatMessage(role="assistant", content=m["content"], metadata=m.get("metadata") or MetadataDict(),
                                 options=m.get("options") or [])
                  for m in answer_messages(answer, app.state.references, len(messages))]
         history = [*_without_options(history), {"role": "user", "content": md(text)}, *shown]
@@ -156,7 +157,7 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
             with gr.Tab("Chat", id="chat"), gr.Row():
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
-                        label="Conversation", elem_id="chat", height=640, buttons=["copy", "copy_all"],
+                        label="Conversation", elem_id="chat", height="75vh", buttons=["copy", "copy_all"],
                         feedback_options=None, allow_tags=False, sanitize_html=True, render_markdown=True,
                         allow_file_downloads=False, placeholder=md(texts["intro"]),
                         examples=[{"text": e} for e in EXAMPLES], group_consecutive_messages=True)
@@ -165,7 +166,7 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
                     with gr.Row():
                         new = gr.Button("New conversation", elem_id="new-conversation", variant="secondary")
                         export_button = gr.Button("Export as Markdown", elem_id="export", variant="secondary")
-                with gr.Column(scale=2):
+                with gr.Column(scale=2, elem_id="facts-panel"):
                     gr.Markdown("### Patient facts as read")
                     facts = gr.Markdown(facts_markdown({}), elem_id="facts")
                     correction = gr.Textbox(label="Correct a fact", elem_id="correction", lines=1,
@@ -185,7 +186,8 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
         new.click(new_conversation, None, [*outputs, question], queue=False, api_visibility="private")
         export_button.click(None, [export_text], None, js=EXPORT_JS, api_visibility="private")
         blocks.load(about, None, about_text, api_visibility="private")
-    return blocks
+    built: gr.Blocks = blocks
+    return built
 
 
 def _submit(event: Callable[..., Any], fn: Callable[..., Any], inputs: list[Any], outputs: list[Any]) -> None:

@@ -143,10 +143,21 @@ def answer_messages(answer: Answer, references: Mapping[int, Reference], turn: i
             messages.append({"role": "assistant", "content": citation_body(citation, references),
                              "metadata": {"title": f"[{citation.id}]{trial}, section {citation.section or '-'}",
                                           "id": f"{parent}-{citation.id}", "parent_id": parent, "status": "done"}})
-    options = [{"value": q, "label": q} for q in answer.follow_up]
-    if options:
-        messages[-1]["options"] = options
+    options = [{"value": q, "label": q} for q in suggestions(answer)]
+    if options:  # Gradio shows the options of the last top-level message (children fold into their parent)
+        top = [m for m in messages if not m.get("metadata", {}).get("parent_id")]
+        top[-1]["options"] = options
     return messages
+
+
+def suggestions(answer: Answer, limit: int = 3) -> list[str]:
+    """One-click follow-ups for the last message: "Why?" and the "what if" of each fact that would change
+    the choice (the conversation reads both; the "rather than" half is left out, as the facts say it)."""
+    if answer.kind != "recommendation" or not answer.recommendations:
+        return []
+    what_if = [f"What if {c.condition.removeprefix('if ').split(' rather than ')[0]}?"
+               for c in answer.what_would_change if c.condition]
+    return ["Why?", *what_if[: limit - 1]]
 
 
 def _fact_rows(patient: Mapping[str, object]) -> Iterable[tuple[str, str, str, str]]:
