@@ -97,7 +97,7 @@ class Chat:
 
 @pytest.fixture
 def chat(browser: Any, live_server: LiveServer) -> Iterator[Chat]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 1900}, accept_downloads=True)
     opened = Chat(context.new_page(), live_server.url)
     yield opened
     context.close()
@@ -123,8 +123,9 @@ def test_a_scenario_shows_the_preferred_option_its_badge_and_the_quote_behind_it
     quote.wait_for(timeout=10_000)
     assert first.quote[:200].replace("  ", " ") in re.sub(r"\s+", " ", quote.inner_text())
     assert "N. Engl. J. Med. 2022 [ref 7]" in answer.inner_text()  # DESTINY-Breast03's journal and year
-    chat.page.set_viewport_size({"width": 1400, "height": 2000})  # a 75vh chat tall enough for the whole answer
-    answer.locator(".evidence-badge").first.scroll_into_view_if_needed()
+    quote.scroll_into_view_if_needed()
+    chat.page.wait_for_timeout(600)  # the block's opening transition
+    assert quote.is_visible()
     chat.page.screenshot(path=str(SHOTS / "chat-recommendation.png"))
     # the legend explains the scale beside the chat
     assert "retrospective cohort studies" in chat.page.inner_text("#legend")

@@ -186,7 +186,7 @@ def facts_markdown(patient: Mapping[str, object]) -> str:
     rows = [r for r in _fact_rows(patient) if not r[1].startswith("adc ")]
     if not rows:
         return "_No patient facts read yet._"
-    lines = ["| fact | read as | your words | message |", "|---|---|---|---|"]
+    lines = ["| fact | read as | your words | turn |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | “{c}” | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
 
