@@ -8,14 +8,16 @@ a request is told "busy" (503) at once instead of hanging.
 from __future__ import annotations
 
 import threading
+from datetime import date
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.serve.note import note_html, note_markdown
 from assistant.serve.render import conversation_markdown
 from assistant.settings import Settings
 from assistant.types import Answer
@@ -163,3 +165,43 @@ async def version_info(request: Request) -> VersionInfo:
     return VersionInfo(corpus_version=assistant.corpus_version if assistant is not None else None,
                        package_version=package_version(), review_title=str(publication["title"]),
                        literature_cutoff=str(publication["literature_cutoff"]))
+
+
+class NoteRequest(AnswerRequest):
+    format: Literal["markdown", "html"] = "markdown"
+
+
+async def _note(request: Request, messages: list[str], form: str) -> Any:
+    refused = _oversized(request, messages)
+    if refused is not None:
+        return refused
+    assistant = getattr(request.app.state, "assistant", None)
+    if assistant is None:
+        return error_response(request, 503, _texts(request)["not_ready"])
+    limiter: Limiter = request.app.state.api_limiter
+    if not limiter.slots.acquire(blocking=False):
+        return error_response(request, 503, _texts(request)["busy"])
+    try:
+        result: Answer = await anyio.to_thread.run_sync(assistant.answer, messages, limiter=limiter.running())
+    finally:
+        limiter.slots.release()
+    text = note_markdown(messages, result, request.app.state.references, when=date.today(),
+                         package_version=package_version())
+    if form == "html":
+        return HTMLResponse(note_html(text))
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
+                             headers={"Content-Disposition": 'inline; filename="tumour-board-note.md"'})
+
+
+@router.post("/note", responses=_ERRORS)
+async def note(request: Request, body: Annotated[NoteRequest, Body()]) -> Any:
+    """The tumour-board note for the conversation's last answer, as Markdown or a printable HTML page."""
+    return await _note(request, body.messages, body.format)
+
+
+@router.get("/note", responses=_ERRORS)
+async def note_get(request: Request, messages: Annotated[list[str], Query(min_length=1)],
+                   format: Literal["markdown", "html"] = "markdown") -> Any:
+    """The same note from query parameters (`?messages=...&messages=...&format=html`), for a link or a print
+    button; the query string is kept out of the access log (see app.RedactQuery)."""
+    return await _note(request, messages, format)

@@ -101,6 +101,16 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+class RedactQuery(logging.Filter):
+    """Drops the query string from uvicorn's access log lines: GET /api/note carries the conversation there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
 def _load_texts(root: Path) -> dict[str, str]:
     data = yaml.safe_load((root / "prompts" / "serve.yaml").read_text(encoding="utf-8"))
     return {str(k): str(v) for k, v in data.items()}
@@ -118,6 +128,9 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
     from assistant.serve.chat import build_chat
 
     root = settings.corpus_dir.parent
+    access = logging.getLogger("uvicorn.access")
+    if not settings.log_user_text and not any(isinstance(f, RedactQuery) for f in access.filters):
+        access.addFilter(RedactQuery())
     provenance = load_provenance(settings.corpus_dir / "provenance.yaml")
 
     @contextlib.asynccontextmanager

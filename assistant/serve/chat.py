@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import gradio as gr
@@ -16,6 +17,8 @@ from fastapi import FastAPI
 from gradio.components.chatbot import MetadataDict
 
 from assistant.compose import md
+from assistant.serve.api import package_version
+from assistant.serve.note import note_markdown
 from assistant.serve.render import (
     EVIDENCE_SCALE,
     answer_messages,
@@ -35,14 +38,15 @@ EXAMPLES = (
 )
 
 # Built in the browser from the hidden export text: no file passes through Gradio's shared file cache.
-EXPORT_JS = """(text) => {
+def _download_js(filename: str) -> str:
+    return """(text) => {
   const blob = new Blob([text || ''], {type: 'text/markdown;charset=utf-8'});
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
-  a.download = 'conversation.md';
+  a.download = 'FILENAME';
   document.body.appendChild(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-}"""
+}""".replace("FILENAME", filename)
 
 History = list[Any]  # message dicts and gr.ChatMessage
 
@@ -103,11 +107,11 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
     texts: dict[str, str] = app.state.texts
 
     def answer_turn(text: str, messages: list[str], answers: list[dict[str, Any]], history: History
-                    ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str]:
+                    ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str, str]:
         text = (text or "").strip()
         assistant = app.state.assistant
         if not text:
-            return history, messages, answers, gr.skip(), gr.skip(), ""
+            return history, messages, answers, gr.skip(), gr.skip(), gr.skip(), ""
         if assistant is None:
             raise gr.Error(texts["not_ready"])
         if len(messages) >= settings.max_messages:
@@ -123,19 +127,21 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
                  for m in answer_messages(answer, app.state.references, len(messages))]
         history = [*_without_options(history), {"role": "user", "content": md(text)}, *shown]
         export = conversation_markdown(messages, [Answer.model_validate(a) for a in answers], app.state.references)
-        return history, messages, answers, facts_markdown(answer.patient), export, ""
+        note = note_markdown(messages, answer, app.state.references, when=date.today(),
+                             package_version=package_version())
+        return history, messages, answers, facts_markdown(answer.patient), export, note, ""
 
     def on_option(evt: gr.SelectData, messages: list[str], answers: list[dict[str, Any]], history: History
-                  ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str]:
+                  ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str, str]:
         return answer_turn(str(evt.value), messages, answers, history)
 
     def on_example(evt: gr.SelectData, messages: list[str], answers: list[dict[str, Any]], history: History
-                   ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str]:
+                   ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str, str]:
         value = evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
         return answer_turn(value, messages, answers, history)
 
     def on_correction(correction: str, messages: list[str], answers: list[dict[str, Any]], history: History
-                      ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str]:
+                      ) -> tuple[History, list[str], list[dict[str, Any]], str, str, str, str]:
         correction = (correction or "").strip()
         if not correction:
             raise gr.Error(texts["correction_empty"])
@@ -143,8 +149,8 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
             correction = f"Correction: {correction}"
         return answer_turn(correction, messages, answers, history)
 
-    def new_conversation() -> tuple[History, list[str], list[dict[str, Any]], str, str, str]:
-        return [], [], [], facts_markdown({}), "", ""
+    def new_conversation() -> tuple[History, list[str], list[dict[str, Any]], str, str, str, str]:
+        return [], [], [], facts_markdown({}), "", "", ""
 
     def about() -> str:
         return about_markdown(app, settings, provenance)
@@ -166,6 +172,7 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
                     with gr.Row():
                         new = gr.Button("New conversation", elem_id="new-conversation", variant="secondary")
                         export_button = gr.Button("Export as Markdown", elem_id="export", variant="secondary")
+                        note_button = gr.Button("Tumour-board note", elem_id="note", variant="secondary")
                 with gr.Column(scale=2, elem_id="facts-panel"):
                     gr.Markdown("### Patient facts as read")
                     facts = gr.Markdown(facts_markdown({}), elem_id="facts")
@@ -176,15 +183,17 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
             with gr.Tab("About", id="about"):
                 about_text = gr.Markdown(elem_id="about")
         export_text = gr.Textbox(visible=False)
+        note_text = gr.Textbox(visible=False)
 
         state = [messages, answers, chatbot]
-        outputs = [chatbot, messages, answers, facts, export_text]
+        outputs = [chatbot, messages, answers, facts, export_text, note_text]
         _submit(question.submit, answer_turn, [question, *state], [*outputs, question])
         _submit(chatbot.option_select, on_option, state, [*outputs, question])
         _submit(chatbot.example_select, on_example, state, [*outputs, question])
         _submit(correct.click, on_correction, [correction, *state], [*outputs, correction])
         new.click(new_conversation, None, [*outputs, question], queue=False, api_visibility="private")
-        export_button.click(None, [export_text], None, js=EXPORT_JS, api_visibility="private")
+        export_button.click(None, [export_text], None, js=_download_js("conversation.md"), api_visibility="private")
+        note_button.click(None, [note_text], None, js=_download_js("tumour-board-note.md"), api_visibility="private")
         blocks.load(about, None, about_text, api_visibility="private")
     built: gr.Blocks = blocks
     return built

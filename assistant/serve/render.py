@@ -45,7 +45,7 @@ def legend() -> str:
         f"- {badge(level)} {text}" for level, text in EVIDENCE_SCALE.items())
 
 
-def _text(value: object) -> str:
+def field_text(value: object) -> str:
     """A field value of unknown shape (string, model, dict) as escaped text."""
     if isinstance(value, str):
         return md(value)
@@ -63,7 +63,7 @@ def _text(value: object) -> str:
     return md(value)
 
 
-def _items(answer: Answer, name: str) -> list[object]:
+def field_items(answer: Answer, name: str) -> list[object]:
     value = getattr(answer, name, None)
     if not value:
         return []
@@ -107,12 +107,12 @@ def answer_markdown(answer: Answer) -> str:
                      f"{badge(rec.evidence_level)}  \n   {md(rec.rationale)} {marks}".rstrip())
         if rec.note:
             lines.append(f"   \n   _Where the review and the primary source differ, or caution is needed:_ {md(rec.note)}")
-    not_offered = _items(answer, "not_offered")
+    not_offered = field_items(answer, "not_offered")
     if not_offered:
-        lines += ["", "**Not offered:**"] + [f"- {_text(item)}" for item in not_offered]
-    warnings = _items(answer, "warnings")
+        lines += ["", "**Not offered:**"] + [f"- {field_text(item)}" for item in not_offered]
+    warnings = field_items(answer, "warnings")
     if warnings:
-        lines += ["", "**Warnings:**"] + [f"- ⚠ {_text(item)}" for item in warnings]
+        lines += ["", "**Warnings:**"] + [f"- ⚠ {field_text(item)}" for item in warnings]
     if answer.what_would_change:
         lines += ["", "**What would change this:**"]
         lines += [f"- {_sentence_case(md(c.condition or f'{c.fact}: {c.alternative} rather than {c.now}'))}: "
