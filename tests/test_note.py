@@ -10,16 +10,17 @@ import pytest
 
 from assistant.compose import md
 from assistant.conversation import Assistant
-from assistant.evaluate import load_cases
+from assistant.evaluate import EvalCase, load_cases
 from assistant.serve.note import DISCLAIMER, note_html, note_markdown
 from assistant.settings import ROOT
+from assistant.types import Answer
 from tests.conftest import LiveServer
 
 GOLDEN = ROOT / "docs" / "examples" / "tumour-board-note.md"
 CASE_ID = "X01"  # evals/examples.jsonl: HER2-positive MBC after T-DXd, is a new biopsy useful?
 
 
-def _note(assistant: Assistant, turns: list[str]) -> tuple[str, object]:
+def _note(assistant: Assistant, turns: list[str]) -> tuple[str, Answer]:
     answer = assistant.answer(turns)
     references = {r.number: r for r in assistant.index.review.references}
     return note_markdown(turns, answer, references, when=date(2026, 12, 1)), answer
@@ -27,13 +28,13 @@ def _note(assistant: Assistant, turns: list[str]) -> tuple[str, object]:
 
 @pytest.mark.parametrize("case", load_cases(ROOT / "evals" / "examples.jsonl"), ids=lambda c: c.id)
 def test_the_note_for_an_eval_conversation_holds_every_citation_and_the_corpus_version(
-        assistant: Assistant, case) -> None:  # type: ignore[no-untyped-def]
+        assistant: Assistant, case: EvalCase) -> None:
     note, answer = _note(assistant, list(case.turns))
-    assert f"corpus version {answer.corpus_version}" in note  # type: ignore[attr-defined]
-    for citation in answer.citations:  # type: ignore[attr-defined]
+    assert f"corpus version {answer.corpus_version}" in note
+    for citation in answer.citations:
         assert f"**[{md(citation.id)}]**" in note
         assert f"> {md(citation.quote)}" in note
-    for rec in answer.recommendations:  # type: ignore[attr-defined]
+    for rec in answer.recommendations:
         assert f"{md(rec.option)}** (ESMO evidence level {rec.evidence_level})" in note
     assert "## Patient facts as read" in note
     assert "## Not offered, and why" in note
@@ -43,7 +44,7 @@ def test_the_note_for_an_eval_conversation_holds_every_citation_and_the_corpus_v
 def test_golden_note_shows_one_in_full(assistant: Assistant, request: pytest.FixtureRequest) -> None:
     case = next(c for c in load_cases(ROOT / "evals" / "examples.jsonl") if c.id == CASE_ID)
     note, answer = _note(assistant, list(case.turns))
-    note = note.replace(answer.corpus_version, "CORPUS_VERSION")  # type: ignore[attr-defined]
+    note = note.replace(answer.corpus_version, "CORPUS_VERSION")
     if request.config.getoption("--update-golden"):
         GOLDEN.write_text(note, encoding="utf-8")
     assert note == GOLDEN.read_text(encoding="utf-8")
