@@ -205,3 +205,22 @@ async def note_get(request: Request, messages: Annotated[list[str], Query(min_le
     """The same note from query parameters (`?messages=...&messages=...&format=html`), for a link or a print
     button; the query string is kept out of the access log (see app.RedactQuery)."""
     return await _note(request, messages, format)
+
+
+class PassageView(BaseModel):
+    id: str
+    section: str | None
+    section_title: str | None
+    text: str
+
+
+@router.get("/passage/{passage_id}", response_model=PassageView, responses={404: {"description": "No such passage."}})
+async def passage(request: Request, passage_id: str) -> Any:
+    """One passage of the review, verbatim as indexed: where a citation or a CDS card's source points."""
+    assistant = getattr(request.app.state, "assistant", None)
+    if assistant is None:
+        return error_response(request, 503, _texts(request)["not_ready"])
+    found = next((p for p in assistant.index.review.passages if p.id == passage_id), None)
+    if found is None:
+        return error_response(request, 404, f"No passage '{passage_id}'. Passage ids look like review:4:p1.")
+    return PassageView(id=found.id, section=found.section, section_title=found.section_title, text=found.text)

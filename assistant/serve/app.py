@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from assistant.conversation import Assistant
 
 from assistant.serve.api import Limiter, error_response, package_version, router, too_large_message
+from assistant.serve.cds import router as cds_router
 from assistant.settings import Settings, offline_environment
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
         return error_response(request, 422, texts["wrong_types"].format(problems=problems, count=settings.max_messages))
 
     app.include_router(router)
+    app.include_router(cds_router)
 
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, message=too_large_message)
     app.add_middleware(SecurityHeaders)

@@ -155,6 +155,10 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
     def about() -> str:
         return about_markdown(app, settings, provenance)
 
+    def prefill(request: gr.Request) -> str:
+        """A link from a CDS card (?q=...) opens the chat with the case typed in, not yet sent."""
+        return str(request.query_params.get("q", ""))[: settings.max_message_chars]
+
     with gr.Blocks(title="HER2 ADC guideline assistant", analytics_enabled=False, fill_width=True) as blocks:
         gr.Markdown(f"# HER2 ADC guideline assistant\n{md(texts['disclaimer'])}")
         messages = gr.State([])
@@ -195,6 +199,7 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
         export_button.click(None, [export_text], None, js=_download_js("conversation.md"), api_visibility="private")
         note_button.click(None, [note_text], None, js=_download_js("tumour-board-note.md"), api_visibility="private")
         blocks.load(about, None, about_text, api_visibility="private")
+        blocks.load(prefill, None, question, api_visibility="private")
     built: gr.Blocks = blocks
     return built
 
