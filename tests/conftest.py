@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,10 +90,20 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def live_server(settings: Settings, assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+def host_socket() -> Iterator[socket.socket]:
+    """A bound loopback socket for the widget's host page (tests/test_widget.py): its origin is on the
+    live server's CORS allowlist, so the port must be known before the app is made."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, assistant, host_socket: socket.socket,  # type: ignore[no-untyped-def]
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The chat and the API served by uvicorn on 127.0.0.1 at a free port, once per run, sharing the session's
     Assistant. Tests that call it need `@pytest.mark.allow_hosts(["127.0.0.1"])` (pytest-socket)."""
-    import socket
     import threading
     import time
 
@@ -102,7 +113,8 @@ def live_server(settings: Settings, assistant, tmp_path_factory: pytest.TempPath
     from assistant.serve import create_app
 
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
-    app = create_app(settings, assistant=assistant)
+    host_origin = f"http://127.0.0.1:{host_socket.getsockname()[1]}"
+    app = create_app(settings.model_copy(update={"cors_origins": (host_origin,)}), assistant=assistant)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

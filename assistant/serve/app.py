@@ -16,7 +16,8 @@ import anyio
 import yaml
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -172,7 +173,18 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
     app.include_router(router)
     app.include_router(cds_router)
 
+    widget = (Path(__file__).parent / "widget.js").read_text(encoding="utf-8")
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        """The embeddable widget: one self-contained script (see examples/host.html)."""
+        return Response(widget, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=300", "Cross-Origin-Resource-Policy": "cross-origin"})
+
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes, message=too_large_message)
+    # One allowlist for the API and the chat (Gradio respects a parent CORSMiddleware since 6.25).
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST"],
+                       allow_headers=["Content-Type"], allow_credentials=False, max_age=600)
     app.add_middleware(SecurityHeaders)
 
     blocks = build_chat(app, settings, provenance)
