@@ -145,3 +145,39 @@ def test_a_page_from_an_origin_not_on_the_allowlist_gets_no_answer(browser: Any,
     finally:
         server.shutdown()
         sock.close()
+
+
+def test_a_cds_card_renders_as_an_ehr_would_show_it(browser: Any, live_server: LiveServer) -> None:
+    """The card of the order-select call drawn the way an EHR's CDS panel shows one (Markdown detail, no HTML)."""
+    import html
+    import json
+
+    import httpx
+    from markdown_it import MarkdownIt
+
+    from tests.test_cds import FIXTURES, her2_low_patient
+
+    body = json.loads((FIXTURES / "order-select-spec.json").read_text())
+    body["prefetch"] = her2_low_patient()
+    card = httpx.post(f"{live_server.url}/cds-services/her2-adc-guidance", json=body, timeout=60).json()["cards"][0]
+    detail = MarkdownIt("commonmark", {"html": False}).render(card["detail"])
+    colour = {"info": "#0b5cad", "warning": "#b35c00", "critical": "#a00"}[card["indicator"]]
+    link = card["links"][0]
+    page_html = f"""<!doctype html><html><head><meta charset="utf-8"><style>
+      body{{font:14px system-ui,sans-serif;margin:0;background:#eef1f4}}
+      .bar{{background:#2b3a4a;color:#fff;padding:10px 16px}} .order{{margin:16px;padding:12px;background:#fff}}
+      .card{{margin:0 16px 16px;background:#fff;border-left:6px solid {colour};padding:10px 14px}}
+      .summary{{font-weight:700;font-size:15px}} .source{{color:#555;font-size:12px}}
+      .link{{display:inline-block;margin-top:8px;padding:6px 10px;border:1px solid {colour};color:{colour}}}
+    </style></head><body><div class="bar">EHR · Patient 1288992 · Order entry</div>
+    <div class="order">Draft order: <b>trastuzumab deruxtecan</b> (selected)</div>
+    <div class="card"><div class="indicator">{html.escape(card["indicator"].upper())}</div>
+    <div class="summary">{html.escape(card["summary"])}</div><div class="detail">{detail}</div>
+    <div class="source">Source: {html.escape(card["source"]["label"])}</div>
+    <a class="link" href="{html.escape(link["url"])}">{html.escape(link["label"])}</a></div></body></html>"""
+    page = browser.new_context(viewport={"width": 900, "height": 1000}).new_page()
+    page.set_content(page_html)
+    assert page.inner_text(".summary") == card["summary"]
+    assert "ESMO evidence level" in page.inner_text(".detail")
+    page.screenshot(path=str(SHOTS / "cds-card.png"), full_page=True)
+    page.context.close()

@@ -27,7 +27,7 @@
     "header h2{font-size:15px;margin:0}header button{background:transparent;color:#fff;border:0;font-size:20px;cursor:pointer}" +
     ".log{flex:1;overflow:auto;padding:10px}.msg{margin:0 0 10px}.user{background:#eef3fb;border-radius:8px;padding:6px 8px;white-space:pre-wrap}" +
     ".bot p{margin:4px 0}.badge{display:inline-block;border:1px solid currentColor;border-radius:9px;padding:0 6px;font-size:12px;font-weight:600;cursor:help;margin-left:4px}" +
-    ".I{color:#0b6e2e}.II{color:#3b6e0b}.III{color:#7a5b00}.IV{color:#8a4300}.V{color:#8a1c1c}.warn{color:#8a1c1c;font-weight:600}" +
+    ".I{color:#0b6e2e}.II{color:#3b6e0b}.III{color:#7a5b00}.IV{color:#8a4300}.V{color:#8a1c1c}.warn{color:#8a1c1c;font-weight:600}.safety{color:#555;font-size:13px}" +
     "details{border:1px solid #ddd;border-radius:6px;padding:4px 8px;margin:4px 0}summary{cursor:pointer}blockquote{margin:4px 0;padding-left:8px;border-left:3px solid #bbb}" +
     ".options button{margin:4px 4px 0 0;border:1px solid var(--c);color:var(--c);background:#fff;border-radius:14px;padding:4px 10px;cursor:pointer;font:inherit}" +
     "form{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}textarea{flex:1;resize:none;font:inherit;padding:6px}form button{background:var(--c);color:#fff;border:0;border-radius:6px;padding:0 12px;font:inherit;cursor:pointer}" +
@@ -129,7 +129,7 @@
           items.forEach(function (i) { ul.appendChild(el("li", {}, itemText(i))); });
         }
       });
-      if (answer.safety_note) { box.appendChild(el("p", { "class": "warn" }, "Safety: " + answer.safety_note)); }
+      if (answer.safety_note) { box.appendChild(el("p", { "class": "safety" }, "Safety: " + answer.safety_note)); }
     } else {
       String(answer.text || "").split(/\n\n+/).forEach(function (para) { inline(box.appendChild(el("p")), para); });
     }
