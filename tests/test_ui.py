@@ -72,14 +72,15 @@ class Chat:
         count: int = self.page.locator("#chat .bot-row").count()
         return count
 
-    def _wait_for_answer(self, before: int) -> Any:
+    def _wait_for_answer(self, before: int, timeout: int = 60_000) -> Any:
         self.page.wait_for_function(f"document.querySelectorAll('#chat .bot-row').length > {before}",
-                                    timeout=60_000)
+                                    timeout=timeout)
         return self.page.locator("#chat .bot-row").last
 
     def ask(self, text: str) -> Any:
         before = self.bot_rows()
         self.page.fill("#question textarea", text)
+        self.page.wait_for_timeout(200)  # let the textbox's value reach Gradio's store before submitting
         self.page.keyboard.press("Enter")
         return self._wait_for_answer(before)
 
@@ -212,6 +213,27 @@ def test_new_conversation_starts_over_and_tabs_do_not_share_a_conversation(chat:
         other.page.context.close()
     chat.page.click("#new-conversation")
     chat.page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
-    assert "No patient facts read yet." in chat.page.inner_text("#facts")
+    chat.page.locator("#facts", has_text="No patient facts read yet.").wait_for(timeout=10_000)
     reply = chat.ask("What is the next line?")
     assert "Preferred:" not in reply.inner_text()
+
+
+def test_the_chatbots_clear_button_forgets_the_conversation_too(chat: Chat) -> None:
+    chat.ask(HER2_LOW)
+    chat.page.locator("#chat button[aria-label='Clear']").click()
+    chat.page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0")
+    chat.page.locator("#facts", has_text="No patient facts read yet.").wait_for(timeout=10_000)
+    reply = chat.ask("HER2 is IHC 0")
+    assert "Preferred:" not in reply.inner_text()  # no earlier turn replayed: the case is incomplete
+
+
+def test_a_link_with_a_case_opens_the_chat_with_it_typed_in(browser: Any, live_server: LiveServer) -> None:
+    """The CDS card's link (?q=...) fills the question box; nothing is sent until the clinician sends it."""
+    page = browser.new_context().new_page()
+    try:
+        page.goto(live_server.url + "/?q=HER2-low%20MBC%20after%20chemotherapy")
+        page.wait_for_function("document.querySelector('#question textarea').value.length > 0", timeout=30_000)
+        assert page.input_value("#question textarea") == "HER2-low MBC after chemotherapy"
+        assert page.locator("#chat .bot-row").count() == 0
+    finally:
+        page.context.close()

@@ -155,9 +155,11 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
     def about() -> str:
         return about_markdown(app, settings, provenance)
 
-    def prefill(request: gr.Request) -> str:
-        """A link from a CDS card (?q=...) opens the chat with the case typed in, not yet sent."""
-        return str(request.query_params.get("q", ""))[: settings.max_message_chars]
+    def prefill(request: gr.Request) -> Any:
+        """A link from a CDS card (?q=...) opens the chat with the case typed in, not yet sent; without one the
+        textbox is left alone (clearing it would race a clinician who is already typing)."""
+        case = str(request.query_params.get("q", ""))[: settings.max_message_chars]
+        return case or gr.skip()
 
     with gr.Blocks(title="HER2 ADC guideline assistant", analytics_enabled=False, fill_width=True) as blocks:
         gr.Markdown(f"# HER2 ADC guideline assistant\n{md(texts['disclaimer'])}")
@@ -196,6 +198,8 @@ def build_chat(app: FastAPI, settings: Settings, provenance: Mapping[str, Any]) 
         _submit(chatbot.example_select, on_example, state, [*outputs, question])
         _submit(correct.click, on_correction, [correction, *state], [*outputs, correction])
         new.click(new_conversation, None, [*outputs, question], queue=False, api_visibility="private")
+        # the chatbot's own clear (bin) button must forget the messages too, or the next turn would replay them
+        chatbot.clear(new_conversation, None, [*outputs, question], queue=False, api_visibility="private")
         export_button.click(None, [export_text], None, js=_download_js("conversation.md"), api_visibility="private")
         note_button.click(None, [note_text], None, js=_download_js("tumour-board-note.md"), api_visibility="private")
         blocks.load(about, None, about_text, api_visibility="private")
