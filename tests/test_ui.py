@@ -232,7 +232,9 @@ def test_a_link_with_a_case_opens_the_chat_with_it_typed_in(browser: Any, live_s
     page = browser.new_context().new_page()
     try:
         page.goto(live_server.url + "/?q=HER2-low%20MBC%20after%20chemotherapy")
-        page.wait_for_function("document.querySelector('#question textarea').value.length > 0", timeout=30_000)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        page.wait_for_function("(document.querySelector('#question textarea') || {value: ''}).value.length > 0",
+                               timeout=30_000)
         assert page.input_value("#question textarea") == "HER2-low MBC after chemotherapy"
         assert page.locator("#chat .bot-row").count() == 0
     finally:
