@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: setup index run test lint bench clean
+.PHONY: setup index run test lint bench clean browser
 
 setup: $(STAMP)
 
@@ -22,27 +22,27 @@ index: setup
 	$(BIN)/assistant index build
 
 run: index
-	$(BIN)/assistant chat
+	$(BIN)/assistant serve
+
+# The browser tests drive Debian's chromium (Playwright cannot download a browser here).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 lint: setup
 	$(BIN)/ruff check assistant tests scripts
 	$(BIN)/mypy assistant tests
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 bench: index
 	$(BIN)/assistant bench retrieval
 	$(BIN)/assistant bench answers
+	$(BIN)/assistant bench api
+	$(BIN)/assistant bench facts
 
 clean:
 	rm -rf $(VENV) index/builds index/CURRENT index/.lock
-
-# Browser tests drive Debian's chromium (Playwright cannot download one here); install it when missing.
-.PHONY: chromium
-chromium:
-	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
-test: chromium
 
 # The eval report of every committed case set (docs/eval-report/ holds the latest committed one).
 .PHONY: eval-report

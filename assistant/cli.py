@@ -316,6 +316,30 @@ def eval_command(cases: tuple[Path, ...], answers_out: Path | None, aliases: Pat
         raise click.ClickException(f"pass rate {outcome.pass_rate:.3f} is below the threshold {min_pass_rate:.3f}")
 
 
+# --- serving --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to bind (default: Settings.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: Settings.port, 7860).")
+def serve(host: str | None, port: int | None) -> None:
+    """The web chat and the HTTP API in one server (uvicorn), at the printed local URL."""
+    import uvicorn
+
+    from assistant.serve import create_app
+
+    settings = get_settings()
+    updates = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+    click.echo("Loading the review and its index...")
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    server = uvicorn.Server(config)
+    shown = "localhost" if settings.host in {"127.0.0.1", "0.0.0.0", "::"} else settings.host
+    click.echo(f"Chat at http://{shown}:{settings.port}/  (API: /api/answer, OpenAPI: /docs; Ctrl-C stops)")
+    server.run()
+
+
 # --- studies --------------------------------------------------------------------------------
 
 
@@ -416,6 +440,22 @@ def bench_facts(items: tuple[Path, ...], baseline: Path | None, json_out: Path |
         click.echo(f"exposure status accuracy (drugs found): {exposure_accuracy(labelled, facts_of):.3f}")
         if json_out is not None:
             json_out.write_text(json.dumps({"table": table, "micro_f1": micro}, indent=1))
+
+
+@bench.command(name="api")
+@click.option("--cases", "cases", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Eval case files whose conversations are sent (default: evals/cases.jsonl).")
+@click.option("--conversations", type=click.IntRange(1, 10000), default=60, help="How many conversations.")
+@click.option("--clients", type=click.IntRange(2, 100), default=20, help="Concurrent clients in the second run.")
+def bench_api(cases: tuple[Path, ...], conversations: int, clients: int) -> None:
+    """Answer latency p50/p95 over real HTTP (1 and N clients on loopback) against in-process calls."""
+    from assistant.index import build_index
+    from assistant.serve.bench import run_api_benchmark
+
+    settings = get_settings()
+    build_index(settings)
+    files = list(cases) or [settings.corpus_dir.parent / "evals" / "cases.jsonl"]
+    click.echo(run_api_benchmark(settings, files, conversations=conversations, clients=clients))
 
 
 def main() -> None:  # pragma: no cover - console entry point

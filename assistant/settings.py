@@ -96,6 +96,18 @@ class Settings(BaseSettings):
                     "private network only.",
     )
 
+    # --- serving (assistant serve) ---
+    host: str = Field("127.0.0.1", description="Address `assistant serve` binds; loopback unless asked.")
+    port: int = Field(7860, ge=0, le=65535, description="Port of `assistant serve` (0: any free port).")
+    chat_concurrency: int = Field(8, ge=1, le=256, description="Chat answers computed at once (Gradio queue).")
+    chat_queue_size: int = Field(32, ge=1, le=10000, description="Chat requests waiting before 'busy'.")
+    api_concurrency: int = Field(8, ge=1, le=256, description="/api/answer requests computed at once.")
+    api_queue_size: int = Field(32, ge=0, le=10000, description="/api/answer requests waiting before 503.")
+    max_request_bytes: int = Field(262144, ge=1024, description="Larger API bodies get 413.")
+    cors_origins: tuple[str, ...] = Field(
+        (), description="Host-page origins allowed to call the API (the widget); others get no CORS headers.")
+    max_messages: int = Field(60, ge=1, le=1000, description="Messages in one conversation sent to the API or chat.")
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +78,61 @@ def assistant(settings: Settings):  # type: ignore[no-untyped-def]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="Rewrite tests/golden from the current answers (read the diff before committing).")
+
+
+# --- the web app, served for real (tests/test_api.py, tests/test_ui.py) -------------------------
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Any  # the FastAPI app, for tests that look at its limiter
+
+
+@pytest.fixture(scope="session")
+def host_socket() -> Iterator[socket.socket]:
+    """A bound loopback socket for the widget's host page (tests/test_widget.py): its origin is on the
+    live server's CORS allowlist, so the port must be known before the app is made."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    yield sock
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, assistant, host_socket: socket.socket,  # type: ignore[no-untyped-def]
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The chat and the API served by uvicorn on 127.0.0.1 at a free port, once per run, sharing the session's
+    Assistant. Tests that call it need `@pytest.mark.allow_hosts(["127.0.0.1"])` (pytest-socket)."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from assistant.serve import create_app
+
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+    host_origin = f"http://127.0.0.1:{host_socket.getsockname()[1]}"
+    app = create_app(settings.model_copy(update={"cors_origins": (host_origin,)}), assistant=assistant)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start within 60 s")
+        time.sleep(0.2)
+    yield LiveServer(url=url, app=app)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
