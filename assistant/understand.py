@@ -206,7 +206,7 @@ _MEASURES = {
 _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
-    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
+    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:(?:serous|squamous|clear[\s-]+cell|mucinous|papillary|neuroendocrine|urothelial)\s+)?(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
     r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
     r"gastrointestinal\s+stromal|non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
@@ -843,9 +843,10 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             asked = (question is not None and (cue is None or question > cue)) or bool(
                 re.match(r"\s*(?:or|vs\.?|versus)\b", after))
             if (asked or (cue is None and (is_question or not case))) and not pretreated:
-                # asked about, or named in a general question: "T-DXd or SG next?"
-                facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
-                                         words=words, turn=turn, status="considered", sentence=said))
+                # asked about, or named in a general question: "T-DXd or SG next?" ("which ADC?" names no drug)
+                if therapies[0] != "adc":
+                    facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
+                                             words=words, turn=turn, status="considered", sentence=said))
                 continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
@@ -865,6 +866,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
 def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:
     """The drugs an option's text names, without the classes they imply: "pyrotinib plus capecitabine"."""
     named: set[str] = set()
+    text = re.sub(r"\(\s*e\.?g\.?[^)]*\)|\be\.?g\.?\s.*$", " ", text)  # examples are not the option: "another ADC (e.g. SG)"
     for match in vocabulary.find(text):
         therapies = _GROUP_THERAPIES.get(match.group, ())
         named.update(t for i, t in enumerate(therapies) if not _implied(t, i))
@@ -899,8 +901,11 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
 
 def _read_biomarkers(text: str, lower: str, turn: int, found: Sequence[Mention]) -> Iterable[BiomarkerFact]:
     untested: set[str] = set()
+    # a list shares its cue: "No ESR1/PIK3CA/AKT testing yet" (ConText gives the first marker the nearer "No")
+    pending = {m.sentence for m in found if m.label in _MARKER_GROUPS and "NOT_TESTED" in m.categories}
     for mention in found:
-        if mention.label in _MARKER_GROUPS and "NOT_TESTED" in mention.categories:
+        if mention.label in _MARKER_GROUPS and ("NOT_TESTED" in mention.categories or (
+                mention.sentence in pending and set(mention.categories) <= {"NEGATED_EXISTENCE"})):
             for marker, pattern in _BIOMARKERS.items():
                 if pattern.search(mention.text.lower()) and marker not in untested:
                     untested.add(marker)  # "no ESR1/PIK3CA testing yet": unknown, not wild-type
@@ -968,7 +973,11 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
         return None
     registry = lexicon.registry
     past = "HISTORICAL" in mention.categories  # "Enhertu wasn't available back then": it is now
+    end = re.search(r"[.;!?\n]", text[mention.end:])
+    asked = end is not None and end.group(0) == "?"  # "stop Enhertu?" asks; it does not say she stopped
     for category in mention.categories:
+        if asked and category in {"STOPPED", "COMPLETED"}:
+            return "considered"
         if past and category in {"UNAVAILABLE", "CONSIDERED"}:
             continue
         if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course

@@ -41,12 +41,22 @@ def _recommended(assistant: Assistant) -> tuple[tuple[tuple[str, ...], str, tupl
         for case in load_cases(EVALS / name):
             answer = assistant.answer(list(case.turns))
             preferred = _preferred(answer)
-            if preferred is None or answer.patient.get("setting", {}).get("value") != "metastatic":  # type: ignore[union-attr]
+            if preferred is None or _setting(answer) != "metastatic":
                 continue
             drugs = therapies_named(preferred, assistant.index.vocabulary) - IMPLIED_CLASSES  # a drug, not "an ADC"
             if drugs:
                 found.append((case.turns, preferred, tuple(sorted(drugs))))
     return tuple(found)
+
+
+def _setting(answer: Answer) -> object:
+    setting = answer.patient.get("setting")
+    return setting.get("value") if isinstance(setting, dict) else None
+
+
+def _therapies(answer: Answer) -> list[dict[str, object]]:
+    therapies = answer.patient.get("therapies", [])
+    return therapies if isinstance(therapies, list) else []
 
 
 def _preferred(answer: Answer) -> str | None:
@@ -62,7 +72,8 @@ def test_what_the_clinician_says_of_the_preferred_drug_takes_it_out(assistant: A
     named = [_WRITTEN.get(d, d) for d in drugs]
     # a regimen fails as a whole; a drug is declined, unavailable or contraindicated on its own
     x = ", ".join(named) if status == "progressed" else data.draw(st.sampled_from(named))
-    changed = assistant.answer([*turns[:-1], f"{turns[-1]} {_PHRASES[status].format(x=x)}"])
+    last = turns[-1] if turns[-1].rstrip()[-1:] in ".?!" else f"{turns[-1]}."
+    changed = assistant.answer([*turns[:-1], f"{last} {_PHRASES[status].format(x=x)}"])
     assert _preferred(changed) != preferred, (turns[-1], status, x)
     offered = [r.option for r in changed.recommendations]
     if status != "progressed" or preferred in offered:  # after progression the rules may move on to another pathway
@@ -74,7 +85,7 @@ def test_what_the_clinician_says_of_the_preferred_drug_takes_it_out(assistant: A
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_an_unrelated_sentence_changes_nothing(assistant: Assistant, data: st.DataObject) -> None:
-    turns, preferred, _ = data.draw(st.sampled_from(_recommended(assistant)))
+    turns, _, _ = data.draw(st.sampled_from(_recommended(assistant)))
     sentence = data.draw(st.sampled_from(["She enjoys gardening.", "Her daughter drove her to clinic today.",
                                           "She lives 20 minutes from the hospital."]))
     before = assistant.answer(list(turns))
@@ -86,7 +97,7 @@ def test_an_unrelated_sentence_changes_nothing(assistant: Assistant, data: st.Da
 _RULED_OUT = {"declined", "unavailable", "contraindicated"}
 
 
-@pytest.mark.parametrize("name", [*_SETS, "notes_blind.jsonl"])
+@pytest.mark.parametrize("name", [*_SETS, "notes/notes_blind.jsonl"])
 def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Assistant, name: str) -> None:
     for case in load_cases(EVALS / name):
         answer = assistant.answer(list(case.turns))
@@ -94,18 +105,19 @@ def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Ass
         if preferred is None:
             continue
         named = therapies_named(preferred, assistant.index.vocabulary)
-        therapies = [t for t in answer.patient.get("therapies", []) if not t["implied"]]  # type: ignore[union-attr]
+        therapies = [t for t in _therapies(answer) if not t["implied"]]
         ruled_out = {t["therapy"] for t in therapies if t["status"] in _RULED_OUT}
         progressed = {t["therapy"] for t in therapies if t["status"] == "progressed"}
         assert not named & ruled_out, (case.id, preferred)
-        metastatic = answer.patient.get("setting", {}).get("value") == "metastatic"  # type: ignore[union-attr]
+        metastatic = _setting(answer) == "metastatic"
         if metastatic and "while continuing" not in preferred:
             assert not named <= progressed or named <= {"chemotherapy", "endocrine therapy"}, (case.id, preferred)
 
 
 def test_a_safety_state_opens_the_answer_and_names_the_state(assistant: Assistant) -> None:
     answer = assistant.answer(["HER2+ MBC progressed on THP. LVEF 38% with NYHA III heart failure. 2L?"])
-    assert answer.warnings and answer.text.startswith("**Warning:**")
+    assert answer.warnings
+    assert answer.text.startswith("**Warning:**")
     assert "heart failure" in answer.warnings[0].lower() or "ejection" in answer.warnings[0].lower()
     assert _preferred(answer) is None or not _preferred(answer).startswith("trastuzumab")  # type: ignore[union-attr]
     assert any("cardiac" in n.reason or "ejection" in n.reason for n in answer.not_offered)

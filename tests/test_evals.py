@@ -20,7 +20,8 @@ from assistant.types import Answer
 from tests.conftest import EVALS
 
 GOLDEN = EVALS.parent / "tests" / "golden"
-SETS = ["examples.jsonl", "cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl"]
+SETS = ["examples.jsonl", "cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl",
+        "notes/notes_blind.jsonl"]
 
 
 @pytest.fixture(scope="session")
@@ -80,11 +81,15 @@ def test_quote_offsets_point_at_the_original_words(results, corpus) -> None:  # 
 def test_every_recommendation_carries_a_safety_note_and_an_evidence_level(results) -> None:  # type: ignore[no-untyped-def]
     for label, answer in _answers(results):
         if answer.kind == "recommendation":
-            assert answer.recommendations, label
+            assert answer.recommendations or answer.not_offered, label  # all ruled out: said, with the reasons
             assert answer.safety_note, label
             assert "**Safety:**" in answer.text, label
-            assert answer.evidence_level == answer.recommendations[0].evidence_level or any(
-                r.role == "preferred" and r.evidence_level == answer.evidence_level for r in answer.recommendations), label
+            preferred = [r for r in answer.recommendations if r.role == "preferred"]
+            if preferred:
+                assert answer.evidence_level == preferred[0].evidence_level, label
+            else:
+                assert answer.evidence_level is None, label
+                assert "no option is preferred" in answer.text.lower(), label
         else:
             assert answer.recommendations == (), label
 

@@ -24,7 +24,8 @@ def test_every_fact_type_is_a_patient_fact_and_a_rule_facet() -> None:
 
 def test_every_fact_type_has_its_label_question_and_unknown_meaning() -> None:
     for fact in load_registry(CORPUS).facts:
-        assert fact.label and fact.follow_up.endswith("?"), fact.name
+        assert fact.label, fact.name
+        assert fact.follow_up.endswith("?"), fact.name
         assert fact.read_by in {"grammar", "patterns"}
 
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 from assistant.compose import md
 from assistant.conversation import Assistant
 from assistant.serve.render import answer_markdown, answer_messages, facts_markdown, suggestions
-from assistant.types import Answer
 
 CASE = "HER2-low (IHC 1+), ER-positive metastatic breast cancer after a CDK4/6 inhibitor and one line of chemotherapy."
-
-
-class FutureAnswer(Answer):
-    """The Answer with the fields the decision issue is adding, to show they render when present."""
-
-    not_offered: tuple[dict[str, str], ...] = ()
-    warnings: tuple[str, ...] = ()
 
 
 def test_recommendation_shows_role_badge_and_nested_closed_sources(assistant: Assistant) -> None:
@@ -36,13 +28,12 @@ def test_recommendation_shows_role_badge_and_nested_closed_sources(assistant: As
 
 def test_not_offered_and_warnings_render_when_present(assistant: Assistant) -> None:
     base = assistant.answer([CASE])
-    future = FutureAnswer(**base.model_dump(), not_offered=({"option": "T-DM1", "reason": "HER2-low disease"},),
-                          warnings=("Active ILD: <b>stop</b> T-DXd",))
-    shown = answer_markdown(future)
+    declined = assistant.answer([f"{CASE} She declined Enhertu because of hair loss. LVEF 38% with heart failure."])
+    shown = answer_markdown(declined)
     assert "**Not offered:**" in shown
-    assert "**T-DM1**: HER2-low disease" in shown
+    assert "**trastuzumab deruxtecan \\(T-DXd\\)**: declined by the patient" in shown
     assert "**Warnings:**" in shown
-    assert "&lt;b&gt;stop&lt;/b&gt;" in shown
+    assert "LVEF 38%" in shown
     assert "**Not offered:**" not in answer_markdown(base)
 
 

@@ -35,7 +35,7 @@ def _categories(scope: ScopeReader, text: str, words: str) -> tuple[str, ...]:
      ("T-DXd is contraindicated because of idiopathic pulmonary fibrosis", "T-DXd", "CONTRAINDICATED"),
      ("T-DXd stopped after 8 cycles because of grade 2 ILD", "T-DXd", "STOPPED"),
      ("alpelisib discontinued at 5 mo for grade 3 hyperglycaemia", "alpelisib", "STOPPED"),
-     ("No ESR1/PIK3CA/AKT testing yet", "ESR1", "NOT_TESTED"),
+     ("No ESR1/PIK3CA/AKT testing yet", "AKT", "NOT_TESTED"),
      ("PIK3CA result pending.", "PIK3CA", "NOT_TESTED"),
      ("her mother had brain metastases", "brain metastases", "FAMILY"),
      ("no history of brain metastases", "brain metastases", "NEGATED_EXISTENCE"),

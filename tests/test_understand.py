@@ -66,7 +66,9 @@ def test_therapies_received_progressed_and_asked_about(lexicon: Lexicon) -> None
     reading = _read("progressed after AI + palbo and one line of chemo. Enhertu or Trodelvy next?", lexicon)
     received = {t.therapy for t in reading.facts.therapies if t.received}
     assert received == {"endocrine therapy", "cdk4/6 inhibitor", "chemotherapy"}
-    assert all(t.progressed for t in reading.facts.therapies)
+    assert all(t.progressed for t in reading.facts.therapies if t.received)
+    asked = {t.therapy for t in reading.facts.therapies if t.status == "considered"}
+    assert asked == {"trastuzumab deruxtecan", "sacituzumab govitecan"}
 
 
 @pytest.mark.parametrize(
@@ -150,7 +152,7 @@ def test_what_the_message_asks_for(lexicon: Lexicon) -> None:
 def test_shorthand_for_progression_is_read(lexicon: Lexicon, shorthand: str) -> None:
     reading = _read(f"hr+ her2 low mbc {shorthand} cdk4/6i and taxane - enhertu or trodelvy?", lexicon)
     assert {t.therapy for t in reading.facts.therapies if t.progressed} >= {"cdk4/6 inhibitor", "chemotherapy"}
-    assert not any(t.therapy == "trastuzumab deruxtecan" for t in reading.facts.therapies)  # asked about, not given
+    assert not any(t.therapy == "trastuzumab deruxtecan" and t.received for t in reading.facts.therapies)  # asked about
 
 
 def test_typos_are_read(lexicon: Lexicon) -> None:
