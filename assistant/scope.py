@@ -10,7 +10,6 @@ Nothing here is hand-written negation: what a modifier means for a fact is the r
 from __future__ import annotations
 
 import json
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ class ScopeReader:
 
     def read(self, text: str) -> tuple[Mention, ...]:
         nlp = self._nlp
-        doc = nlp.make_doc(self._open_labels(text))
+        doc = nlp.make_doc(text)
         for name, component in nlp.pipeline:
             if name != "medspacy_context":
                 doc = component(doc)
@@ -85,16 +84,6 @@ class ScopeReader:
                                     value=values.get((ent.start, ent.end)), categories=_nearest_first(ent),
                                     text=ent.text))
         return tuple(mentions)
-
-    def _open_labels(self, text: str) -> str:
-        """"T-DXd: opted against it" is a label and its statement, so the colon after a drug must not end the
-        drug's scope as ConText's terminator would; it becomes a space (offsets unchanged)."""
-        chars = list(text)
-        for match in self.vocabulary.find(text):
-            colon = re.match(r"\s*:", text[match.end:])
-            if colon is not None and self.vocabulary.group(match.group).kind == "drug":
-                chars[match.end + colon.end() - 1] = " "
-        return "".join(chars)
 
     def _entities(self, doc: Doc) -> tuple[list[Span], dict[tuple[int, int], Any]]:
         spans: list[Span] = []
