@@ -10,6 +10,7 @@ Nothing here is hand-written negation: what a modifier means for a fact is the r
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ class ScopeReader:
 
     def read(self, text: str) -> tuple[Mention, ...]:
         nlp = self._nlp
-        doc = nlp.make_doc(text)
+        doc = nlp.make_doc(self._open_labels(text))
         for name, component in nlp.pipeline:
             if name != "medspacy_context":
                 doc = component(doc)
@@ -84,6 +85,16 @@ class ScopeReader:
                                     value=values.get((ent.start, ent.end)), categories=_nearest_first(ent),
                                     text=ent.text))
         return tuple(mentions)
+
+    def _open_labels(self, text: str) -> str:
+        """"T-DXd: opted against it" is a label and its statement, so the colon after a drug must not end the
+        drug's scope as ConText's terminator would; it becomes a space (offsets unchanged)."""
+        chars = list(text)
+        for match in self.vocabulary.find(text):
+            colon = re.match(r"\s*:", text[match.end:])
+            if colon is not None and self.vocabulary.group(match.group).kind == "drug":
+                chars[match.end + colon.end() - 1] = " "
+        return "".join(chars)
 
     def _entities(self, doc: Doc) -> tuple[list[Span], dict[tuple[int, int], Any]]:
         spans: list[Span] = []

@@ -249,7 +249,12 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("HER2+ MBC after THP. Enhertu not on our formulary / not available at this centre.", "trastuzumab deruxtecan", "unavailable"),
      ("HER2+ MBC, 3rd line. had THP then Kadcyla 2nd line (Enhertu wasnt available here then). now PD lungs.",
       "trastuzumab emtansine", "received"),
-     ("HER2+ MBC, no prior T-DXd, progressed on THP", "trastuzumab deruxtecan", "never_received")],
+     ("HER2+ MBC, no prior T-DXd, progressed on THP", "trastuzumab deruxtecan", "never_received"),
+     # the label form: the statement after "<drug>:" is about the drug (a colon ends ConText's scope elsewhere)
+     ("HER2+ mBC, PD on THP 1L. T-DXd: pt opted against it. What 2L?", "trastuzumab deruxtecan", "declined"),
+     ("HER2+ mBC, PD on THP 1L. Enhertu: declined. What 2L?", "trastuzumab deruxtecan", "declined"),
+     ("HER2+ mBC, PD on THP 1L. Enhertu: not available at this centre.", "trastuzumab deruxtecan", "unavailable"),
+     ("HER2+ mBC, PD on THP 1L. She elected against Enhertu. What 2L?", "trastuzumab deruxtecan", "declined")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
