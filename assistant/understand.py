@@ -138,7 +138,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         hypothetical=bool(_HYPOTHETICAL.search(lower)),
         correction=bool(_CORRECTION.search(lower)),
         asks_definition=any(_DEFINITION.search(sentence) for sentence in asked),
-        asks_result=bool(_RESULT.search(lower)),
+        asks_result=any(_RESULT.search(sentence) for sentence in asked),  # not "NGS found" in the case
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
         other_cancer=_other_cancer(lower, corrected),
         alternative_medicine=alternative,
