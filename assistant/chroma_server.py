@@ -80,7 +80,8 @@ def push_build(settings: Settings) -> dict[str, int]:
     client = server_client(settings)
     held: dict[str, int] = {}
     try:
-        for collection in (settings.collection_name, f"{settings.collection_name}-sentences"):
+        for collection in (settings.collection_name, f"{settings.collection_name}-sentences",
+                           f"{settings.collection_name}-keys"):
             records: Any = source.get_collection(collection).get(include=["embeddings", "documents", "metadatas"])
             name = server_collection(collection, local.corpus_version)
             target = client.get_or_create_collection(name, configuration={"hnsw": {"space": "cosine"}})

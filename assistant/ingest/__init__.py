@@ -7,8 +7,9 @@ from pathlib import Path
 
 from assistant.ingest.cards import load_cards, name_key
 from assistant.ingest.chunks import chunk_review, embedded_text, passage_quote_spans, token_counter
+from assistant.ingest.keys import load_passage_keys
 from assistant.ingest.review import load_review, parse_review, read_review_text
-from assistant.types import Review, StudyCard
+from assistant.types import PassageKey, Review, StudyCard
 from assistant.vocabulary import Vocabulary, load_vocabulary
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "embedded_text",
     "load_cards",
     "load_corpus",
+    "load_passage_keys",
     "load_review",
     "name_key",
     "parse_review",
@@ -34,6 +36,7 @@ class Corpus:
     review: Review
     cards: tuple[StudyCard, ...]
     vocabulary: Vocabulary
+    keys: tuple[PassageKey, ...] = ()  # questions each passage answers, in clinicians' words
 
 
 def load_corpus(corpus_dir: Path) -> Corpus:
@@ -41,4 +44,5 @@ def load_corpus(corpus_dir: Path) -> Corpus:
     review = parse_review(original)
     cards = load_cards(corpus_dir / "studies", len(review.references))
     vocabulary = load_vocabulary(corpus_dir / "vocabulary.yaml")
-    return Corpus(original=original, review=review, cards=cards, vocabulary=vocabulary)
+    keys = load_passage_keys(corpus_dir / "passage_keys.yaml", review)
+    return Corpus(original=original, review=review, cards=cards, vocabulary=vocabulary, keys=keys)
