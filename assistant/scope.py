@@ -27,6 +27,8 @@ from assistant.registry import Registry, load_context_rules
 from assistant.types import Frozen
 from assistant.vocabulary import Vocabulary
 
+# what may stand between a drug named as a label and its statement
+_LABEL_SEPARATOR = re.compile(r"\s*(:|->|=>|\u2192|[-\u2013\u2014=(])")
 _FINDING_GROUPS = ("brain metastases", "interstitial lung disease", "PIK3CA", "AKT pathway", "ESR1", "BRCA",
                    "PD-L1")
 
@@ -87,13 +89,17 @@ class ScopeReader:
         return tuple(mentions)
 
     def _open_labels(self, text: str) -> str:
-        """"T-DXd: opted against it" is a label and its statement, so the colon after a drug must not end the
-        drug's scope as ConText's terminator would; it becomes a space (offsets unchanged)."""
+        """"T-DXd: opted against it", "Enhertu (declined)", "T-DXd – not available", "T-DXd -> pt declined": a drug
+        used as a label for its statement. The separator after it (colon, dash, arrow, opening bracket) must not end
+        the drug's scope as ConText's terminators or the sentence splitter would; it becomes spaces (offsets unchanged)."""
         chars = list(text)
         for match in self.vocabulary.find(text):
-            colon = re.match(r"\s*:", text[match.end:])
-            if colon is not None and self.vocabulary.group(match.group).kind == "drug":
-                chars[match.end + colon.end() - 1] = " "
+            label = _LABEL_SEPARATOR.match(text, match.end)
+            if label is not None and self.vocabulary.group(match.group).kind == "drug":
+                for i in range(label.start(1), label.end(1)):
+                    chars[i] = " "
+                if label.group(1) == "(" and (close := text.find(")", label.end(1), label.end(1) + 80)) != -1:
+                    chars[close] = " "
         return "".join(chars)
 
     def _entities(self, doc: Doc) -> tuple[list[Span], dict[tuple[int, int], Any]]:

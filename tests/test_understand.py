@@ -254,7 +254,14 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("HER2+ mBC, PD on THP 1L. T-DXd: pt opted against it. What 2L?", "trastuzumab deruxtecan", "declined"),
      ("HER2+ mBC, PD on THP 1L. Enhertu: declined. What 2L?", "trastuzumab deruxtecan", "declined"),
      ("HER2+ mBC, PD on THP 1L. Enhertu: not available at this centre.", "trastuzumab deruxtecan", "unavailable"),
-     ("HER2+ mBC, PD on THP 1L. She elected against Enhertu. What 2L?", "trastuzumab deruxtecan", "declined")],
+     ("HER2+ mBC, PD on THP 1L. She elected against Enhertu. What 2L?", "trastuzumab deruxtecan", "declined"),
+     # a drug as a label: bracket, dash, en or em dash, arrow before its statement
+     ("HER2+ mBC, PD on THP 1L. Enhertu (declined). What 2L?", "trastuzumab deruxtecan", "declined"),
+     ("HER2+ mBC, PD on THP 1L. T-DXd \u2013 not available. What 2L?", "trastuzumab deruxtecan", "unavailable"),
+     ("HER2+ mBC, PD on THP 1L. T-DXd -> pt declined. What 2L?", "trastuzumab deruxtecan", "declined"),
+     ("HER2+ mBC, PD on THP 1L. Enhertu \u2014 contraindicated (ILD). What 2L?", "trastuzumab deruxtecan", "contraindicated"),
+     ("HER2+ mBC, PD on THP 1L then T-DXd - PD after 9 mo. What next?", "trastuzumab deruxtecan", "progressed"),
+     ("HER2+ mBC, progressed on T-DXd (DESTINY-Breast03 regimen). What next?", "trastuzumab deruxtecan", "progressed")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
