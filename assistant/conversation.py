@@ -38,6 +38,7 @@ from assistant.settings import Settings
 from assistant.types import (
     EVIDENCE_ORDER,
     Answer,
+    Comparison,
     Frozen,
     Passage,
     PatientFacts,
@@ -173,7 +174,9 @@ class Assistant:
         stated = _stated(last.facts)
         about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
-        studies = last.studies or described or (last.drug_studies if last.asks_result and not last.patient_words else ())
+        studies = last.studies or described or (
+            # "head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is not the results of tucatinib's trial
+            last.drug_studies if last.asks_result and not last.patient_words and self._comparison(last) is None else ())
         # "DB03 PFS HR, T-DXd vs T-DM1?" asks for a result, not a choice between the two drugs
         if studies and (last.asks_result or (last.measures and not about_a_patient)
                         or not (about_a_patient or _asks_recommendation(last))):
@@ -187,7 +190,8 @@ class Assistant:
         lower = last.text.lower()
         defining = bool(_MEANING.search(lower)) or (
             bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3
-            and not last.patient_words)
+            and not last.patient_words) or (  # "any head-to-head data for X vs Y?" asks for evidence, not a plan
+            bool(_HEAD_TO_HEAD.search(lower)) and not last.patient_words and not _case_facts(last.facts))
         about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical
         profile = sum(f is not None for f in (last.facts.her2, last.facts.hr, last.facts.setting)) if _stated(last.facts) \
             else int(last.facts.setting is not None)
@@ -236,7 +240,7 @@ class Assistant:
         passages = self.explaining_passages(last.text)
         if not passages:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
-        return self.composer.explanation(last.text, facts, passages)
+        return self.composer.explanation(last.text, facts, passages, comparison=self._comparison(last))
 
     def _described_study(self, last: Reading) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""
@@ -249,11 +253,7 @@ class Assistant:
         drugs = compared or {m.group for m in named}
         if len(drugs) < 2:
             return ()
-        def tested(card: StudyCard) -> set[str]:
-            arms = " ".join(card.arms)
-            return set(card.drugs) | {m.group for m in self.index.vocabulary.find(arms)}
-
-        matching = [card for card in self.index.cards if drugs <= tested(card)]
+        matching = [card for card in self.index.cards if drugs <= self._tested(card)]
         if not matching:
             return ()
         # the trial rather than real-world studies of the same drugs, then the population the question describes
@@ -264,6 +264,31 @@ class Assistant:
         if len(ranked) > 1 and ranked[0][0] == ranked[1][0]:
             return ()
         return (ranked[0][1],)
+
+    def _tested(self, card: StudyCard) -> set[str]:
+        """The drug groups a study gave: its drugs and the drugs its arms name."""
+        return set(card.drugs) | {m.group for m in self.index.vocabulary.find(" ".join(card.arms))}
+
+    def _comparison(self, last: Reading) -> Comparison | None:
+        """"Why T-DXd over pyrotinib? Any head-to-head trial?": the drugs compared and the studies that gave
+        them all (none: the answer says the review cites no direct comparison)."""
+        lower = last.text.lower()
+        named = [m for m in self.index.vocabulary.find(last.text) if self.index.vocabulary.group(m.group).kind == "drug"]
+        compared = list(dict.fromkeys(
+            g for a, b in itertools.pairwise(named) if a.group != b.group
+            and _COMPARED.fullmatch(last.text[a.end:b.start].lower()) for g in (a.group, b.group)))
+        if len(compared) < 2 and _HEAD_TO_HEAD.search(lower):
+            compared = list(dict.fromkeys(m.group for m in named))
+        if len(compared) < 2 or not (_HEAD_TO_HEAD.search(lower) or _COMPARISON_WORD.search(lower)):
+            return None
+        vocabulary = self.index.vocabulary
+
+        def apart(card: StudyCard) -> bool:  # each drug in an arm without the others: compared, not combined
+            arms = [{m.group for m in vocabulary.find(arm)} for arm in card.arms]
+            return all(any(d in arm and not set(compared) <= arm for arm in arms) for d in compared)
+
+        trials = tuple(card for card in self.index.cards if set(compared) <= self._tested(card) and apart(card))
+        return Comparison(drugs=tuple(compared), trials=trials)
 
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
         """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
@@ -531,6 +556,11 @@ def _asks_recommendation(reading: Reading) -> bool:
     return "asks for a recommendation" in reading.domain_terms or reading.asks_choice
 
 
+# between two drugs a question compares: "T-DXd vs T-DM1", "T-DXd over pyrotinib", "T-DXd or SG", "T-DXd than T-DM1"
+_COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and|with)\s*")
+_COMPARISON_WORD = re.compile(
+    r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
+_HEAD_TO_HEAD = re.compile(r"\bhead[\s-]*to[\s-]*head\b|\bdirect(?:ly)?\s+compar\w*|\bcompared\s+directly\b")
 _TREATMENT_QUESTION = re.compile(
     r"\b(?:give|treat\w*|regimen|therapy|next\s+line|should\s+(?:i|we)\s+(?:give|use|start|offer|switch))\b")
 

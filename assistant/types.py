@@ -174,6 +174,14 @@ class StudyCard(Frozen):
 # --- retrieval ------------------------------------------------------------------------------
 
 
+class Comparison(Frozen):
+    """The drugs a question compares and the studies that gave them all: none means the corpus holds no
+    head-to-head trial, which the answer must say rather than let separate results read as one."""
+
+    drugs: tuple[str, ...]
+    trials: tuple[StudyCard, ...] = ()
+
+
 class Scores(Frozen):
     fused: float
     dense: float | None  # cosine similarity, when the dense retriever ranked it

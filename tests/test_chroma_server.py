@@ -72,7 +72,8 @@ def test_search_and_answers_from_the_server_equal_the_embedded_index(settings: S
     embedded = Assistant(settings)
     version, counts = embedded.corpus_version, embedded.index.manifest.counts
     held = push_build(served)
-    assert held == {f"review-{version}": counts["chunks"], f"review-sentences-{version}": counts["sentences"]}
+    assert held == {f"review-{version}": counts["chunks"], f"review-sentences-{version}": counts["sentences"],
+                    f"review-keys-{version}": counts["keys"]}
     assert push_build(served) == held  # a second push adds nothing
 
     remote = Assistant(served)

@@ -248,3 +248,39 @@ def test_a_what_if_then_a_new_fact_keeps_the_first_turns_facts(assistant: Assist
     assert answer.patient["her2"]["value"] == "positive"  # type: ignore[index]
     assert "brain_mets" not in answer.patient
     assert answer.recommendations[0].option.startswith("trastuzumab deruxtecan")
+
+
+@pytest.mark.parametrize("question", [
+    "Why is T-DXd preferred over pyrotinib? Is there a head-to-head trial?",
+    "Is there head-to-head data for tucatinib versus pyrotinib?",
+    "why pyrotinib rather than tucatinib for brain mets?",
+])
+def test_a_comparison_without_a_shared_trial_says_there_is_none(assistant: Assistant, question: str) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert "No head-to-head trial" in answer.text
+    assert "cites no study that compared" in answer.text
+
+
+def test_a_comparison_with_a_shared_trial_names_it_with_its_level(assistant: Assistant) -> None:
+    answer = assistant.answer(["Why T-DXd over T-DM1? Any head-to-head data?"])
+    assert answer.kind == "explanation"
+    assert "**Head-to-head:** trastuzumab deruxtecan and trastuzumab emtansine were compared directly in DESTINY-Breast03 (phase 3" in answer.text
+    assert answer.evidence_level == "I"
+    assert any(c.trial == "DESTINY-Breast03" for c in answer.citations)
+
+
+def test_an_explanation_resting_on_a_study_carries_its_level(assistant: Assistant) -> None:
+    answer = assistant.answer(["Why does T-DXd work in HER2-low disease?"])
+    cited = {c.ref for c in answer.citations if c.ref is not None}
+    cards = [card for card in assistant.index.cards if set(card.refs) & cited]
+    assert answer.kind == "explanation"
+    assert (answer.evidence_level is None) == (not cards)
+
+
+def test_a_comparison_made_only_outside_a_randomized_trial_says_so(assistant: Assistant) -> None:
+    answer = assistant.answer(["Is there head-to-head data for sacituzumab govitecan versus T-DXd?"])
+    assert answer.kind == "explanation"
+    assert "**No randomized head-to-head trial:**" in answer.text
+    assert "retrospective" in answer.text
+    assert answer.evidence_level == "IV"
