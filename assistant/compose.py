@@ -338,26 +338,25 @@ class Composer:
                     definitions: Sequence[tuple[StudyCard, str]] = (), comparison: Comparison | None = None) -> Answer:
         """The review's sentences that answer; a comparison says whether any cited trial compared the drugs
         directly. The evidence level is that of the studies the answer rests on (the head-to-head trials,
-        else the studies its quotes cite), none when it rests on no study."""
+        else the studies its first, best-matching quote cites), none when it rests on no study."""
         citations = _Citations(self)
         head_to_head = []
         if comparison is not None:
             head_to_head = [{"card": card, "citations": citations.card(card, query),
                              "randomized": "random" in card.design.lower()} for card in comparison.trials]
         quotes = []
-        cited: list[int] = []
         for passage, quote in passages:
             ids = [citations.passage(passage, quote)]
             for ref in _refs_in(quote):
                 ids.append(citations.reference(ref, passage, quote, self._trial_for(ref)))
-                cited.append(ref)
             quotes.append({"passage": passage, "quote": quote, "citations": ids})
+        cited = set(_refs_in(passages[0][1])) if passages else set()  # the best quote is what the answer rests on
         cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
         drugs = [self.index.vocabulary.group(d).name for d in comparison.drugs] if comparison else []
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards, comparison=comparison,
                             drugs=drugs, head_to_head=head_to_head)
         studies = list(comparison.trials) if comparison and comparison.trials else [
-            card for card in self.index.cards if set(card.refs) & set(cited)]
+            card for card in self.index.cards if set(card.refs) & cited]
         level = min((c.esmo_level for c in studies), key=EVIDENCE_ORDER.index) if studies else None
         return self.answer("explanation", text, citations=tuple(citations.items), evidence_level=level,
                            patient=patient_record(facts, self.registry))

@@ -91,15 +91,23 @@ class ScopeReader:
     def _open_labels(self, text: str) -> str:
         """"T-DXd: opted against it", "Enhertu (declined)", "T-DXd – not available", "T-DXd -> pt declined": a drug
         used as a label for its statement. The separator after it (colon, dash, arrow, opening bracket) must not end
-        the drug's scope as ConText's terminators or the sentence splitter would; it becomes spaces (offsets unchanged)."""
+        the drug's scope as ConText's terminators or the sentence splitter would; it becomes spaces (offsets unchanged).
+        The closing bracket stays: "tucidinostat (chidamide) after palbociclib failure" ends the alias there; a
+        bracket that names another drug is about that drug."""
         chars = list(text)
-        for match in self.vocabulary.find(text):
+        matches = self.vocabulary.find(text)
+        drugs = [m for m in matches if self.vocabulary.group(m.group).kind == "drug"]
+        for match in drugs:
             label = _LABEL_SEPARATOR.match(text, match.end)
-            if label is not None and self.vocabulary.group(match.group).kind == "drug":
-                for i in range(label.start(1), label.end(1)):
-                    chars[i] = " "
-                if label.group(1) == "(" and (close := text.find(")", label.end(1), label.end(1) + 80)) != -1:
-                    chars[close] = " "
+            if label is None:
+                continue
+            if label.group(1) == "(":  # "T-DM1 (T-DXd wasn't available then)" speaks of the drug inside
+                close = text.find(")", label.end(1))
+                inside = range(label.end(1), close if close != -1 else len(text))
+                if any(other.start in inside for other in drugs):
+                    continue
+            for i in range(label.start(1), label.end(1)):
+                chars[i] = " "
         return "".join(chars)
 
     def _entities(self, doc: Doc) -> tuple[list[Span], dict[tuple[int, int], Any]]:

@@ -8,6 +8,7 @@ import pytest
 
 from assistant.conversation import Assistant
 from assistant.settings import Settings
+from assistant.types import EVIDENCE_ORDER
 
 
 def test_facts_accumulate_across_turns(assistant: Assistant) -> None:
@@ -271,11 +272,15 @@ def test_a_comparison_with_a_shared_trial_names_it_with_its_level(assistant: Ass
 
 
 def test_an_explanation_resting_on_a_study_carries_its_level(assistant: Assistant) -> None:
-    answer = assistant.answer(["Why does T-DXd work in HER2-low disease?"])
-    cited = {c.ref for c in answer.citations if c.ref is not None}
-    cards = [card for card in assistant.index.cards if set(card.refs) & cited]
-    assert answer.kind == "explanation"
-    assert (answer.evidence_level is None) == (not cards)
+    """The level is that of the studies its best (first) quote cites; none when that quote cites no study."""
+    for question in ("Why does T-DXd work in HER2-low disease?", "What is the role of ROR1 in T-DM1 resistance?",
+                     "Why does oligoprogression happen on an ADC?"):
+        answer = assistant.answer([question])
+        assert answer.kind == "explanation"
+        first = answer.citations[0].quote
+        cited = {c.ref for c in answer.citations if c.ref is not None and c.quote == first}
+        levels = [card.esmo_level for card in assistant.index.cards if set(card.refs) & cited]
+        assert answer.evidence_level == (min(levels, key=EVIDENCE_ORDER.index) if levels else None), question
 
 
 def test_a_comparison_made_only_outside_a_randomized_trial_says_so(assistant: Assistant) -> None:

@@ -261,7 +261,10 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("HER2+ mBC, PD on THP 1L. T-DXd -> pt declined. What 2L?", "trastuzumab deruxtecan", "declined"),
      ("HER2+ mBC, PD on THP 1L. Enhertu \u2014 contraindicated (ILD). What 2L?", "trastuzumab deruxtecan", "contraindicated"),
      ("HER2+ mBC, PD on THP 1L then T-DXd - PD after 9 mo. What next?", "trastuzumab deruxtecan", "progressed"),
-     ("HER2+ mBC, progressed on T-DXd (DESTINY-Breast03 regimen). What next?", "trastuzumab deruxtecan", "progressed")],
+     ("HER2+ mBC, progressed on T-DXd (DESTINY-Breast03 regimen). What next?", "trastuzumab deruxtecan", "progressed"),
+     # a bracket naming another drug speaks of that drug; an alias in brackets ends there
+     ("HER2+ MBC, THP then Kadcyla 2L (Enhertu not available at the time), PD now", "trastuzumab emtansine", "progressed"),
+     ("ER+ HER2-low mBC: what about chidamide (tucidinostat) after palbociclib failure?", "cdk4/6 inhibitor", "progressed")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
