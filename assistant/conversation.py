@@ -174,9 +174,10 @@ class Assistant:
         stated = _stated(last.facts)
         about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
+        comparison = self._comparison(last)
         studies = last.studies or described or (
             # "head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is not the results of tucatinib's trial
-            last.drug_studies if last.asks_result and not last.patient_words and self._comparison(last) is None else ())
+            last.drug_studies if last.asks_result and not last.patient_words and comparison is None else ())
         # "DB03 PFS HR, T-DXd vs T-DM1?" asks for a result, not a choice between the two drugs
         if studies and (last.asks_result or (last.measures and not about_a_patient)
                         or not (about_a_patient or _asks_recommendation(last))):
@@ -197,7 +198,7 @@ class Assistant:
             else int(last.facts.setting is not None)
         if defining or (not about_someone and (last.asks_definition or (
                 last.intent == "question" and profile < 2 and not last.facts.topics and not _asks_for_treatment(last)))):
-            return self._explain(last, facts)
+            return self._explain(last, facts, comparison)
         return self._recommend(last, facts, notes)
 
     def _recommend(self, last: Reading, facts: PatientFacts, notes: list[str]) -> Answer:
@@ -221,12 +222,12 @@ class Assistant:
             questions = [self.questions[name] for name in ("her2", "setting", "prior")]
             return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
         if last.domain_terms or last.studies:
-            return self._explain(last, facts)
+            return self._explain(last, facts, self._comparison(last))
         if known:
             return self.composer.out_of_scope(self.messages["no_recommendation"], facts, self.questions["covers"])
         return self.composer.out_of_scope(self.messages["outside"], facts)
 
-    def _explain(self, last: Reading, facts: PatientFacts) -> Answer:
+    def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None) -> Answer:
         if _asks_for_the_gist(last) and not (last.studies or _decision_facts(last.facts) or any(
                 self.index.vocabulary.group(g).kind == "concept" and g not in _GIST_GROUPS for g in last.domain_terms)):
             gist = [self.index.review.passage(p) for p in ("review:abstract", "review:7:p1")]
@@ -240,7 +241,7 @@ class Assistant:
         passages = self.explaining_passages(last.text)
         if not passages:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
-        return self.composer.explanation(last.text, facts, passages, comparison=self._comparison(last))
+        return self.composer.explanation(last.text, facts, passages, comparison=comparison)
 
     def _described_study(self, last: Reading) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""
@@ -265,9 +266,16 @@ class Assistant:
             return ()
         return (ranked[0][1],)
 
+    @functools.cached_property
+    def _arm_drugs(self) -> dict[str, tuple[frozenset[str], ...]]:
+        """Card id -> the drug groups each of its arms names (read once, not per question)."""
+        vocabulary = self.index.vocabulary
+        return {card.id: tuple(frozenset(m.group for m in vocabulary.find(arm)) for arm in card.arms)
+                for card in self.index.cards}
+
     def _tested(self, card: StudyCard) -> set[str]:
         """The drug groups a study gave: its drugs and the drugs its arms name."""
-        return set(card.drugs) | {m.group for m in self.index.vocabulary.find(" ".join(card.arms))}
+        return set(card.drugs).union(*self._arm_drugs[card.id])
 
     def _comparison(self, last: Reading) -> Comparison | None:
         """"Why T-DXd over pyrotinib? Any head-to-head trial?": the drugs compared and the studies that gave
@@ -281,10 +289,8 @@ class Assistant:
             compared = list(dict.fromkeys(m.group for m in named))
         if len(compared) < 2 or not (_HEAD_TO_HEAD.search(lower) or _COMPARISON_WORD.search(lower)):
             return None
-        vocabulary = self.index.vocabulary
-
         def apart(card: StudyCard) -> bool:  # each drug in an arm without the others: compared, not combined
-            arms = [{m.group for m in vocabulary.find(arm)} for arm in card.arms]
+            arms = self._arm_drugs[card.id]
             return all(any(d in arm and not set(compared) <= arm for arm in arms) for d in compared)
 
         trials = tuple(card for card in self.index.cards if set(compared) <= self._tested(card) and apart(card))
@@ -557,7 +563,7 @@ def _asks_recommendation(reading: Reading) -> bool:
 
 
 # between two drugs a question compares: "T-DXd vs T-DM1", "T-DXd over pyrotinib", "T-DXd or SG", "T-DXd than T-DM1"
-_COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and|with)\s*")
+_COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and)\s*")  # not "with": a combination
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
 _HEAD_TO_HEAD = re.compile(r"\bhead[\s-]*to[\s-]*head\b|\bdirect(?:ly)?\s+compar\w*|\bcompared\s+directly\b")

@@ -216,10 +216,13 @@ class Retriever:
 
         A synonym group adds many words; at full weight they would outvote the question's own.
         """
+        return self._bm25_scores(self._bm25, query)
+
+    def _bm25_scores(self, bm25: BM25Okapi, query: str) -> list[float]:
         own, added = self.expand(query)
-        scores = self._bm25.get_scores(own)
+        scores = bm25.get_scores(own)
         if added:
-            scores = scores + self.settings.expansion_weight * self._bm25.get_scores(added)
+            scores = scores + self.settings.expansion_weight * bm25.get_scores(added)
         return [float(x) for x in scores]
 
     def normalized_query(self, query: str) -> str:
@@ -384,42 +387,33 @@ class Retriever:
         """Passages ranked by their sentence closest in meaning to the query (a passage's first chunk
         stands for it). A long paragraph's chunk embedding blurs its topics together; the one sentence
         that answers ("fast disease progression, high malignancy and poor prognosis") stays sharp."""
-        first_chunk = self._first_chunks(allowed)
-        hits = self.index.sentence_store.similarity_search_by_vector_with_relevance_scores(
-            self.query_vector(query), k=self.settings.sentence_candidates,
-            filter=self._where(allowed),
-        )
-        ranked: list[tuple[int, float]] = []
-        for doc, distance in hits:  # best first; Chroma's cosine distance
-            position = first_chunk.get(doc.metadata["passage_id"])
-            if position is not None:
-                ranked.append((position, 1.0 - distance))
-        return ranked
+        return self._store_ranking(self.index.sentence_store, self.settings.sentence_candidates, query, allowed)
 
-    def _key_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
-        """Passages ranked by their key closest in meaning to the query (its first chunk stands for it)."""
+    def _store_ranking(self, store: Any, k: int, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages (their first chunks) in the order of their records in a store of passage parts
+        (sentences, keys) closest in meaning to the query; a passage may recur, its first place counts."""
         first_chunk = self._first_chunks(allowed)
-        hits = self.index.key_store.similarity_search_by_vector_with_relevance_scores(
-            self.query_vector(query), k=min(self.settings.key_candidates, len(self.index.keys)),
-            filter=self._where(allowed),
-        )
+        hits = store.similarity_search_by_vector_with_relevance_scores(
+            self.query_vector(query), k=k, filter=self._where(allowed))
+        # best first; Chroma's cosine distance
         return [(first_chunk[doc.metadata["passage_id"]], 1.0 - distance) for doc, distance in hits
                 if doc.metadata["passage_id"] in first_chunk]
 
+    def _key_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages ranked by their key closest in meaning to the query (its first chunk stands for it)."""
+        return self._store_ranking(self.index.key_store, min(self.settings.key_candidates, len(self.index.keys)),
+                                   query, allowed)
+
     def _key_lexical_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
         """Passages ranked by BM25 of the query against their best key (own words and, discounted, added ones)."""
-        bm25 = self._key_bm25
-        if bm25 is None:
+        if self._key_bm25 is None:
             return []
-        own, added = self.expand(query)
-        scores = bm25.get_scores(own)
-        if added:
-            scores = scores + self.settings.expansion_weight * bm25.get_scores(added)
+        scores = self._bm25_scores(self._key_bm25, query)
         first_chunk = self._first_chunks(allowed)
         best: dict[str, float] = {}
         for key, score in zip(self.index.keys, scores, strict=True):
             if score > 0 and key.passage_id in first_chunk:
-                best[key.passage_id] = max(best.get(key.passage_id, 0.0), float(score))
+                best[key.passage_id] = max(best.get(key.passage_id, 0.0), score)
         ordered = sorted(best, key=lambda p: (-best[p], first_chunk[p]))
         return [(first_chunk[p], best[p]) for p in ordered]
 

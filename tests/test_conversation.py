@@ -263,12 +263,24 @@ def test_a_comparison_without_a_shared_trial_says_there_is_none(assistant: Assis
     assert "cites no study that compared" in answer.text
 
 
-def test_a_comparison_with_a_shared_trial_names_it_with_its_level(assistant: Assistant) -> None:
-    answer = assistant.answer(["Why T-DXd over T-DM1? Any head-to-head data?"])
+@pytest.mark.parametrize(("question", "drugs", "trial"), [
+    ("Why T-DXd over T-DM1? Any head-to-head data?", "trastuzumab deruxtecan and trastuzumab emtansine", "DESTINY-Breast03"),
+    ("why choose Enhertu instead of Kadcyla?", "trastuzumab deruxtecan and trastuzumab emtansine", "DESTINY-Breast03"),
+    ("Why trastuzumab deruxtecan rather than eribulin for HER2-low?", "trastuzumab deruxtecan and eribulin", "DESTINY-Breast04"),
+])
+def test_a_comparison_with_a_shared_trial_names_it_with_its_level(assistant: Assistant, question: str, drugs: str,
+                                                                   trial: str) -> None:
+    answer = assistant.answer([question])
     assert answer.kind == "explanation"
-    assert "**Head-to-head:** trastuzumab deruxtecan and trastuzumab emtansine were compared directly in DESTINY-Breast03 (phase 3" in answer.text
+    assert answer.text.startswith(f"**Head-to-head:** {drugs} were compared directly in {trial} (phase 3")
+    assert ".\n\nFrom the review:" in answer.text  # its own paragraph, not run into the quotes
     assert answer.evidence_level == "I"
-    assert any(c.trial == "DESTINY-Breast03" for c in answer.citations)
+    assert any(c.trial == trial for c in answer.citations)
+
+
+def test_a_combination_is_not_a_comparison(assistant: Assistant) -> None:
+    answer = assistant.answer(["Why is T-DM1 with atezolizumab better in PD-L1 positive tumours?"])
+    assert "head-to-head" not in answer.text.lower()
 
 
 def test_an_explanation_resting_on_a_study_carries_its_level(assistant: Assistant) -> None:
