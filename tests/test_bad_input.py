@@ -78,7 +78,8 @@ def _printed(output: str) -> str:
 @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(question=hostile)
 def test_ask_never_crashes_and_never_echoes_control_sequences(settings: Settings, shared: None, question: str) -> None:
-    for args in (["ask", question], ["ask", question, "--json"]):
+    # "--" ends the options, as a user must type it for a question that starts with "-" ("-0", "-ve HER2?")
+    for args in (["ask", "--", question], ["ask", "--json", "--", question]):
         result = _invoke(settings, args)
         _clean_exit(result)
         if result.exit_code == 0:
