@@ -78,6 +78,16 @@ def md(text: object) -> str:
     return re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", escaped)
 
 
+def _sheets(cards: Sequence[StudyCard], measures: Sequence[str], query: str, citations: _Citations) -> list[dict[str, Any]]:
+    """Each study's card facts, the results asked for and the review's sentences about it, for fact.md.j2's sheets."""
+    sheets = []
+    for card in cards:
+        ids = citations.card(card, f"{card.name} {query}")
+        sheets.append({"card": card, "results": _results_for(card, measures), "citations": ids,
+                       "quotes": [c for c in citations.items if c.id in ids]})
+    return sheets
+
+
 @dataclass
 class _Citations:
     """Citations of one answer, numbered by reference (or by review passage) in order of first use."""
@@ -323,23 +333,22 @@ class Composer:
 
     def fact(self, cards: Sequence[StudyCard], measures: Sequence[str], query: str, facts: PatientFacts) -> Answer:
         citations = _Citations(self)
-        sheets = []
-        for card in cards:
-            ids = citations.card(card, f"{card.name} {query}")
-            review_quotes = [c for c in citations.items if c.id in ids]
-            sheets.append({"card": card, "results": _results_for(card, measures), "citations": ids,
-                           "quotes": review_quotes})
+        sheets = _sheets(cards, measures, query, citations)
         level = min((c.esmo_level for c in cards), key=EVIDENCE_ORDER.index)
         text = self._render("fact.md.j2", sheets=sheets, format_result=format_result)
         return self.answer("fact", text, citations=tuple(citations.items), evidence_level=level,
                            patient=patient_record(facts, self.registry))
 
     def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
-                    definitions: Sequence[tuple[StudyCard, str]] = (), comparison: Comparison | None = None) -> Answer:
+                    definitions: Sequence[tuple[StudyCard, str]] = (), comparison: Comparison | None = None,
+                    studies: Sequence[StudyCard] = (), measures: Sequence[str] = ()) -> Answer:
         """The review's sentences that answer; a comparison says whether any cited trial compared the drugs
-        directly. The evidence level is that of the studies the answer rests on (the head-to-head trials,
-        else the studies its first, best-matching quote cites), none when it rests on no study."""
+        directly; the studies the question names ("why T-DXd over T-DM1? which trial?", "explain KATE2") come
+        with their verified results. The evidence level is that of the studies the answer rests on (the named
+        ones, else the head-to-head trials, else those its first, best-matching quote cites), none when it
+        rests on no study."""
         citations = _Citations(self)
+        sheets = _sheets(studies, measures, query, citations)
         head_to_head = []
         if comparison is not None:
             head_to_head = [{"card": card, "citations": citations.card(card, query),
@@ -354,10 +363,10 @@ class Composer:
         cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
         drugs = [self.index.vocabulary.group(d).name for d in comparison.drugs] if comparison else []
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards, comparison=comparison,
-                            drugs=drugs, head_to_head=head_to_head)
-        studies = list(comparison.trials) if comparison and comparison.trials else [
-            card for card in self.index.cards if set(card.refs) & cited]
-        level = min((c.esmo_level for c in studies), key=EVIDENCE_ORDER.index) if studies else None
+                            drugs=drugs, head_to_head=head_to_head, sheets=sheets, format_result=format_result)
+        resting = list(studies) or (list(comparison.trials) if comparison and comparison.trials else [
+            card for card in self.index.cards if set(card.refs) & cited])
+        level = min((c.esmo_level for c in resting), key=EVIDENCE_ORDER.index) if resting else None
         return self.answer("explanation", text, citations=tuple(citations.items), evidence_level=level,
                            patient=patient_record(facts, self.registry))
 

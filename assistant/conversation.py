@@ -179,15 +179,20 @@ class Assistant:
             # "head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is not the results of tucatinib's trial
             last.drug_studies if last.asks_result and not last.patient_words and comparison is None else ())
         # "DB03 PFS HR, T-DXd vs T-DM1?" asks for a result, not a choice between the two drugs
-        if studies and (last.asks_result or (last.measures and not about_a_patient)
+        if studies and (last.asks_result or last.asks_explanation or (last.measures and not about_a_patient)
                         or not (about_a_patient or _asks_recommendation(last))):
             cards = [card for card in self.index.cards if card.id in studies]
+            if last.asks_explanation:  # "why is T-DXd favoured? which trial?": the reasons, with the trial's figures
+                return self._explain(last, facts, comparison, cards)
             return self.composer.fact(cards, last.measures, last.text, facts)
         if not clinical and not _decision_facts(facts):
             if _TREATMENT_QUESTION.search(last.text.lower()):  # "What should I give next?": ask about the patient
                 return self.composer.clarification([self.questions[n] for n in ("her2", "setting", "prior")], facts,
                                                    covers=[self.questions["covers"]])
             return self.composer.out_of_scope(say["outside"], facts)
+        if last.asks_explanation and clinical:
+            # "HER2-low mBC. Does the order matter, SG then T-DXd? What data is there?": evidence, not a plan
+            return self._explain(last, facts, comparison)
         lower = last.text.lower()
         defining = bool(_MEANING.search(lower)) or (
             bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3
@@ -227,7 +232,8 @@ class Assistant:
             return self.composer.out_of_scope(self.messages["no_recommendation"], facts, self.questions["covers"])
         return self.composer.out_of_scope(self.messages["outside"], facts)
 
-    def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None) -> Answer:
+    def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None,
+                 studies: Sequence[StudyCard] = ()) -> Answer:
         if _asks_for_the_gist(last) and not (last.studies or _decision_facts(last.facts) or any(
                 self.index.vocabulary.group(g).kind == "concept" and g not in _GIST_GROUPS for g in last.domain_terms)):
             gist = [self.index.review.passage(p) for p in ("review:abstract", "review:7:p1")]
@@ -239,9 +245,10 @@ class Assistant:
                            for card in self.index.cards if card.id == e.card.id]
             return self.composer.explanation(last.text, facts, quotes, definitions)
         passages = self.explaining_passages(last.text)
-        if not passages:
+        if not passages and not studies:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
-        return self.composer.explanation(last.text, facts, passages, comparison=comparison)
+        return self.composer.explanation(last.text, facts, passages, comparison=comparison, studies=studies,
+                                         measures=last.measures)
 
     def _described_study(self, last: Reading) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""

@@ -22,7 +22,7 @@ from assistant.types import Exposure, Frozen
 CONTEXT_CATEGORIES = frozenset({
     "NEGATED_EXISTENCE", "POSSIBLE_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY",
     "CONSIDERED", "DECLINED", "UNAVAILABLE", "CONTRAINDICATED", "STOPPED", "STOPPED_TOXICITY", "COMPLETED",
-    "PROGRESSED", "CURRENT", "NOT_TESTED",
+    "PROGRESSED", "CURRENT", "NOT_TESTED", "EARLY_SETTING",
 })
 _STRUCTURAL = frozenset({"TERMINATE", "PSEUDO"})
 BiomarkerStatus = Literal["positive", "negative", "not_tested"]
@@ -90,6 +90,9 @@ class ExposureRule(Frozen):
     label: str
     received: bool
     categories: tuple[str, ...]
+    # categories that set the status only when no other cue does: "neoadjuvant TCHP" was completed unless
+    # "started", "cycle 4 now" or "planned" says otherwise
+    fallback: tuple[str, ...] = ()
 
 
 class Registry(Frozen):
@@ -109,7 +112,7 @@ class Registry(Frozen):
         if missing or len(statuses) != len(set(statuses)):
             raise ValueError(f"exposures must list every status once (missing: {', '.join(sorted(missing))})")
         for rule in self.exposures:
-            unknown = set(rule.categories) - CONTEXT_CATEGORIES
+            unknown = (set(rule.categories) | set(rule.fallback)) - CONTEXT_CATEGORIES
             if unknown:
                 raise ValueError(f"exposure {rule.status} names unknown categories {sorted(unknown)}")
         return self

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from assistant.vocabulary import Vocabulary
 
 # what may stand between a drug named as a label and its statement
 _LABEL_SEPARATOR = re.compile(r"\s*(:|->|=>|\u2192|[-\u2013\u2014=(])")
+REGIMEN = "regimen"  # the label of a regimen abbreviation's mention ("THP"): its therapies are understanding's
 _FINDING_GROUPS = ("brain metastases", "interstitial lung disease", "PIK3CA", "AKT pathway", "ESR1", "BRCA",
                    "PD-L1")
 
@@ -70,13 +72,18 @@ class ScopeReader:
                 matcher.add(f"{fact.name}#{number}", [list(spec.pattern)])
         return matcher
 
-    def read(self, text: str) -> tuple[Mention, ...]:
+    def read(self, text: str, regimens: Sequence[tuple[int, int]] = ()) -> tuple[Mention, ...]:
+        """The mentions of a text; `regimens` are where regimen abbreviations stand ("THP"), read as drugs."""
         nlp = self._nlp
-        doc = nlp.make_doc(self._open_labels(text))
+        doc = nlp.make_doc(self._open_labels(text, regimens))
         for name, component in nlp.pipeline:
             if name != "medspacy_context":
                 doc = component(doc)
         spans, values = self._entities(doc)
+        for start, end in regimens:
+            span = doc.char_span(start, end, label=REGIMEN, alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
         doc.ents = filter_spans(spans)
         doc = nlp.get_pipe("medspacy_context")(doc)
         sentences = list(doc.sents)
@@ -88,7 +95,7 @@ class ScopeReader:
                                     text=ent.text))
         return tuple(mentions)
 
-    def _open_labels(self, text: str) -> str:
+    def _open_labels(self, text: str, regimens: Sequence[tuple[int, int]] = ()) -> str:
         """"T-DXd: opted against it", "Enhertu (declined)", "T-DXd – not available", "T-DXd -> pt declined": a drug
         used as a label for its statement. The separator after it (colon, dash, arrow, opening bracket) must not end
         the drug's scope as ConText's terminators or the sentence splitter would; it becomes spaces (offsets unchanged).
@@ -96,15 +103,16 @@ class ScopeReader:
         bracket that names another drug is about that drug."""
         chars = list(text)
         matches = self.vocabulary.find(text)
-        drugs = [m for m in matches if self.vocabulary.group(m.group).kind == "drug"]
-        for match in drugs:
-            label = _LABEL_SEPARATOR.match(text, match.end)
+        drugs = [(m.start, m.end) for m in matches if self.vocabulary.group(m.group).kind == "drug"]
+        drugs = sorted([*drugs, *regimens])
+        for _, end in drugs:
+            label = _LABEL_SEPARATOR.match(text, end)
             if label is None:
                 continue
             if label.group(1) == "(":  # "T-DM1 (T-DXd wasn't available then)" speaks of the drug inside
                 close = text.find(")", label.end(1))
                 inside = range(label.end(1), close if close != -1 else len(text))
-                if any(other.start in inside for other in drugs):
+                if any(other in inside for other, _ in drugs):
                     continue
             for i in range(label.start(1), label.end(1)):
                 chars[i] = " "

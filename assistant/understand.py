@@ -16,7 +16,7 @@ from typing import Literal
 
 from assistant.errors import InputRejected
 from assistant.registry import Registry
-from assistant.scope import Mention, ScopeReader
+from assistant.scope import REGIMEN, Mention, ScopeReader
 from assistant.textclean import clean_text
 from assistant.types import (
     IMPLIED_CLASSES,
@@ -78,6 +78,7 @@ class Reading(Frozen):
     correction: bool = False
     asks_definition: bool = False
     asks_result: bool = False
+    asks_explanation: bool = False  # an asking sentence wants the evidence or the reasons: "explain", "what data?"
     measures: tuple[str, ...] = ()
     other_cancer: str | None = None
     alternative_medicine: bool = False
@@ -111,7 +112,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     text, markup = sanitize(message, max_chars)
     corrected, alignment = lexicon.speller.correct_aligned(text)
     lower = corrected.lower()
-    mentions = lexicon.scope.read(corrected)
+    mentions = lexicon.scope.read(corrected, regimen_spans(corrected, lexicon.vocabulary))
     what_if_spans = _what_if_sentences(lower)
     factual = _mask(corrected, what_if_spans)
     facts, conflicts = _facts(factual, turn, lexicon, mentions)
@@ -139,6 +140,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         correction=bool(_CORRECTION.search(lower)),
         asks_definition=any(_DEFINITION.search(sentence) for sentence in asked),
         asks_result=any(_RESULT.search(sentence) for sentence in asked),  # not "NGS found" in the case
+        asks_explanation=_asks_explanation(lower, lexicon.vocabulary, bool(_PATIENT.search(lower))),
         measures=tuple(name for name, pattern in _MEASURES.items() if pattern.search(lower)),
         other_cancer=_other_cancer(lower, corrected),
         alternative_medicine=alternative,
@@ -157,6 +159,34 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         asks_choice=_asks_choice(corrected, lexicon),
         drug_studies=tuple(card.id for card in lexicon.studies_by_drug(corrected)),
     )
+
+
+EXPLANATION_INTENT = "asks for an explanation"  # the vocabulary groups of such words
+EVIDENCE_INTENT = "asks for the evidence"
+RECOMMENDATION_INTENT = "asks for a recommendation"
+
+
+def _asks_explanation(lower: str, vocabulary: Vocabulary, about_a_patient: bool) -> bool:
+    """The reasons or the evidence are what is asked: an asking sentence (a question, or one that opens with
+    "explain") wants them, and it is the last one or none asks for a plan. "Worth adding atezolizumab to T-DM1?
+    Explain what KATE2 showed." asks for the evidence; "What does the evidence support?" for a plan. The
+    evidence of one patient's case ("any evidence on what to do after T-DXd for my patient?") is a plan."""
+    wanted = {EXPLANATION_INTENT} if about_a_patient else {EXPLANATION_INTENT, EVIDENCE_INTENT}
+    asking, every = [], []
+    for match in re.finditer(r"[^.?!\n]+[.?!]?", lower):
+        sentence = match.group(0).strip()
+        groups = [(m.group, m.start) for m in vocabulary.find(sentence)]
+        explains = any(g in wanted for g, _ in groups)
+        opens = any(g in wanted and re.fullmatch(r"(?:(?:so|and|please|pls|can\s+you|could\s+you)\s+)*", sentence[:start])
+                    for g, start in groups)
+        flags = (explains, any(g == RECOMMENDATION_INTENT for g, _ in groups))
+        every.append(flags)
+        if sentence.endswith("?") or opens:
+            asking.append(flags)
+    asking = asking or every  # no question mark: every sentence may be the question
+    if not asking:
+        return False
+    return any(e for e, _ in asking) and (asking[-1][0] or not any(r for _, r in asking))
 
 
 def _asks_choice(text: str, lexicon: Lexicon) -> bool:
@@ -466,8 +496,8 @@ _HER2_DIRECTED = frozenset({"trastuzumab", "pertuzumab", "trastuzumab emtansine"
                             "lapatinib"})
 _REGIMENS: dict[str, tuple[str, ...]] = {
     "thp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
-    "tchp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
-    "tch": ("taxane", "chemotherapy", "trastuzumab"),
+    "tchp": ("chemotherapy", "taxane", "trastuzumab", "pertuzumab"),  # carboplatin named: chemotherapy first, not implied
+    "tch": ("chemotherapy", "taxane", "trastuzumab"),
     "th": ("taxane", "chemotherapy", "trastuzumab"),
     "ac-th": ("anthracycline", "taxane", "chemotherapy", "trastuzumab"),
     "ac-thp": ("anthracycline", "taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
@@ -582,6 +612,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
         collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
         collect.add(therapy.therapy, "received", therapy.words)
     therapies = _dedupe(mentions)
+    if lines and max(lines)[0] >= 2 and _METASTATIC.search(lower):
+        therapies = [_moved_on(t) for t in therapies]
     received = [t for t in therapies if t.received]
     naive = _NAIVE.search(lower)
     if naive and not received:
@@ -790,16 +822,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             if "chemo" in match.term.lower() and "chemotherapy" not in therapies:
                 therapies = (*therapies, "chemotherapy")  # "chemo-immunotherapy"
             mentions.append((match.start, match.end, therapies))
-    for regimen in _REGIMEN.finditer(text):
-        word = regimen.group(1).lower()
-        if word == "hp" or (word == "ai" and not regimen.group(1).isupper()):
-            continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
-        if word in {"th", "ac", "ec", "h"} and not regimen.group(1).isupper():
-            continue
-        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5]):
-            continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
-        if not any(a <= regimen.start() < b for a, b, _ in mentions):
-            mentions.append((regimen.start(), regimen.end(), _REGIMENS[word]))
+    mentions.extend(_regimens(text, [(a, b) for a, b, _ in mentions]))
     mentions.sort()
     facts: list[TherapyFact] = []
     sentences = [(m.start(), m.end()) for m in re.finditer(r"[^.;!?\n]+", lower)]
@@ -818,6 +841,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
             said = text[sentence[0]:sentence[1]].strip()
             status = _status_at(exposures, a, b)
+            explicit = [t for i, t in enumerate(therapies) if not _implied(t, i)]  # "HP planned": both drugs
+            if status == "considered" and _AFTER.search(before):
+                status = None  # "would you use it after THP?": THP is the history the question starts from
             # never given: the grammar below decides, as ConText's negation of a finding ("no ILD on Enhertu")
             # reaches the drug after it
             if status is not None and status not in {"progressed", "current", "received", "never_received"}:
@@ -825,7 +851,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 received = status in lexicon.registry.received_statuses
                 facts.extend(TherapyFact(therapy=t, received=received, progressed=False, current=False, words=words,
                                          turn=turn, status=status, sentence=said, implied=_implied(t, i))
-                             for i, t in enumerate(therapies if received else therapies[:1]))
+                             for i, t in enumerate(therapies if received else explicit))
                 if status == "never_received":
                     negated_end = b
                 continue
@@ -833,8 +859,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 bool(re.match(r"[\s-]*(?:na[iï]ve|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
                 # "never had capecitabine" says nothing about chemotherapy in general
-                facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
-                                         words=words, turn=turn, status="never_received", sentence=said))
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
+                                         words=words, turn=turn, status="never_received", sentence=said) for t in explicit)
                 negated_end = b
                 continue
             cue = _last(_PRIOR_CUE, before)
@@ -844,9 +870,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 re.match(r"\s*(?:or|vs\.?|versus)\b", after))
             if (asked or (cue is None and (is_question or not case))) and not pretreated:
                 # asked about, or named in a general question: "T-DXd or SG next?" ("which ADC?" names no drug)
-                if therapies[0] != "adc":
-                    facts.append(TherapyFact(therapy=therapies[0], received=False, progressed=False, current=False,
-                                             words=words, turn=turn, status="considered", sentence=said))
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
+                                         words=words, turn=turn, status="considered", sentence=said)
+                             for t in explicit if t != "adc")
                 continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
@@ -854,13 +880,50 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                     and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
                 progressed = False
             state: Exposure = "progressed" if progressed else "current" if current else "received"
-            if state == "received" and status in {"progressed", "current"}:
-                state = status  # the grammar saw only "given"; the nearest scope cue says how it stands
+            if status in {"progressed", "current"} and state != status:
+                # the nearest scope cue says how it stands: the grammar saw only "given", or a progression elsewhere in
+                # the sentence ("metastatic breast cancer after THP, on T-DXd now")
+                state = status
                 progressed, current = state == "progressed", state == "current"
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
                                      words=words, turn=turn, status=state, sentence=said, implied=_implied(t, i))
                          for i, t in enumerate(therapies))
     return facts
+
+
+def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Regimen abbreviations outside the drug names found: "THP", "TCHP", "EC", "AI", "H + chemo"."""
+    found = []
+    for regimen in _REGIMEN.finditer(text):
+        word = regimen.group(1).lower()
+        if word == "hp" or (word == "ai" and not regimen.group(1).isupper()):
+            continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
+        if word in {"th", "ac", "ec", "h"} and not regimen.group(1).isupper():
+            continue
+        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5]):
+            continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
+        if not any(a <= regimen.start() < b for a, b in drugs):
+            found.append((regimen.start(), regimen.end(), _REGIMENS[word]))
+    return found
+
+
+def regimen_spans(text: str, vocabulary: Vocabulary) -> list[tuple[int, int]]:
+    """Where regimen abbreviations stand, so that their scope is read like a drug's ("Plan THP", "TCHP held")."""
+    drugs = [(m.start, m.end) for m in vocabulary.find(text) if m.group in _GROUP_THERAPIES]
+    return [(a, b) for a, b, _ in _regimens(text, drugs)]
+
+
+_AFTER = re.compile(r"\b(?:after|post|following|s/p|status\s+post|beyond)\s+(?:\w+\s+){0,2}$")
+_EARLY_OR_UNCLEAR = re.compile(r"\b(?:neo[\s-]*)?adjuvant\w*|\bearly\b|\bunclear\b|\bunknown\b|\bperi[\s-]*operative\b")
+
+
+def _moved_on(therapy: TherapyFact) -> TherapyFact:
+    """A metastatic line history ("4th line; previous: letrozole/palbo, fulvestrant, capecitabine"): a regimen given
+    before the line now chosen, with no word on how it ended, ended in progression; not a course given for early
+    disease, nor one whose records are unclear."""
+    if therapy.status != "received" or _EARLY_OR_UNCLEAR.search(therapy.sentence.lower()):
+        return therapy
+    return therapy.model_copy(update={"status": "progressed", "progressed": True})
 
 
 def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:
@@ -967,7 +1030,7 @@ def _status_at(exposures: dict[tuple[int, int], Exposure], start: int, end: int)
 def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     """A drug mention's status from its nearest scope cue, by the registry's table; None when no cue."""
     try:
-        if lexicon.vocabulary.group(mention.label).kind != "drug":
+        if mention.label != REGIMEN and lexicon.vocabulary.group(mention.label).kind != "drug":
             return None
     except KeyError:
         return None
@@ -990,7 +1053,7 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
         rule = next((r for r in registry.exposures if category in r.categories), None)
         if rule is not None:
             return rule.status
-    return None
+    return next((r.status for c in mention.categories for r in registry.exposures if c in r.fallback), None)
 
 
 def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) -> tuple[str, dict[str, Fact]]:

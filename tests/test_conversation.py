@@ -301,3 +301,39 @@ def test_a_comparison_made_only_outside_a_randomized_trial_says_so(assistant: As
     assert "**No randomized head-to-head trial:**" in answer.text
     assert "retrospective" in answer.text
     assert answer.evidence_level == "IV"
+
+
+@pytest.mark.parametrize("question", [
+    "HR-negative HER2-low metastatic disease. Does the sequence matter when giving two ADCs? Explain.",
+    "ER+ HER2 1+ mBC: conceptually, why is a payload switch considered after an ADC fails?",
+    "HER2+ MBC after THP: what is known about resistance to T-DM1?",
+])
+def test_an_explanation_asked_with_a_case_explains_rather_than_plans(assistant: Assistant, question: str) -> None:
+    """Facts of a case do not make "explain"/"why is"/"what is known" a treatment question."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation", answer.text
+    assert not answer.recommendations
+    assert not answer.follow_up
+    assert answer.citations
+    assert all(c.quote for c in answer.citations)
+
+
+def test_the_evidence_for_one_patient_is_still_a_plan(assistant: Assistant) -> None:
+    """"Is there any evidence on what to do for my patient?" asks what to do; a general one asks for evidence."""
+    case = assistant.answer(["My patient has HER2+ MBC that progressed on T-DXd. Any evidence on what to do next?"])
+    assert case.kind == "recommendation"
+    general = assistant.answer(["What is the evidence for T-DXd in HER2-low metastatic disease?"])
+    assert general.kind == "explanation"
+
+
+def test_explain_after_a_plan_question_asks_for_the_trial_with_its_figures(assistant: Assistant) -> None:
+    """The last request decides: "Worth T-DXd? Explain what DESTINY-Breast04 showed." wants the evidence; the
+    named study comes with its verified results and sets the level."""
+    answer = assistant.answer(["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed."])
+    assert answer.kind == "explanation"
+    assert "**DESTINY-Breast04**" in answer.text
+    assert "Results from the primary sources:" in answer.text
+    assert answer.evidence_level == "I"
+    assert any(c.trial == "DESTINY-Breast04" for c in answer.citations)
+    plain = assistant.answer(["What did DESTINY-Breast04 show?"])
+    assert plain.kind == "fact"  # a result, not a reason: the study sheet alone

@@ -247,8 +247,10 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
       "trastuzumab deruxtecan", "stopped_toxicity"),
      ("HER2+ MBC after THP. She declined Enhertu because of hair loss concerns. What else?", "trastuzumab deruxtecan", "declined"),
      ("HER2+ MBC after THP. Enhertu not on our formulary / not available at this centre.", "trastuzumab deruxtecan", "unavailable"),
+     # a line history: Kadcyla was the 2nd line and this is the 3rd, so the disease moved on from it ("now PD")
      ("HER2+ MBC, 3rd line. had THP then Kadcyla 2nd line (Enhertu wasnt available here then). now PD lungs.",
-      "trastuzumab emtansine", "received"),
+      "trastuzumab emtansine", "progressed"),
+     ("HER2+ MBC, 3rd line. Lapatinib at another hospital, records unclear.", "lapatinib", "received"),
      ("HER2+ MBC, no prior T-DXd, progressed on THP", "trastuzumab deruxtecan", "never_received"),
      # the label form: the statement after "<drug>:" is about the drug (a colon ends ConText's scope elsewhere)
      ("HER2+ mBC, PD on THP 1L. T-DXd: pt opted against it. What 2L?", "trastuzumab deruxtecan", "declined"),
