@@ -218,6 +218,9 @@ class Composer:
             previous = [b for b in sentence_bounds(passage.text) if b[1] <= start]
             if previous and citation_refs(passage.text[previous[-1][0]:previous[-1][1]], 10_000):
                 start = previous[-1][0]
+            elif len(previous) >= 2 and previous[-1][1] - previous[-1][0] < 120 and citation_refs(
+                    passage.text[previous[-2][0]:previous[-2][1]], 10_000):
+                start = previous[-2][0]  # "MD Anderson [38] analyzed ... Among them, 38% ... The results showed ..."
         return self._with_context(passage, start, end)
 
     def _with_context(self, passage: Passage, start: int, end: int) -> str:

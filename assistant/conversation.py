@@ -458,7 +458,17 @@ def load_glossary(path: Path, review: Review, cards: Sequence[StudyCard], vocabu
 _CAUSE = re.compile(  # the shape of an answer to "why"
     r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
     r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)
+_SEQUENCE = re.compile(  # the shape of an answer about order: which first, what after which
+    r"\b(?:sequen\w*|initial|first[\s-]+line|as\s+the\s+first|subsequent\w*|followed\s+by|after\s+(?:the\s+)?(?:progression|failure)|"
+    r"then|prior\s+(?:to|exposure)|cross[\s-]*resist\w*)\b", re.I)
+_ABSENCE = re.compile(  # the shape of an answer to "is there any data?": what is known, or that it is not
+    r"\b(?:no\s+(?:data|evidence|stud(?:y|ies)|trials?|consensus|significant)|lack\w*|unclear|uncertain|unknown|limited|"
+    r"remains?|not\s+(?:yet\s+)?(?:been|clear|established)|few|further\s+(?:research|studies|exploration)|need\w*|showed|found)\b", re.I)
 _CUES = [
+    (re.compile(r"\bsequenc\w*|\b(?:the\s+)?order\b|\bwhich\s+(?:adc\s+)?first\b|\b(?:then|followed\s+by)\b.*\b(?:then|vs\.?|versus|or)\b"
+                r"|\bafter\s+(?:the\s+)?(?:other|first)\b", re.I), _SEQUENCE),
+    (re.compile(r"\b(?:any|is\s+there\s+(?:any\s+)?|what)\s+(?:\w+\s+)?(?:data|evidence)\b|\bhas\s+anyone\b|\bany\s+(?:trials?|stud(?:y|ies))\b", re.I),
+     _ABSENCE),
     (re.compile(r"^\s*(?:\w+\s+)?why\b|\b(?:explanation|reason|cause|basis|mechanism)s?\s+(?:for|of|behind)\b", re.I), _CAUSE),
     (re.compile(r"^\s*where\b", re.I), re.compile(r"\b(?:liver|lungs?|lymph|bone|brain|sites?|areas?|organs?)\b", re.I)),
     (re.compile(r"^\s*(?:what\s+(?:is|are)|what's|define|definition|describe)\b", re.I), re.compile(

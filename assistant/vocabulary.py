@@ -82,7 +82,7 @@ def term_pattern(term: str) -> str:
     parts = re.findall(r"[A-Za-z0-9]+\+?", term)
     if not parts:
         raise CorpusError(f"corpus/vocabulary.yaml: the term {term!r} has no letters or digits")
-    body = r"[\s\-/.]*".join(re.escape(part) for part in parts)
+    body = r"[\s\-/.'\u2019]*".join(re.escape(part) for part in parts)  # "what's" as typed, straight or curly
     if len(term) <= 3 and term.replace("+", "").isalpha() and term.replace("+", "").isupper():
         return f"(?-i:{body})"
     return body

@@ -337,3 +337,13 @@ def test_explain_after_a_plan_question_asks_for_the_trial_with_its_figures(assis
     assert any(c.trial == "DESTINY-Breast04" for c in answer.citations)
     plain = assistant.answer(["What did DESTINY-Breast04 show?"])
     assert plain.kind == "fact"  # a result, not a reason: the study sheet alone
+
+
+def test_a_sequencing_question_quotes_the_data_on_order_with_its_study(assistant: Assistant) -> None:
+    """"Which ADC first?" is answered by the sentences about order (initial, sequential), and a result
+    sentence carries the reference of the study the passage introduced two sentences earlier."""
+    answer = assistant.answer(["In HER2-low disease, which ADC first - T-DXd or SG? Is there data on the sequence?"])
+    assert answer.kind == "explanation"
+    assert "sequential" in answer.text
+    assert 38 in {c.ref for c in answer.citations}
+    assert answer.evidence_level == "IV"
