@@ -37,7 +37,7 @@ from assistant.types import (
 
 # the registry's fact types (corpus/facts.yaml; a test keeps the two the same)
 _SCALARS = ("her2", "hr", "setting", "pcr", "line", "de_novo", "brain_mets", "oligoprogression", "ild",
-            "access_limited", "treatment_naive", "cdk_months", "endocrine_lines", "pregnancy", "lvef", "heart_failure",
+            "ild_grade", "oxygen", "access_limited", "treatment_naive", "cdk_months", "endocrine_lines", "pregnancy", "lvef", "heart_failure",
             "ecog", "hepatic_impairment", "renal_impairment", "dpd_deficiency", "sex", "primary_site")
 _SETS = ("prior", "failed", "progressed_on", "current", "topic")
 _MARKERS = ("PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1")
@@ -45,7 +45,7 @@ FACETS = (*_SCALARS, *_SETS, *(f"biomarker.{m}" for m in _MARKERS), "biomarker.a
 
 # A fact never mentioned reads as its default; facets without a default must be asked for.
 _DEFAULTS: dict[str, object] = {
-    "de_novo": False, "brain_mets": "none", "oligoprogression": False, "ild": "none",
+    "de_novo": False, "brain_mets": "none", "oligoprogression": False, "ild": "none", "oxygen": False, "ild_grade": None,
     "access_limited": False, "current": frozenset(), "topic": frozenset(), "line": None, "cdk_months": None,
     **{f"biomarker.{m}": None for m in _MARKERS},
 }

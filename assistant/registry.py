@@ -47,6 +47,9 @@ class FactType(Frozen):
     patterns: tuple[TokenPattern, ...] = ()
     sentence_cues: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # value -> words that, in the mention's sentence, give it
     combine: dict[str, str] = Field(default_factory=dict)  # "active+none" -> "resolved": values of several mentions read as one
+    # a mention counts only beside one of these (fact names or finding groups) in its sentence: "grade 2" is an
+    # ILD grade in "grade 2 pneumonitis", not in "grade 2 neuropathy"
+    anchor: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _complete(self) -> FactType:

@@ -30,6 +30,21 @@ from assistant.vocabulary import Vocabulary
 
 # what may stand between a drug named as a label and its statement
 _LABEL_SEPARATOR = re.compile(r"\s*(:|->|=>|\u2192|[-\u2013\u2014=(])")
+# numbers as clinicians write them: "two", "third", "2nd", "G2", "grade II", "1.5"
+_WORDS = {word: n for n, words in enumerate(
+    [(), ("one", "first", "i"), ("two", "second", "ii"), ("three", "third", "iii"), ("four", "fourth", "iv"),
+     ("five", "fifth"), ("six", "sixth"), ("seven", "seventh"), ("eight", "eighth"), ("nine", "ninth"),
+     ("ten", "tenth"), ("eleven",), ("twelve",)]) for word in words}
+_DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _number(word: str) -> int | None:
+    if word in _WORDS:
+        return _WORDS[word]
+    digits = _DIGITS.search(word)
+    return round(float(digits.group(0).replace(",", "."))) if digits else None
+
+
 REGIMEN = "regimen"  # the label of a regimen abbreviation's mention ("THP"): its therapies are understanding's
 _FINDING_GROUPS = ("brain metastases", "interstitial lung disease", "PIK3CA", "AKT pathway", "ESR1", "BRCA",
                    "PD-L1")
@@ -160,13 +175,10 @@ def _nearest_first(ent: Span) -> tuple[str, ...]:
 def _value(spec: str | int | bool, span: Span) -> str | int | bool | None:
     if not (isinstance(spec, str) and spec.startswith("$")):
         return spec
-    numbers = [t for t in span if t.like_num]
+    numbers = [n for t in span if (n := _number(t.lower_)) is not None]
     if not numbers:
         return None
-    try:
-        number = round(float(numbers[-1].text.replace(",", ".")))
-    except ValueError:
-        return None
+    number = numbers[-1]
     if spec == "$karnofsky":
         return 0 if number >= 90 else 1 if number >= 70 else 2 if number >= 50 else 3 if number >= 30 else 4
     return number

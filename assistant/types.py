@@ -275,6 +275,8 @@ class PatientFacts(Frozen):
     brain_mets: Fact | None = None
     oligoprogression: Fact | None = None
     ild: Fact | None = None
+    ild_grade: Fact | None = None
+    oxygen: Fact | None = None
     access_limited: Fact | None = None
     treatment_naive: Fact | None = None
     cdk_months: Fact | None = None  # months on a CDK4/6 inhibitor before progression

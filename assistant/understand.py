@@ -393,7 +393,12 @@ _PCR_YES = re.compile(
 )
 _LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b")
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
-_DE_NOVO = re.compile(r"\bde\s*novo\b")
+_DE_NOVO = re.compile(r"\bde[\s-]*novo\b|\b(?:metastatic|stage\s*iv|oligometastatic|mets|metastases)\s+(?:\w+\s+){0,2}at\s+"
+                      r"(?:diagnosis|presentation|dx)\b|\bpresent(?:ed|ing)\s+with\s+(?:\w+\s+){0,2}(?:metasta\w*|stage\s*iv)")
+_DISTANT = re.compile(r"\s+(?:\w+\s+){0,2}(?:in|to)\s+(?:the\s+|her\s+)?(?:liver|lungs?|bones?|brain|pleura|peritone\w*|"
+                      r"distant|viscera\w*|nodes)\b")
+_RELAPSED = re.compile(r"\b(?:relaps(?:e|ed|ing)|recurrence|recurred|recurrent\s+(?:her2|hr|er|tnbc|triple|metastatic|mbc|"
+                       r"disease|breast|cancer|\w+-positive|\w+-negative))\b")
 _NAIVE = re.compile(
     r"\btreatment[\s-]*na[iï]ve\b|\buntreated\s+(?:metastatic|mbc|advanced|disease|her2|hr|tnbc|triple)|\bnewly\s+diagnosed\s+(?:\w+\s+){0,3}(?:metastatic|stage\s*iv|mbc)|"
     r"\bno\s+(?:prior\s+|previous\s+)?(?:systemic\s+)?(?:therapy|treatment|tx)\s*(?:\w+\s+){0,2}(?:so\s+far|yet|for\s+(?:the\s+)?(?:metastatic|advanced|mbc|recurren\w*|relapse))|"
@@ -593,7 +598,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     if lines:
         collect.add("line", *max(lines))  # "first line was X ... what second line?": the line asked about
     if (m := _DE_NOVO.search(lower)):
-        collect.add("de_novo", True, text[m.start():m.end()])
+        collect.add("de_novo", not _negated(lower, m.start()), text[m.start():m.end()])  # "not de novo"
+    elif (m := _RELAPSED.search(lower)) and not _negated(lower, m.start()) and (any(
+            value == "metastatic" for value, _ in collect.values.get("setting", [])) or _DISTANT.match(lower, m.end())):
+        collect.add("de_novo", False, text[m.start():m.end()])  # a metastatic relapse of early disease is not de novo
     _read_brain(lower, text, collect)
     other = _other_cancer(lower, text)
     breast = _BREAST.search(lower)
@@ -606,6 +614,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
     case = bool(_PATIENT.search(lower) or lines or {"her2", "hr", "setting"} & collect.values.keys())
     exposures = {(m.start, m.end): status for m in found if (status := _exposure(m, text, lexicon)) is not None}
+    exposures = _coordinated(text, found, exposures, lexicon)
     mentions = _read_therapies(text, lower, turn, lexicon, case, exposures)
     said_not = {t.therapy: t.words for t in mentions if t.status == "never_received"}
     for therapy in [t for t in mentions if t.received and t.therapy in said_not and t.therapy != "adc"]:
@@ -635,6 +644,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     for name, fact in scoped.items():
         if lexicon.registry.fact(name).read_by == "patterns":
             facts[name] = fact.model_copy(update={"turn": turn})
+    if "endocrine_lines" not in facts and (setting := facts.get("setting")) is not None and setting.value == "metastatic":
+        counted = _endocrine_lines(lower, mentions)
+        if counted:
+            facts["endocrine_lines"] = Fact(value=len(counted), words=", ".join(counted), turn=turn)
     biomarkers = tuple(_read_biomarkers(text, lower, turn, found))
     topics = tuple(
         Fact(value=name, words=text[m.start():m.end()], turn=turn)
@@ -842,8 +855,10 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             said = text[sentence[0]:sentence[1]].strip()
             status = _status_at(exposures, a, b)
             explicit = [t for i, t in enumerate(therapies) if not _implied(t, i)]  # "HP planned": both drugs
-            if status == "considered" and _AFTER.search(before):
-                status = None  # "would you use it after THP?": THP is the history the question starts from
+            if status in {"considered", "unavailable", "declined", "contraindicated"} and _AFTER.search(before):
+                # "would you use it after THP?", "post THP and Kadcyla, Enhertu not reimbursed": THP is the history
+                # the sentence starts from
+                status = None
             # never given: the grammar below decides, as ConText's negation of a finding ("no ILD on Enhertu")
             # reaches the drug after it
             if status is not None and status not in {"progressed", "current", "received", "never_received"}:
@@ -868,7 +883,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             pretreated = bool(re.match(r"[\s-]*(?:pretreated|pre-treated|refractory|resistant|exposed|treated|failure|progression)\b", after))
             asked = (question is not None and (cue is None or question > cue)) or bool(
                 re.match(r"\s*(?:or|vs\.?|versus)\b", after))
-            if (asked or (cue is None and (is_question or not case))) and not pretreated:
+            if (asked or (cue is None and (is_question or not case) and status not in {"current", "progressed"})) \
+                    and not pretreated:
                 # asked about, or named in a general question: "T-DXd or SG next?" ("which ADC?" names no drug)
                 facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
                                          words=words, turn=turn, status="considered", sentence=said)
@@ -877,7 +893,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
             if current and re.search(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bworking\b|\bshrink\w*", lower[sentence[0]:sentence[1]]) \
-                    and not re.search(r"\bprogress\w*\s+(?:on|while)\b", lower[sentence[0]:sentence[1]]):
+                    and not _progression_on(lower, sentence, a, [m[0] for m in mentions]):
                 progressed = False
             state: Exposure = "progressed" if progressed else "current" if current else "received"
             if status in {"progressed", "current"} and state != status:
@@ -885,10 +901,58 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 # the sentence ("metastatic breast cancer after THP, on T-DXd now")
                 state = status
                 progressed, current = state == "progressed", state == "current"
+            if state == "current" and _progression_on(lower, sentence, a, [m[0] for m in mentions]):
+                state, progressed = "progressed", True  # "one new liver lesion, other sites responding on T-DXd"
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
                                      words=words, turn=turn, status=state, sentence=said, implied=_implied(t, i))
                          for i, t in enumerate(therapies))
     return facts
+
+
+_EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\bpd\b|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
+                    r"\benlarg\w*|\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s|nodules?|disease)\b")
+_RESPONDING = re.compile(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bongoing\b")
+_NO_EVENT = re.compile(r"\b(?:no|not|without|nor|never|free\s+of)\s+(?:\w+\s+){0,2}$")
+_ELSEWHERE = re.compile(r"[\s,]+(?:on|after|through|despite|following|post)\b")
+
+
+def _progression_on(lower: str, sentence: tuple[int, int], position: int, drugs: Sequence[int]) -> bool:
+    """A disease event in the sentence of a current drug ("2 liver lesions growing, rest stable on tucatinib/Herceptin/
+    Xeloda", "the brain is progressing, body stable"): progression on it, even where other sites respond; not one
+    said of another drug ("PD on THP, now responding to T-DXd")."""
+    for event in _EVENT.finditer(lower, sentence[0], sentence[1]):
+        if _NO_EVENT.search(lower, max(sentence[0], event.start() - 30), event.start()):
+            continue  # "still responding, no PD"
+        first = min((d for d in drugs if d >= event.end()), default=None)
+        if _ELSEWHERE.match(lower, event.end()) and first is not None and first != position:
+            continue
+        return True
+    return False
+
+
+_METASTATIC_START = re.compile(r"\b(?:relapse\w*|recurren\w*|recurred|metasta\w*|mbc|stage\s*iv|de\s*novo|advanced|"
+                               r"[1-6]l|(?:first|second|third|1st|2nd|3rd)[\s-]*line)\b")
+
+
+def _endocrine_lines(lower: str, mentions: Sequence[TherapyFact]) -> list[str]:
+    """The endocrine therapies a metastatic line history names ("1L letrozole + palbo, PD at 26 mo; 2L fulvestrant +
+    alpelisib"), each once: the lines of endocrine therapy that ended, when no count is written. Not the one she is
+    on, nor one given for early disease (in a sentence that says adjuvant, or told before the relapse)."""
+    start = _METASTATIC_START.search(lower)
+    if start is None or not _LINE.search(lower):
+        return []
+    counted: dict[str, str] = {}
+    for therapy in mentions:
+        if therapy.therapy != "endocrine therapy" or not therapy.received or therapy.implied or therapy.current:
+            continue
+        sentence = therapy.sentence.lower()
+        if _RESPONDING.search(sentence) and not _EVENT.search(sentence):
+            continue  # "1L letrozole + palbociclib for 2 years, still responding": the line she is on
+        position = lower.find(sentence)
+        if _EARLY_OR_UNCLEAR.search(sentence) or (position != -1 and position + len(sentence) < start.start()):
+            continue
+        counted.setdefault(therapy.words.lower(), therapy.words)
+    return list(counted.values())
 
 
 def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -947,7 +1011,12 @@ def _last(pattern: re.Pattern[str], text: str) -> int | None:
     return position
 
 
+_ENDED = frozenset({"stopped_toxicity", "completed"})
+
+
 def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
+    """One fact per therapy from its mentions: progression wins; a later stop tells how a current course ended;
+    a later "now on it" that a completed course goes on (maintenance)."""
     merged: dict[str, TherapyFact] = {}
     for fact in facts:
         known = merged.get(fact.therapy)
@@ -956,6 +1025,10 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
         elif fact.received and known.received:
             progressed, current = known.progressed or fact.progressed, known.current or fact.current
             status = "progressed" if progressed else "current" if current else known.status
+            if not progressed and fact.status in _ENDED:
+                status, current = fact.status, False  # "on T-DXd ... T-DXd permanently discontinued": how it ended
+            elif not progressed and known.status in _ENDED and fact.status == "received":
+                status, current = known.status, False
             merged[fact.therapy] = known.model_copy(update={"progressed": progressed, "current": current, "status": status})
         elif fact.received or not (fact.status == "considered" or (fact.status == "never_received" and known.received)):
             merged[fact.therapy] = fact  # the status that holds at the end: "no prior T-DXd ... T-DXd is contraindicated"
@@ -1023,6 +1096,15 @@ def _sentence_of(text: str, position: int) -> str:
     return ""
 
 
+def _sentence_before(text: str, position: int) -> str:
+    previous = ""
+    for match in re.finditer(r"[^.;!?\n]+", text):
+        if match.start() <= position < match.end():
+            return previous
+        previous = match.group(0)
+    return ""
+
+
 def _status_at(exposures: dict[tuple[int, int], Exposure], start: int, end: int) -> Exposure | None:
     return next((status for (a, b), status in exposures.items() if a < end and start < b), None)
 
@@ -1045,6 +1127,9 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
             continue
         if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course
             words = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
+            if not re.search(r"\bprogress|\bpd\b|\bfail", _sentence_of(text.lower(), mention.start)):
+                # "Grade 3 ILD on T-DXd, hospitalised. T-DXd permanently discontinued.": the reason stands just before
+                words |= set(re.findall(r"[a-z0-9-]+", _sentence_before(text.lower(), mention.start)))
             if words & set(registry.toxicity_cues):
                 return "stopped_toxicity"
             if re.search(r"\bprogress|\bpd\b|\bfail", _sentence_of(text.lower(), mention.start)):
@@ -1054,6 +1139,42 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
         if rule is not None:
             return rule.status
     return next((r.status for c in mention.categories for r in registry.exposures if c in r.fallback), None)
+
+
+_COORDINATOR = re.compile(r"(?:\s|,|\+|/|&|\bbiosimilar\b|\bweekly\b|\bplus\b|\band\b|\btogether\b|\bwith\b|\bor\b|\bvs\.?|\bversus\b)*")
+
+
+def _coordinated(text: str, found: Sequence[Mention], exposures: dict[tuple[int, int], Exposure],
+                 lexicon: Lexicon) -> dict[tuple[int, int], Exposure]:
+    """A drug joined to its neighbour in a list ("Planning adjuvant T-DM1 plus endocrine therapy", "Herceptin + Perjeta +
+    paclitaxel weekly, C4 today") shares its status when no cue of its own reaches it: ConText's scope counts
+    tokens, a list does not."""
+    drugs = sorted((m for m in found if m.label == REGIMEN or _is_drug(m.label, lexicon)), key=lambda m: m.start)
+    result = dict(exposures)
+    pairs = list(itertools.pairwise(drugs))
+    for source, target in [*pairs, *((b, a) for a, b in reversed(pairs))]:  # forward along the list, then back
+        status = result.get((source.start, source.end))
+        if status is None or (target.start, target.end) in result or source.sentence != target.sentence:
+            continue
+        first, second = sorted((source, target), key=lambda m: m.start)
+        between = text[first.end:second.start]
+        if target is first and "," in between:
+            continue  # "post THP and T-DM1, T-DXd unavailable": a cue after a comma speaks of its own drug
+        if _AFTER.search(text[:target.start].lower()):
+            continue  # "post THP": the history the sentence starts from
+        if _COORDINATOR.fullmatch(between):
+            result[(target.start, target.end)] = status
+    return result
+
+
+def _is_drug(label: str, lexicon: Lexicon) -> bool:
+    try:
+        return lexicon.vocabulary.group(label).kind == "drug"
+    except KeyError:
+        return False
+
+
+_ANCHOR_CHARS = 30  # "grade 2 drug-induced pneumonitis", "pneumonitis (CTCAE grade 2)"
 
 
 def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) -> tuple[str, dict[str, Fact]]:
@@ -1066,6 +1187,9 @@ def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) ->
         try:
             fact = registry.fact(name)
         except KeyError:
+            continue
+        if fact.anchor and not any(other.label in fact.anchor and other.sentence == mention.sentence
+                                   and abs(other.start - mention.start) <= _ANCHOR_CHARS for other in found):
             continue
         outcome = next((fact.scope[c] for c in mention.categories if c in fact.scope), "keep")
         if outcome == "drop":

@@ -266,7 +266,22 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("HER2+ mBC, progressed on T-DXd (DESTINY-Breast03 regimen). What next?", "trastuzumab deruxtecan", "progressed"),
      # a bracket naming another drug speaks of that drug; an alias in brackets ends there
      ("HER2+ MBC, THP then Kadcyla 2L (Enhertu not available at the time), PD now", "trastuzumab emtansine", "progressed"),
-     ("ER+ HER2-low mBC: what about chidamide (tucidinostat) after palbociclib failure?", "cdk4/6 inhibitor", "progressed")],
+     ("ER+ HER2-low mBC: what about chidamide (tucidinostat) after palbociclib failure?", "cdk4/6 inhibitor", "progressed"),
+     # a list shares the status its cue gives one of its drugs; a list after "post" is the history
+     ("HER2+ early BC, residual disease. Intending adjuvant Kadcyla together with anastrozole.", "endocrine therapy", "considered"),
+     ("HER2+ mBC: Herceptin biosimilar + Perjeta + docetaxel, C3 next week.", "trastuzumab", "current"),
+     ("HER2+ MBC post THP and Kadcyla, Enhertu not reimbursed.", "pertuzumab", "progressed"),
+     ("Tumour board: HER2+ mBC. Options: T-DXd vs tucatinib-based therapy.", "tucatinib", "considered"),
+     ("ER+ HER2-low mBC. Turned down chemo, going with fulvestrant + everolimus.", "endocrine therapy", "considered"),
+     ("HER2+ mBC, tucatinib + Xeloda + Herceptin since March, tolerating well.", "tucatinib", "current"),
+     # a disease event beside a current drug is progression on it, even where other sites respond; not when negated
+     ("HER2+ mBC, one new liver lesion, other sites still responding on T-DXd.", "trastuzumab deruxtecan", "progressed"),
+     ("ER+ HER2-low mBC on letrozole + ribociclib x2y, responding, no progression. Switch?", "cdk4/6 inhibitor", "current"),
+     ("HER2+ mBC, progressed on THP and now responding on T-DXd.", "trastuzumab deruxtecan", "current"),
+     # how a current course ended, told in a later sentence with its reason in the one before
+     ("HER2+ mBC on T-DXd since 2023. Grade 2 pneumonitis in May. T-DXd permanently discontinued.",
+      "trastuzumab deruxtecan", "stopped_toxicity"),
+     ("HER2+ mBC. Pertuzumab dropped after cycle 4 for grade 3 diarrhoea.", "pertuzumab", "stopped_toxicity")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
@@ -298,7 +313,24 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, ECOG 3, bilirubin 3x ULN", "hepatic_impairment", True),
      ("62-year-old man with HER2+ MBC", "sex", "male"),
      ("HER2-positive endometrial serous carcinoma after carboplatin", "primary_site", "other"),
-     ("HR+ HER2-low MBC after 2 lines of endocrine therapy", "endocrine_lines", 2)],
+     ("HR+ HER2-low MBC after 2 lines of endocrine therapy", "endocrine_lines", 2),
+     ("HR+ HER2-low MBC, progressed after two endocrine-based lines", "endocrine_lines", 2),
+     # counted from a line history: lines that ended, not the current one, not adjuvant endocrine therapy
+     ("ER+ HER2 1+ MBC. Adjuvant tamoxifen 2015-2020. 1L anastrozole + abemaciclib, PD at 20 mo; 2L fulvestrant,"
+      " PD at 5 mo. 3L?", "endocrine_lines", 2),
+     ("ER+ HER2-low MBC, 1L letrozole + palbociclib for 2 years, still responding.", "endocrine_lines", None),
+     ("HER2+ MBC, treated grade 3 pneumonitis on T-DXd", "ild_grade", 3),
+     ("HER2+ MBC, T-DXd ILD (G2), steroids", "ild_grade", 2),
+     ("HER2+ MBC, pneumonitis grade II in 2023", "ild_grade", 2),
+     ("HER2+ MBC, grade 3 neuropathy on docetaxel; no ILD", "ild_grade", None),
+     ("HER2+ MBC with fibrotic ILD, needs 2 L oxygen at rest", "oxygen", True),
+     ("HER2+ MBC, resolved ILD, no oxygen needed now", "oxygen", None),
+     ("HER2+ MBC, her father was on home oxygen", "oxygen", None),
+     # a relapse of early disease is not de novo; "not de novo" is read as no
+     ("HER2+ breast cancer relapsing in the liver 3 years after adjuvant HP", "de_novo", False),
+     ("HER2+ MBC, not de novo: recurrence after neoadjuvant TCHP", "de_novo", False),
+     ("HER2+ breast cancer, metastatic at diagnosis to bone", "de_novo", True),
+     ("ER+ HER2-low MBC, recurrent grade 3 neutropenia on capecitabine", "de_novo", None)],
 )
 def test_findings_and_new_fact_types_with_their_scope(lexicon: Lexicon, text: str, name: str, value: object) -> None:
     assert _read(text, lexicon).facts.value(name) == value
