@@ -130,7 +130,12 @@ class Assistant:
         facts = merge_facts(facts, last.facts, keep_topics=True)
         if last.what_if is not None:  # this turn answers the hypothetical patient; later turns forget it
             facts = merge_facts(facts, last.what_if, keep_topics=True)
-        return self._route(last, facts, messages)
+        answer = self._route(last, facts, messages)
+        if last.facts.uncovered and answer.kind != "error":
+            # never silent about what the review does not cover: "disitamab vedotin" is not read as another drug
+            names = ", ".join(md(str(f.value)) for f in last.facts.uncovered)
+            answer = answer.model_copy(update={"text": f"{answer.text}\n\n{self.messages['uncovered'].format(names=names)}"})
+        return answer
 
     # --- routing --------------------------------------------------------------------------
 

@@ -29,7 +29,9 @@ BiomarkerStatus = Literal["positive", "negative", "not_tested"]
 
 
 class TokenPattern(Frozen):
-    value: str | int | bool  # "$number": the number in the match; "$karnofsky": a Karnofsky score as ECOG
+    # "$number": the number in the match; "$karnofsky": a Karnofsky score as ECOG; "$under:60": true when the
+    # number is below 60 ("eGFR 25" is renal impairment, "eGFR 85" is not)
+    value: str | int | bool
     pattern: tuple[dict[str, Any], ...]
 
 
@@ -46,7 +48,7 @@ class FactType(Frozen):
     read_by: Literal["grammar", "patterns"]
     patterns: tuple[TokenPattern, ...] = ()
     sentence_cues: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # value -> words that, in the mention's sentence, give it
-    combine: dict[str, str] = Field(default_factory=dict)  # "active+none" -> "resolved": values of several mentions read as one
+    combine: dict[str, str | bool] = Field(default_factory=dict)  # "active+none" -> "resolved": values of several mentions read as one
     # a mention counts only beside one of these (fact names or finding groups) in its sentence: "grade 2" is an
     # ILD grade in "grade 2 pneumonitis", not in "grade 2 neuropathy"
     anchor: tuple[str, ...] = ()
@@ -65,7 +67,10 @@ class FactType(Frozen):
         if self.read_by == "patterns" and not self.patterns:
             raise ValueError("read_by: patterns, but no patterns are given")
         for spec in self.patterns:
-            if isinstance(spec.value, str) and spec.value.startswith("$"):
+            if isinstance(spec.value, str) and spec.value.startswith("$under:"):
+                if self.type != "bool" or not spec.value.removeprefix("$under:").isdigit():
+                    raise ValueError(f"pattern value {spec.value!r} needs a bool fact and a whole number")
+            elif isinstance(spec.value, str) and spec.value.startswith("$"):
                 if self.type != "int" or spec.value not in {"$number", "$karnofsky"}:
                     raise ValueError(f"pattern value {spec.value!r} needs an int fact")
             elif not self.accepts(spec.value):

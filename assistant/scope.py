@@ -179,6 +179,8 @@ def _value(spec: str | int | bool, span: Span) -> str | int | bool | None:
     if not numbers:
         return None
     number = numbers[-1]
+    if spec.startswith("$under:"):
+        return number < int(spec.removeprefix("$under:"))
     if spec == "$karnofsky":
         return 0 if number >= 90 else 1 if number >= 70 else 2 if number >= 50 else 3 if number >= 30 else 4
     return number

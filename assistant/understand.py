@@ -117,6 +117,9 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     factual = _mask(corrected, what_if_spans)
     facts, conflicts = _facts(factual, turn, lexicon, mentions)
     facts = _verbatim(facts, corrected, alignment)
+    uncovered = tuple(Fact(value=name, words=name, turn=turn) for name in _uncovered(text, lexicon))
+    if uncovered:
+        facts = facts.model_copy(update={"uncovered": uncovered})
     what_if = None
     if what_if_spans:
         kept = [(0, 0)] + [span for span in what_if_spans] + [(len(corrected), len(corrected))]
@@ -159,6 +162,29 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
         asks_choice=_asks_choice(corrected, lexicon),
         drug_studies=tuple(card.id for card in lexicon.studies_by_drug(corrected)),
     )
+
+
+# the shapes of drug names (international nonproprietary name stems) and of development codes ("SYD985", "DS-8201")
+_DRUG_SHAPE = re.compile(
+    r"\b[a-z]{3,}(?:mab|nib|lisib|ciclib|tecan|vedotin|platin|rubicin|taxel|estrant|parib|limus|sertib|degrader|"
+    r"mycin|stat|zomib|tansine|govitecan|deruxtecan)(?:\s+(?:vedotin|deruxtecan|govitecan|duocarmazine|emtansine|"
+    r"tirumotecan|mafodotin))?\b|\b[A-Z]{2,5}-?\d{3,5}[a-z]?\b")
+
+
+def _uncovered(text: str, lexicon: Lexicon) -> list[str]:
+    """Drugs the message names that neither the review, its studies nor the vocabulary know: the answer says the
+    review does not discuss them rather than reading them as something else. Read from the user's words, before
+    spelling correction could turn an unknown name into a known one."""
+    known = [(m.start, m.end) for m in lexicon.vocabulary.find(text)]
+    names: dict[str, str] = {}
+    for match in _DRUG_SHAPE.finditer(text):
+        if any(a <= match.start() and match.end() <= b for a, b in known):
+            continue  # within a name the vocabulary knows; "trastuzumab duocarmazine" is not trastuzumab
+        words = match.group(0)
+        if all(w.lower() in lexicon.speller.known for w in re.findall(r"[A-Za-z0-9-]+", words)):
+            continue
+        names.setdefault(words.lower(), words)
+    return list(names.values())
 
 
 EXPLANATION_INTENT = "asks for an explanation"  # the vocabulary groups of such words

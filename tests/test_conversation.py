@@ -347,3 +347,10 @@ def test_a_sequencing_question_quotes_the_data_on_order_with_its_study(assistant
     assert "sequential" in answer.text
     assert 38 in {c.ref for c in answer.citations}
     assert answer.evidence_level == "IV"
+
+
+def test_a_drug_the_review_does_not_discuss_is_named_as_not_covered(assistant: Assistant) -> None:
+    answer = assistant.answer(["HR+ HER2-low mBC after T-DXd. Is disitamab vedotin an option?"])
+    assert "Not covered by the review:** disitamab vedotin" in answer.text
+    assert answer.patient["uncovered"][0]["value"] == "disitamab vedotin"
+    assert not any("disitamab" in r.option for r in answer.recommendations)

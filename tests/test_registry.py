@@ -46,7 +46,8 @@ def _break(corpus_copy: Path, name: str, change: dict[str, object], drop: str | 
      ("ild", {"scope": {"NEGATED": "none"}}, None, "NEGATED"),
      ("ecog", {"patterns": [{"value": "$colour", "pattern": [{"LOWER": "ecog"}]}]}, None, "$colour"),
      ("brain_mets", {"alternatives": ["maybe"]}, None, "maybe"),
-     ("heart_failure", {"read_by": "patterns", "patterns": []}, None, "no patterns")],
+     ("heart_failure", {"read_by": "patterns", "patterns": []}, None, "no patterns"),
+     ("lvef", {"patterns": [{"value": "$under:50", "pattern": [{"LOWER": "lvef"}]}]}, None, "$under:50")],
 )
 def test_an_incomplete_or_wrong_fact_type_fails_at_load_naming_it(
         corpus_copy: Path, name: str, change: dict[str, object], drop: str | None, message: str) -> None:

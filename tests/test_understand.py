@@ -330,7 +330,14 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ breast cancer relapsing in the liver 3 years after adjuvant HP", "de_novo", False),
      ("HER2+ MBC, not de novo: recurrence after neoadjuvant TCHP", "de_novo", False),
      ("HER2+ breast cancer, metastatic at diagnosis to bone", "de_novo", True),
-     ("ER+ HER2-low MBC, recurrent grade 3 neutropenia on capecitabine", "de_novo", None)],
+     ("ER+ HER2-low MBC, recurrent grade 3 neutropenia on capecitabine", "de_novo", None),
+     # a clearance is impaired below 60; "normal" words say not impaired; an impaired figure outweighs "not on dialysis"
+     ("HER2+ MBC, CrCl 41 ml/min", "renal_impairment", True),
+     ("HER2+ MBC, eGFR 95", "renal_impairment", False),
+     ("HER2+ MBC, eGFR 18, not yet on dialysis", "renal_impairment", True),
+     ("HER2+ MBC, U&Es normal", "renal_impairment", False),
+     ("HER2+ MBC with liver mets, LFTs normal", "hepatic_impairment", False),
+     ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True)],
 )
 def test_findings_and_new_fact_types_with_their_scope(lexicon: Lexicon, text: str, name: str, value: object) -> None:
     assert _read(text, lexicon).facts.value(name) == value
@@ -347,3 +354,9 @@ def test_a_what_if_sentence_is_kept_apart_from_the_patient(lexicon: Lexicon) -> 
     assert reading.facts.brain_mets is None
     assert reading.facts.her2 is not None
     assert reading.what_if is not None and reading.what_if.value("brain_mets") == "active"  # noqa: PT018
+
+
+def test_a_drug_the_review_does_not_know_is_recorded_as_not_covered(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ MBC after T-DXd; would trastuzumab duocarmazine or ARX788 be options?", lexicon).facts
+    assert {str(f.value) for f in facts.uncovered} == {"trastuzumab duocarmazine", "ARX788"}
+    assert not _read("HER2+ MBC after T-DXd; tucatinib or pyrotinib next?", lexicon).facts.uncovered
