@@ -203,7 +203,10 @@ class Assistant:
             bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3
             and not last.patient_words) or (  # "any head-to-head data for X vs Y?" asks for evidence, not a plan
             bool(_HEAD_TO_HEAD.search(lower)) and not last.patient_words and not _case_facts(last.facts))
-        about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical
+        about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical or (
+            # a follow-up on the case the conversation holds: "So is pyrotinib ok?", "What instead?"
+            len(messages) > 1 and _case_facts(facts) and last.intent == "question" and (
+                any(not t.received for t in last.facts.therapies) or bool(_FOLLOW_UP.search(lower))))
         profile = sum(f is not None for f in (last.facts.her2, last.facts.hr, last.facts.setting)) if _stated(last.facts) \
             else int(last.facts.setting is not None)
         if defining or (not about_someone and (last.asks_definition or (
@@ -589,6 +592,7 @@ _COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
 _HEAD_TO_HEAD = re.compile(r"\bhead[\s-]*to[\s-]*head\b|\bdirect(?:ly)?\s+compar\w*|\bcompared\s+directly\b")
+_FOLLOW_UP = re.compile(r"\b(?:instead|next|now|else|alternatives?|options?|then)\b")
 _TREATMENT_QUESTION = re.compile(
     r"\b(?:give|treat\w*|regimen|therapy|next\s+line|should\s+(?:i|we)\s+(?:give|use|start|offer|switch))\b")
 

@@ -352,5 +352,22 @@ def test_a_sequencing_question_quotes_the_data_on_order_with_its_study(assistant
 def test_a_drug_the_review_does_not_discuss_is_named_as_not_covered(assistant: Assistant) -> None:
     answer = assistant.answer(["HR+ HER2-low mBC after T-DXd. Is disitamab vedotin an option?"])
     assert "Not covered by the review:** disitamab vedotin" in answer.text
-    assert answer.patient["uncovered"][0]["value"] == "disitamab vedotin"
+    uncovered = answer.patient["uncovered"]
+    assert isinstance(uncovered, list)
+    assert [entry["value"] for entry in uncovered] == ["disitamab vedotin"]
     assert not any("disitamab" in r.option for r in answer.recommendations)
+
+
+@pytest.mark.parametrize(
+    ("turns", "option"),
+    [(["HER2+ metastatic breast cancer, progressed on T-DXd.", "Tucatinib is not reimbursed here.", "Then neratinib?"],
+      "neratinib"),
+     (["HER2+ MBC, PD on THP first line.", "She has active pneumonitis, so no Enhertu. What else?"], "T-DM1")],
+)
+def test_a_follow_up_on_the_case_is_answered_as_a_recommendation(assistant: Assistant, turns: list[str],
+                                                                 option: str) -> None:
+    answer = assistant.answer(turns)
+    assert answer.kind == "recommendation"
+    assert any(option in r.option for r in answer.recommendations)
+    assert not any("deruxtecan" in r.option or "tucatinib" in r.option.split(" plus")[0]
+                   for r in answer.recommendations[:1])
