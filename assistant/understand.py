@@ -368,10 +368,9 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"\b(?:ish|fish|sish|cish)\s+(?:was\s+|is\s+)?(?:not\s+amplified|non[\s-]*amplified|negative)\b"
     )),
 ]
-_DURATION = re.compile(
-    r"\b(within|after|at|for|over)\s+(?:about\s+|~\s*)?(\d+(?:\.\d+)?)\s*(months?|mos?|m|years?|yrs?|y)\b|"
-    r"\b()(\d+(?:\.\d+)?)\s*(months?|mos?|years?|yrs?)\s+(?:on|of)\b"
-)
+_CDK_NAME = re.compile(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib")
+_ANY_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(months?|mos?|mths?|years?|yrs?)\b")
+_AGE = re.compile(r"[\s-]*old\b")
 _ISH_RATIO = re.compile(r"\b(?:ish|fish|sish|cish|her2\s*/\s*cep17)\s*(?:ratio\s*)?(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b(?!\s*%)")
 _HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal|\b2\s*\+\s*/\s*(?:ish|fish)")
 
@@ -434,24 +433,37 @@ _NAIVE = re.compile(
 
 _BRAIN = r"(?:brain|cns|intracranial|cerebral|cerebellar|leptomeningeal|meningeal)"
 _BRAIN_IMAGING = rf"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?{_BRAIN}\s*[:,-]\s*"  # "MRI brain: 2 new lesions"
+# "progressed intracranially", "the brain is progressing", "a new right parietal metastasis"
+_BRAIN_EVENT = (r"\bprogress\w*\s+intracranially\b|\bbrain[\s-]+only\s+progression\b|"
+                r"\b(?:brain|head)\s+(?:mri|ct|imaging|scan)\s+(?:shows?|showed|with|:)?\s*(?:\w+\s+){0,3}(?:new|growing|enlarging)\s+"
+                r"(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s)\b|\bintracranial(?:ly)?\s+progress\w*|\bbrain\s+(?:is\s+)?(?:progressing|growing)\b|"
+                r"\b(?:new|growing|enlarging)\s+(?:\S+\s+){0,4}(?:parietal|frontal|temporal|occipital|cerebellar|pontine)\s+"
+                r"(?:\w+\s+)?(?:metastas[ie]s|mets?|lesions?)\b")
 _BRAIN_PRESENT = re.compile(
+    rf"{_BRAIN_EVENT}|{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b|\b(?:parietal|frontal|temporal|occipital|cerebellar|pontine)\s+(?:\w+\s+)?(?:metastas[ie]s|mets?)\b|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b"
 )
 _BRAIN_NONE = re.compile(
     rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)\s*(?::\s*)?(?:none|absent|negative|excluded|ruled\s+out)|"
-    rf"\b(?:brain|head)\s+(?:mri|ct)\s+(?:is\s+|was\s+)?(?:negative|clear|normal|unremarkable)\b|\bno\s+bm\b|\bcns[\s-]*negative\b"
+    rf"\b(?:brain|head)\s+(?:mri|ct)\s+(?:is\s+|was\s+)?(?:negative|clear|clean|normal|unremarkable)\b|\bno\s+bm\b|\bcns[\s-]*negative\b|"
+    rf"\b(?:mri|ct)\s+(?:of\s+the\s+)?(?:brain|head)\s+(?:is\s+|was\s+)?(?:negative|clear|clean|normal|unremarkable)\b|"
+    rf"\bbrain\s+(?:is\s+)?(?:clear|clean)\b|\b(?:brain|head)\s+(?:mri|ct|imaging)\s*[:,-]?\s*no\s+(?:metastas[ie]s|mets|lesions)\b|"
+    # "the HER2CLIMB population had 48% brain mets - she has none"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*)\b[^.;?]{{0,40}}?\b(?:she|he|pt|patient)\s+(?:has|had)\s+none\b"
 )
 _BRAIN_ACTIVE = re.compile(
     rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
-    rf"\bleptomeningeal\b|\bmeningeal\b|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+\s+){{0,3}}"
+    rf"(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
+    rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
 )
 _BRAIN_STABLE = re.compile(
     rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:\w+\s+){{0,3}}(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)[\s(,:-]+(?:\w+[\s,]+){{0,5}}(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
+    rf"{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b"
 )
 _OLIGO = re.compile(
     r"\boligo[\s-]*progress\w*|\boligoprogression\b|"
@@ -635,7 +647,6 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
         collect.add("primary_site", "other", other)
     elif breast:
         collect.add("primary_site", "breast", text[breast.start():breast.end()])
-    _read_cdk_months(lower, text, collect)
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
     _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
     case = bool(_PATIENT.search(lower) or lines or {"her2", "hr", "setting"} & collect.values.keys())
@@ -649,6 +660,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     therapies = _dedupe(mentions)
     if lines and max(lines)[0] >= 2 and _METASTATIC.search(lower):
         therapies = [_moved_on(t) for t in therapies]
+    if any(t.therapy == "cdk4/6 inhibitor" and t.status == "progressed" for t in therapies):
+        _read_cdk_months(lower, text, collect)  # the criterion is time to progression, not a course stopped or ongoing
     received = [t for t in therapies if t.received]
     naive = _NAIVE.search(lower)
     if naive and not received:
@@ -797,15 +810,21 @@ def _read_setting(lower: str, text: str, collect: _Collector) -> None:
 
 
 def _read_cdk_months(lower: str, text: str, collect: _Collector) -> None:
-    """How long a CDK4/6 inhibitor worked: "progressed after 14 mo on letrozole + Ibrance" (DESTINY-Breast06's criterion)."""
+    """How long a CDK4/6 inhibitor worked (DESTINY-Breast06's criterion): the duration nearest its mention in the
+    sentence ("PD on AI+palbo 1L x 9mo", "letrozole/palbociclib 26 mo, then ...", "palbociclib for 18 months before
+    progression"), in months."""
     for sentence in re.finditer(r"[^.;!?\n]+", lower):
-        span = _DURATION.search(sentence.group(0))
-        if span and re.search(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib", sentence.group(0)):
-            amount = float(span.group(2) or span.group(5))
-            unit = span.group(3) or span.group(6)
-            months = round(amount * 12 if unit.startswith("y") else amount)
-            collect.add("cdk_months", months, text[sentence.start() + span.start():sentence.start() + span.end()])
-            return
+        drug = _CDK_NAME.search(sentence.group(0))
+        if drug is None:
+            continue
+        spans = [d for d in _ANY_DURATION.finditer(sentence.group(0)) if not _AGE.match(sentence.group(0), d.end())]
+        if not spans:
+            continue
+        span = min(spans, key=lambda d: min(abs(d.start() - drug.end()), abs(drug.start() - d.end())))
+        amount = float(span.group(1))
+        months = round(amount * 12 if span.group(2).startswith("y") else amount)
+        collect.add("cdk_months", months, text[sentence.start() + span.start():sentence.start() + span.end()])
+        return
 
 
 def _read_brain(lower: str, text: str, collect: _Collector) -> None:

@@ -92,7 +92,13 @@ def test_current_therapy_that_works_has_not_failed(lexicon: Lexicon) -> None:
     ("text", "value"),
     [("active brain mets", "active"), ("untreated brain metastases", "active"), ("stable treated brain mets", "stable"),
      ("no brain mets", "none"), ("no CNS disease", "none"), ("brain metastases", "present"),
-     ("leptomeningeal disease", "active")],
+     ("leptomeningeal disease", "active"),
+     ("HER2+ mBC: brain MRI today shows two new lesions", "active"),
+     ("HER2+ mBC, intracranial progression only, body responding", "active"),
+     ("HER2+ mBC, MRI of the head clear in June", "none"),
+     ("the DESTINY-Breast12 cohort had brain metastases but she has none", "none"),
+     ("HER2+ mBC, brain mets (SRS x3 in May, since stable)", "stable"),
+     ("HER2+ mBC with stable brain mets that has progressed in the liver", "stable")],
 )
 def test_brain_metastases(lexicon: Lexicon, text: str, value: str) -> None:
     facts = _read(text, lexicon).facts
@@ -181,12 +187,22 @@ def test_markup_is_removed_and_reported() -> None:
 @pytest.mark.parametrize(
     ("text", "months"),
     [("progressed after 14 mo on letrozole + Ibrance", 14), ("PD within 5 months of first-line anastrozole + ribociclib", 5),
-     ("2 years on palbociclib, then progression", 24)],
+     ("2 years on palbociclib, then progression", 24),
+     # the duration nearest the CDK4/6 inhibitor, in the notes' shorthand
+     ("ER+ HER2-low mBC, PD on fulvestrant + abemaciclib 1L x 11mo", 11),
+     ("1L letrozole/ribociclib 3 yrs -> PD; 2L fulvestrant 5 months -> PD", 36),
+     ("tamoxifen for 2 years, then letrozole with palbociclib for 13 months before progression", 13)],
 )
 def test_time_on_a_cdk46_inhibitor(lexicon: Lexicon, text: str, months: int) -> None:
     facts = _read(text, lexicon).facts
     assert facts.cdk_months is not None
     assert facts.cdk_months.value == months
+
+
+@pytest.mark.parametrize("text", ["abemaciclib stopped after 3 months for grade 3 diarrhoea, now on letrozole alone",
+                                  "ER+ mBC on 1L palbociclib + letrozole for 20 months, responding"])
+def test_a_cdk46_course_that_did_not_end_in_progression_gives_no_time_to_progression(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).facts.cdk_months is None
 
 
 def test_her2_by_ish_ratio(lexicon: Lexicon) -> None:
@@ -281,7 +297,8 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      # how a current course ended, told in a later sentence with its reason in the one before
      ("HER2+ mBC on T-DXd since 2023. Grade 2 pneumonitis in May. T-DXd permanently discontinued.",
       "trastuzumab deruxtecan", "stopped_toxicity"),
-     ("HER2+ mBC. Pertuzumab dropped after cycle 4 for grade 3 diarrhoea.", "pertuzumab", "stopped_toxicity")],
+     ("HER2+ mBC. Pertuzumab dropped after cycle 4 for grade 3 diarrhoea.", "pertuzumab", "stopped_toxicity"),
+     ("mTNBC, 1L nab-pac + pembrolizumab, PD at 7 mo.", "taxane", "progressed")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
