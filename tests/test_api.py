@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -156,3 +158,113 @@ def test_export_returns_the_conversation_as_markdown(live_server: LiveServer) ->
     assert response.headers["content-type"].startswith("text/markdown")
     assert "## Question 2" in response.text
     assert "DESTINY-Breast03" in response.text
+
+
+# --- origins: the CORS allowlist enforced by the server, not only by the browser's preflight ------------
+
+
+class CountingAssistant:
+    """The session's Assistant, counting the answers computed (to show a refused request ran nothing)."""
+
+    def __init__(self, real: Assistant) -> None:
+        self.real, self.calls = real, 0
+
+    def answer(self, messages: list[str]) -> Any:
+        self.calls += 1
+        return self.real.answer(messages)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@contextlib.contextmanager
+def swapped(server: LiveServer, name: str, value: Any) -> Iterator[Any]:
+    """app.state.<name> replaced for one test (monkeypatch would delete it after: State hides its attributes)."""
+    state = server.app.state
+    before = getattr(state, name)
+    setattr(state, name, value)
+    try:
+        yield value
+    finally:
+        setattr(state, name, before)
+
+
+@pytest.fixture
+def counting(live_server: LiveServer) -> Iterator[CountingAssistant]:
+    with swapped(live_server, "assistant", CountingAssistant(live_server.app.state.assistant)) as spy:
+        yield spy
+
+
+def _allowed_origin(server: LiveServer) -> str:
+    origins: tuple[str, ...] = server.app.state.settings.cors_origins
+    return origins[0]  # tests/conftest.py puts the widget's host page there
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("POST", "/api/answer", {"messages": [CASE]}),
+     ("POST", "/api/note", {"messages": [CASE], "format": "markdown"}),
+     ("POST", "/api/export", {"messages": [CASE]}),
+     ("GET", "/api/note", None)],
+    ids=["answer", "note", "export", "note-get"],
+)
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1:1"])
+def test_a_page_from_an_origin_not_on_the_allowlist_is_refused_before_anything_runs(
+        live_server: LiveServer, counting: CountingAssistant, method: str, path: str, body: dict[str, Any] | None,
+        origin: str) -> None:
+    response = httpx.request(method, live_server.url + path, timeout=60, headers={"Origin": origin},
+                             json=body, params={"messages": [CASE], "format": "html"} if body is None else None)
+    assert response.status_code == 403
+    error = response.json()
+    assert error["kind"] == "error"
+    assert error["text"] == error["detail"]
+    assert f"does not answer pages from {origin}" in error["detail"]
+    assert "ASSISTANT_CORS_ORIGINS" in error["detail"]
+    assert error["recommendations"] == []
+    assert "access-control-allow-origin" not in response.headers  # nor could a browser read it
+    assert counting.calls == 0
+
+
+@pytest.mark.parametrize("path", ["/api/answer", "/api/note"])
+def test_same_origin_and_allowed_origins_are_answered(live_server: LiveServer, counting: CountingAssistant,
+                                                      path: str) -> None:
+    allowed = _allowed_origin(live_server)
+    for headers in ({}, {"Origin": live_server.url}, {"Origin": allowed},
+                    # behind a TLS proxy that passes the Host header on, the browser's origin says https
+                    {"Origin": "https://assistant.example", "Host": "assistant.example"},
+                    {"Origin": "https://assistant.example", "Host": "assistant.example:443"}):
+        response = httpx.post(live_server.url + path, json={"messages": [CASE]}, headers=headers, timeout=60)
+        assert response.status_code == 200, (headers, response.text)
+        assert "trastuzumab deruxtecan" in response.text
+    assert counting.calls == 5
+    allowed_response = httpx.post(live_server.url + path, json={"messages": [CASE]}, headers={"Origin": allowed},
+                                  timeout=60)
+    assert allowed_response.headers["access-control-allow-origin"] == allowed
+    preflight = httpx.options(live_server.url + path, headers={
+        "Origin": allowed, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 200
+    refused_preflight = httpx.options(live_server.url + path, headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert refused_preflight.status_code == 400
+
+
+def test_the_allowlist_comes_from_assistant_cors_origins(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch,
+                                                         counting: CountingAssistant) -> None:
+    monkeypatch.setenv("ASSISTANT_CORS_ORIGINS", '["https://intranet.example", "https://board.example:8443"]')
+    from_env = Settings()
+    assert from_env.cors_origins == ("https://intranet.example", "https://board.example:8443")
+    allowed = _allowed_origin(live_server)
+
+    def status(origin: str) -> int:
+        return httpx.post(live_server.url + "/api/answer", json={"messages": [CASE]}, headers={"Origin": origin},
+                          timeout=60).status_code
+
+    with swapped(live_server, "settings",
+                 live_server.app.state.settings.model_copy(update={"cors_origins": from_env.cors_origins})):
+        assert status("https://intranet.example") == 200
+        assert status("https://INTRANET.example:443") == 200  # the same origin, spelled otherwise
+        assert status("https://board.example:8443") == 200
+        assert status("https://board.example") == 403  # another port is another origin
+        assert status("https://intranet.example.evil.example") == 403
+        assert status(allowed) == 403  # no longer listed
+    assert counting.calls == 3

@@ -1,5 +1,6 @@
 """The embeddable widget on examples/host.html in headless Chromium: answers, badges, citations, follow-ups;
-the host page keeps its styles and scripts; markup runs nothing; an origin off the allowlist gets no answer."""
+the host page keeps its styles and scripts; markup runs nothing; an origin off the allowlist gets no answer;
+on a phone the panel fills the screen and takes no focus (no keyboard pops up)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,22 @@ HER2_LOW = ("HER2-low (IHC 1+), ER-positive metastatic breast cancer after a CDK
             "chemotherapy. What next?")
 
 
+VIEWPORT_META = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
 def _serve_host_page(sock: socket.socket, assistant_url: str) -> ThreadingHTTPServer:
-    """examples/host.html with the snippet's https://HOST pointed at the live assistant."""
+    """examples/host.html with the snippet's https://HOST pointed at the live assistant; /legacy.html is the same
+    page without its viewport meta tag, as many older intranet pages are (a phone lays it out 980 pixels wide)."""
     page = (ROOT / "examples" / "host.html").read_text(encoding="utf-8").replace("https://HOST", assistant_url)
+    assert VIEWPORT_META in page
+    pages = {"/host.html": page, "/legacy.html": page.replace(VIEWPORT_META, "")}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            body = page.encode()
+            if self.path not in pages:
+                self.send_error(404)
+                return
+            body = pages[self.path].encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -50,15 +60,20 @@ def host_url(live_server: LiveServer, host_socket: socket.socket) -> Iterator[st
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        launched.close()
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    launched = playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    yield launched
+    launched.close()
 
 
 def _open(browser: Any, url: str) -> tuple[Any, list[str], list[str]]:
@@ -147,7 +162,83 @@ def test_a_page_from_an_origin_not_on_the_allowlist_gets_no_answer(browser: Any,
         sock.close()
 
 
-def test_a_cds_card_renders_as_an_ehr_would_show_it(browser: Any, live_server: LiveServer) -> None:
+PHONE = "Pixel 7"  # Playwright's descriptor: 412 x 839 CSS pixels, is_mobile, has_touch, a phone's user agent
+
+FOCUS = """() => {
+  const root = document.querySelector("[data-her2-adc-widget]").shadowRoot;
+  const inner = root.activeElement;
+  return {page: document.activeElement ? document.activeElement.tagName : null,
+          widget: inner ? inner.tagName + (inner.className ? "." + inner.className : "") : null,
+          inPanel: inner !== null && root.querySelector(".panel").contains(inner),
+          width: window.innerWidth, height: window.innerHeight};
+}"""
+
+
+@pytest.mark.parametrize("path", ["/host.html", "/legacy.html"], ids=["host-page", "no-viewport-meta"])
+def test_on_a_phone_the_panel_fills_the_screen_and_takes_no_focus(
+        playwright: Any, browser: Any, host_url: str, path: str) -> None:
+    device = playwright.devices[PHONE]
+    assert device["is_mobile"]
+    assert device["has_touch"]
+    context = browser.new_context(**device)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(host_url.replace("/host.html", path))
+    toggle = page.locator("[data-her2-adc-widget] .toggle")
+    panel = page.locator("[data-her2-adc-widget] .panel")
+    toggle.tap()
+    panel.wait_for(state="visible")
+    state = page.evaluate(FOCUS)
+    # no autofocus: the tap's own focus stays on the button; nothing in the panel, above all not the textbox
+    assert state["widget"] in {None, "BUTTON.toggle"}, state
+    assert not state["inPanel"], state
+    assert state["page"] not in {"TEXTAREA", "INPUT"}, state
+    box = panel.bounding_box()
+    assert box is not None
+    assert abs(box["x"]) <= 1
+    assert abs(box["y"]) <= 1
+    assert abs(box["width"] - state["width"]) <= 1, (box, state)
+    assert abs(box["height"] - state["height"]) <= 1, (box, state)
+    # text at the phone's own size, also on a page laid out wider than the screen
+    font = page.locator("[data-her2-adc-widget] header h2").bounding_box()
+    assert font is not None
+    assert font["height"] * device["viewport"]["width"] / state["width"] >= 15, (font, state)
+    if path == "/host.html":
+        assert (state["width"], state["height"]) == (device["viewport"]["width"], device["viewport"]["height"])
+    # the widget still works by touch, and Escape and the close button still close it
+    page.locator("[data-her2-adc-widget] textarea").tap()
+    answer = _ask(page, HER2_LOW)
+    assert "Preferred: trastuzumab deruxtecan (T-DXd)" in answer.inner_text()
+    if path == "/host.html":
+        page.screenshot(path=str(SHOTS / "widget-phone.png"))
+    page.keyboard.press("Escape")
+    assert panel.is_hidden()
+    toggle.tap()
+    panel.wait_for(state="visible")
+    page.locator("[data-her2-adc-widget] header button[aria-label=Close]").tap()
+    assert panel.is_hidden()
+    assert errors == []
+    context.close()
+
+
+def test_on_a_desktop_the_panel_is_a_corner_box_and_focuses_the_textbox(browser: Any, host_url: str) -> None:
+    page, _, _ = _open(browser, host_url)
+    page.locator("[data-her2-adc-widget] .toggle").click()
+    state = page.evaluate(FOCUS)
+    assert state["widget"] == "TEXTAREA", state
+    box = page.locator("[data-her2-adc-widget] .panel").bounding_box()
+    assert box is not None
+    assert box["width"] <= 420
+    assert box["x"] > 800  # data-position="right"
+    page.context.close()
+
+
+@pytest.mark.parametrize(("safety_state", "shot"), [(None, "cds-card.png"),
+                                                  ("Interstitial lung disease on home oxygen", "cds-card-warning.png")],
+                         ids=["ordinary", "ild-on-home-oxygen"])
+def test_a_cds_card_renders_as_an_ehr_would_show_it(browser: Any, live_server: LiveServer, safety_state: str | None,
+                                                    shot: str) -> None:
     """The card of the order-select call drawn the way an EHR's CDS panel shows one (Markdown detail, no HTML)."""
     import html
     import json
@@ -155,10 +246,10 @@ def test_a_cds_card_renders_as_an_ehr_would_show_it(browser: Any, live_server: L
     import httpx
     from markdown_it import MarkdownIt
 
-    from tests.test_cds import FIXTURES, her2_low_patient
+    from tests.test_cds import FIXTURES, _condition, her2_low_patient, her2_low_with
 
     body = json.loads((FIXTURES / "order-select-spec.json").read_text())
-    body["prefetch"] = her2_low_patient()
+    body["prefetch"] = her2_low_with(conditions=(_condition(safety_state),)) if safety_state else her2_low_patient()
     card = httpx.post(f"{live_server.url}/cds-services/her2-adc-guidance", json=body, timeout=60).json()["cards"][0]
     detail = MarkdownIt("commonmark", {"html": False}).render(card["detail"])
     colour = {"info": "#0b5cad", "warning": "#b35c00", "critical": "#a00"}[card["indicator"]]
@@ -179,5 +270,6 @@ def test_a_cds_card_renders_as_an_ehr_would_show_it(browser: Any, live_server: L
     page.set_content(page_html)
     assert page.inner_text(".summary") == card["summary"]
     assert "ESMO evidence level" in page.inner_text(".detail")
-    page.screenshot(path=str(SHOTS / "cds-card.png"), full_page=True)
+    assert page.inner_text(".indicator") == ("WARNING" if safety_state else "INFO")
+    page.screenshot(path=str(SHOTS / shot), full_page=True)
     page.context.close()

@@ -3,6 +3,10 @@
 Errors are Answers too (kind "error", the message in `text` and in `detail`), each saying what to send
 instead. /api/answer has its own limiter, because FastAPI routes bypass Gradio's queue: past its capacity
 a request is told "busy" (503) at once instead of hanging.
+
+The routes that run the assistant refuse a request whose Origin is neither this server nor on
+`Settings.cors_origins` (403): CORS only stops a browser from reading the answer, the server would still
+have computed it for any page on the web.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import threading
 from datetime import date
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import APIRouter, Body, Query, Request
@@ -69,6 +74,35 @@ def _texts(request: Request) -> dict[str, str]:
     return texts
 
 
+def _site(origin: str) -> str:
+    """host[:port] of an origin or a Host header, lower-case, without :80 or :443.
+
+    The scheme is left out on purpose: behind a TLS proxy the browser says https while this server sees http.
+    """
+    value = origin.strip().lower().rstrip("/")
+    netloc = urlsplit(value).netloc if "://" in value else value
+    for default in (":80", ":443"):
+        if netloc.endswith(default):
+            return netloc[: -len(default)]
+    return netloc
+
+
+def _foreign_origin(request: Request) -> JSONResponse | None:
+    """403 for a browser request sent by a page of another origin that is not on the allowlist.
+
+    No Origin header (curl, a server, a link opened in the browser) or this server's own origin passes.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    settings: Settings = request.app.state.settings
+    allowed = {_site(o) for o in settings.cors_origins}
+    site = _site(origin)
+    if "*" in settings.cors_origins or (site and (site in allowed or site == _site(request.headers.get("host", "")))):
+        return None
+    return error_response(request, 403, _texts(request)["foreign_origin"].format(origin=origin[:200]))
+
+
 def _oversized(request: Request, messages: list[str]) -> JSONResponse | None:
     settings: Settings = request.app.state.settings
     if len(messages) > settings.max_messages:
@@ -88,6 +122,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON."},
+    403: {"description": "Sent by a page whose origin is not on the allowlist (Settings.cors_origins)."},
     413: {"description": "The body, a message or the conversation is too long."},
     422: {"description": "The JSON does not have the shape of AnswerRequest."},
     503: {"description": "Busy or still starting: try again."},
@@ -97,7 +132,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/answer", response_model=Answer, responses=_ERRORS)
 async def answer(request: Request, body: Annotated[AnswerRequest, Body()]) -> Any:
     """The Answer to the conversation's last message (the contract's Answer object)."""
-    refused = _oversized(request, body.messages)
+    refused = _foreign_origin(request) or _oversized(request, body.messages)
     if refused is not None:
         return refused
     assistant = getattr(request.app.state, "assistant", None)
@@ -116,7 +151,7 @@ async def answer(request: Request, body: Annotated[AnswerRequest, Body()]) -> An
 @router.post("/export", response_class=PlainTextResponse, responses=_ERRORS)
 async def export(request: Request, body: Annotated[AnswerRequest, Body()]) -> Any:
     """The conversation as Markdown: each message, its answer and its quotes (computed again, nothing stored)."""
-    refused = _oversized(request, body.messages)
+    refused = _foreign_origin(request) or _oversized(request, body.messages)
     if refused is not None:
         return refused
     assistant = getattr(request.app.state, "assistant", None)
@@ -172,7 +207,7 @@ class NoteRequest(AnswerRequest):
 
 
 async def _note(request: Request, messages: list[str], form: str) -> Any:
-    refused = _oversized(request, messages)
+    refused = _foreign_origin(request) or _oversized(request, messages)
     if refused is not None:
         return refused
     assistant = getattr(request.app.state, "assistant", None)

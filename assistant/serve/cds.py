@@ -25,6 +25,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.compose import md
 from assistant.types import Answer
 
 SERVICE_ID = "her2-adc-guidance"
@@ -44,6 +45,11 @@ REQUIRED_PREFETCH = ("observations", "conditions")
 _HER2_CODES = {"48676-1", "85319-2", "85318-4", "72382-5", "49683-6", "31150-6", "32996-1"}
 _ER_CODES = {"16112-5", "85337-4", "40556-3"}
 _PR_CODES = {"16113-3", "85339-0", "40557-1"}
+# Observations behind the safety states of corpus/constraints.yaml: a reduced LVEF, poor performance status,
+# pregnancy. Dropping them would give a HER2-directed option as preferred without the warning.
+_LVEF_CODES = {"10230-1", "8806-2"}
+_ECOG_CODES = {"89247-1"}
+_PREGNANCY_CODES = {"82810-3"}
 
 
 # --- the specification's formats ---------------------------------------------------------------
@@ -139,6 +145,13 @@ def _concept_text(concept: CodeableConcept | None) -> str:
     return next((str(c.display) for c in concept.coding or [] if c.display), "")
 
 
+def _status(concept: CodeableConcept | None) -> str:
+    """A Condition's clinical or verification status code ("active", "resolved", "refuted"), lower-case."""
+    if concept is None:
+        return ""
+    return next((str(c.code).lower() for c in concept.coding or [] if c.code), _concept_text(concept).lower())
+
+
 def _codes(concept: CodeableConcept | None) -> set[str]:
     return {str(c.code) for c in (concept.coding or []) if c.code} if concept is not None else set()
 
@@ -165,6 +178,8 @@ def _observation_value(obs: Observation) -> str:
         return _concept_text(obs.valueCodeableConcept)
     if obs.valueString:
         return str(obs.valueString)
+    if obs.valueInteger is not None:
+        return str(obs.valueInteger)
     if obs.valueQuantity is not None and obs.valueQuantity.value is not None:
         unit = obs.valueQuantity.unit or ""
         return f"{obs.valueQuantity.value:g}{'%' if unit in {'%', 'percent'} else ' ' + unit if unit else ''}"
@@ -200,13 +215,16 @@ def describe(request: HookRequest) -> str:
 
     parts: list[str] = []
     for condition in conditions:
-        status = _concept_text(condition.clinicalStatus).lower()
-        if status in {"resolved", "inactive", "remission"}:
+        if _status(condition.verificationStatus) in {"refuted", "entered-in-error"}:
             continue
         text = _concept_text(condition.code)
-        if text:
-            parts.append(text)
-    markers = []
+        status = _status(condition.clinicalStatus)
+        if not text:
+            continue
+        # A resolved condition still matters: resolved ILD keeps T-DXd behind specialist review.
+        parts.append(f"history of {text} ({status})" if status in {"resolved", "inactive", "remission"} else text)
+    markers: list[str] = []
+    states: list[str] = []
     for obs in observations:
         if obs.status in {"entered-in-error", "cancelled"}:
             continue
@@ -221,8 +239,15 @@ def describe(request: HookRequest) -> str:
             markers.append(f"ER {value}")
         elif codes & _PR_CODES or re.search(r"\bprogesterone|\bPR\b", name, re.I):
             markers.append(f"PR {value}")
+        elif codes & _LVEF_CODES or re.search(r"ejection fraction|\bLVEF\b", name, re.I):
+            states.append(f"LVEF {value}")
+        elif codes & _ECOG_CODES or re.search(r"\bECOG\b", name, re.I):
+            states.append(f"ECOG performance status {value}")
+        elif codes & _PREGNANCY_CODES or re.search(r"\bpregnan", name, re.I):
+            states.append(f"Pregnancy status: {value}")
     if markers:
         parts.append(", ".join(markers))
+    parts += states
     therapies = []
     for med in statements:
         status = str(med.status or "")
@@ -260,28 +285,58 @@ def draft_orders(request: HookRequest) -> list[str]:
 # --- the cards ------------------------------------------------------------------------------------
 
 
+def state_name(warning: str) -> str:
+    """The safety state a warning is about, as its first words name it ("Reduced ejection fraction")."""
+    return re.split(r' \(|: ', warning, maxsplit=1)[0].strip()
+
+
+def _summary(answer: Answer) -> str:
+    """Under 140 characters: the safety states first (all of them, or the first and how many more), then the
+    option in the first slot with its role and level, or that none is preferred."""
+    recs = answer.recommendations
+    if recs:
+        first = recs[0]
+        advice = f"{first.role.capitalize()}: {first.option} (ESMO level {first.evidence_level})"
+    else:
+        advice = "No option preferred: specialist review first"
+    states = [state_name(w) for w in answer.warnings]
+    if not states:
+        return _fit(advice)
+    for named in ("; ".join(states).lower(), f"{states[0].lower()} (+{len(states) - 1} more)", "safety state"):
+        summary = f"Warning, {named}. {advice}"
+        if len(summary) <= 139:
+            return summary
+    return _fit(summary)
+
+
+def _fit(summary: str) -> str:
+    """The specification's limit: a summary under 140 characters."""
+    return summary if len(summary) <= 139 else summary[:136].rstrip() + "..."
+
+
 def cards(answer: Answer, question: str, base_url: str, orders: Sequence[str]) -> CardsResponse:
-    """One card: the preferred option with its level, the other options, quotes, source and a chat link."""
+    """One card: the safety states, the options in order with their levels and quotes, what is not offered,
+    a source and a chat link. Indicator "warning" when the answer has a safety state, else "info"."""
     base = base_url.rstrip("/")
     chat = Link(label="Open the full conversation in the chat", url=f"{base}/?q={quote(question)}", type="absolute")
-    warnings = list(getattr(answer, "warnings", None) or [])
-    indicator: Literal["info", "warning"] = "warning" if warnings else "info"
+    indicator: Literal["info", "warning"] = "warning" if answer.warnings else "info"
     first = answer.citations[0] if answer.citations else None
     source = Source(label=f"Ma & Li review of HER2-targeting ADCs (corpus {answer.corpus_version})",
                     url=f"{base}/api/passage/{quote(first.passage_id)}" if first and first.passage_id else f"{base}/")
-    if answer.kind != "recommendation" or not answer.recommendations:
+    if answer.kind != "recommendation":
         summary = "More information needed for HER2 ADC guidance" if answer.kind == "clarification" else \
             "HER2 ADC guidance: no recommendation for this patient"
-        return CardsResponse(cards=[Card(summary=summary, detail=answer.text, indicator="info", source=source,
+        if answer.warnings:
+            summary = _fit(f"Warning, {state_name(answer.warnings[0]).lower()}. {summary}")
+        return CardsResponse(cards=[Card(summary=summary, detail=answer.text, indicator=indicator, source=source,
                                          links=[chat])])
-    preferred = answer.recommendations[0]
-    summary = f"Preferred: {preferred.option} (ESMO level {preferred.evidence_level})"
-    if len(summary) > 139:
-        summary = summary[:136].rstrip() + "..."
-    by_id = {c.id: c for c in answer.citations}
-    lines = []
+    lines = [f"**Warning:** {warning}\n" for warning in answer.warnings]
     if orders:
         lines.append(f"Order being placed: {', '.join(orders)}.\n")
+    if not answer.recommendations:
+        lines.append("No option is preferred for this patient: every option the review gives here is ruled out "
+                     "or needs specialist review first.\n")
+    by_id = {c.id: c for c in answer.citations}
     for rec in answer.recommendations:
         lines.append(f"- **{rec.role.capitalize()}: {rec.option}** (ESMO evidence level {rec.evidence_level}): "
                      f"{rec.rationale}")
@@ -290,11 +345,14 @@ def cards(answer: Answer, question: str, base_url: str, orders: Sequence[str]) -
             if citation is not None:
                 trial = f"{citation.trial}, " if citation.trial else ""
                 lines.append(f"  > {citation.quote}\n  > ({trial}review section {citation.section or '-'})")
-    for warning in warnings:
-        lines.append(f"\n**Warning:** {warning}")
+    if answer.not_offered:
+        lines.append("\n**Not offered for this patient:**")
+        for out in answer.not_offered:
+            when = "only after specialist review" if out.review else "not offered"
+            lines.append(f"- {out.option}: {when}, {out.reason} (from: \"{md(out.words)}\")")
     if answer.safety_note:
         lines.append(f"\n_{answer.safety_note}_")
-    return CardsResponse(cards=[Card(summary=summary, detail="\n".join(lines), indicator=indicator,
+    return CardsResponse(cards=[Card(summary=_summary(answer), detail="\n".join(lines), indicator=indicator,
                                      source=source, links=[chat])])
 
 

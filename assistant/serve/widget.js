@@ -20,9 +20,13 @@
     V: "studies without a control group, case reports, expert opinion"
   };
   var ROLES = { preferred: "Preferred", alternative: "Alternative", consider: "Consider" };
+  /* A phone: a narrow layout, or a small touch screen showing a page laid out wider (a host page without a
+   * viewport meta tag is 980 pixels wide on a phone). There the panel fills the screen and takes no focus on
+   * open, so no on-screen keyboard covers half of it before the user asks for one. */
+  var PHONE = "(max-width: 600px), (hover: none) and (pointer: coarse) and (max-device-width: 600px)";
   var CSS = ":host{all:initial;font:14px/1.45 system-ui,sans-serif;color:#1a1a1a}" +
     ".toggle{position:fixed;bottom:20px;" + position + ":20px;z-index:2147483000;background:var(--c);color:#fff;border:0;border-radius:24px;padding:12px 18px;font:inherit;font-weight:600;cursor:pointer}" +
-    ".panel{position:fixed;bottom:76px;" + position + ":20px;z-index:2147483000;width:min(420px,calc(100vw - 40px));height:min(620px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;border:1px solid #ccc;border-radius:10px;box-shadow:0 8px 30px rgba(0,0,0,.2)}" +
+    ".panel{box-sizing:border-box;position:fixed;bottom:76px;" + position + ":20px;z-index:2147483000;width:min(420px,calc(100vw - 40px));height:min(620px,calc(100vh - 110px));display:flex;flex-direction:column;background:#fff;border:1px solid #ccc;border-radius:10px;box-shadow:0 8px 30px rgba(0,0,0,.2)}" +
     ".panel[hidden]{display:none}header{display:flex;align-items:center;justify-content:space-between;padding:8px 12px;background:var(--c);color:#fff;border-radius:10px 10px 0 0}" +
     "header h2{font-size:15px;margin:0}header button{background:transparent;color:#fff;border:0;font-size:20px;cursor:pointer}" +
     ".log{flex:1;overflow:auto;padding:10px}.msg{margin:0 0 10px}.user{background:#eef3fb;border-radius:8px;padding:6px 8px;white-space:pre-wrap}" +
@@ -32,7 +36,9 @@
     ".options button{margin:4px 4px 0 0;border:1px solid var(--c);color:var(--c);background:#fff;border-radius:14px;padding:4px 10px;cursor:pointer;font:inherit}" +
     "form{display:flex;gap:6px;padding:8px;border-top:1px solid #ddd}textarea{flex:1;resize:none;font:inherit;padding:6px}form button{background:var(--c);color:#fff;border:0;border-radius:6px;padding:0 12px;font:inherit;cursor:pointer}" +
     "button:focus-visible,textarea:focus-visible,summary:focus-visible{outline:2px solid #000;outline-offset:2px}" +
-    "@media (max-width:600px){.panel{inset:0;width:100vw;height:100vh;border-radius:0;bottom:0}}";
+    "@media " + PHONE + "{.panel{inset:0;width:auto;height:auto;border:0;border-radius:0}header{border-radius:0}" +
+    ".toggle,.panel{zoom:var(--z,1)}" +
+    "form{padding-bottom:max(8px,env(safe-area-inset-bottom))}}";
 
   var host = document.createElement("div");
   host.setAttribute("data-her2-adc-widget", "");
@@ -89,11 +95,19 @@
   host.style.setProperty("--c", color);
   root.host.style.setProperty("--c", color);
 
+  /* On a phone showing a page laid out wider than its screen, draw the widget at the screen's own scale. */
+  function fitPhone() {
+    var scale = window.matchMedia(PHONE).matches && screen.width ? window.innerWidth / screen.width : 1;
+    host.style.setProperty("--z", String(Math.max(1, Math.min(4, scale))));
+  }
+  fitPhone();
+  window.addEventListener("resize", fitPhone);
+
   var messages = [];
   function setOpen(open) {
     panel.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));
-    if (open && window.matchMedia("(min-width: 601px)").matches) { input.focus(); }
+    if (open && !window.matchMedia(PHONE).matches) { input.focus(); }
     if (!open) { toggle.focus(); }
   }
   toggle.addEventListener("click", function () { setOpen(panel.hidden); });
@@ -182,11 +196,18 @@
     if (!messages.length) { return; }
     fetch(api + "/api/note", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ messages: messages, format: "markdown" }), credentials: "omit" })
-      .then(function (r) { return r.text(); })
+      .then(function (r) {
+        if (!r.ok) { return r.json().then(function (body) { throw new Error(body.detail || ""); }); }
+        return r.text();
+      })
       .then(function (text) {
         var a = document.createElement("a");
         a.href = URL.createObjectURL(new Blob([text], { type: "text/markdown" }));
         a.download = "tumour-board-note.md"; a.click();
+      })
+      .catch(function (e) {
+        var said = e instanceof TypeError ? "" : e.message; /* TypeError: the request never got an answer */
+        log.appendChild(el("p", { "class": "msg error warn" }, said || "The assistant could not be reached from this page."));
       });
   });
 
