@@ -418,6 +418,11 @@ _PCR_YES = re.compile(
 )
 _LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b")
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+# a metastatic history that says lines are behind her or asks for the next one: "2 ET lines", "3 prior endocrine lines",
+# "1 chemo line (capecitabine)", "lines of chemo", "T-DXd next?", "what now?"
+_LINES_BEHIND = re.compile(
+    r"\b(?:[1-6]|one|two|three|four|five|six)\s+(?:prior\s+|previous\s+|metastatic\s+)?(?:[\w/-]+\s+){0,2}lines?\b|"
+    r"\blines?\s+of\s+(?:\w+\s+)?(?:therapy|treatment|chemo\w*|et|endocrine)|\bnext\s*(?:line\s*)?\?|\bwhat\s+now\b|\bnow\s+what\b")
 _DE_NOVO = re.compile(r"\bde[\s-]*novo\b|\b(?:metastatic|stage\s*iv|oligometastatic|mets|metastases)\s+(?:\w+\s+){0,2}at\s+"
                       r"(?:diagnosis|presentation|dx)\b|\bpresent(?:ed|ing)\s+with\s+(?:\w+\s+){0,2}(?:metasta\w*|stage\s*iv)")
 _DISTANT = re.compile(r"\s+(?:\w+\s+){0,2}(?:in|to)\s+(?:the\s+|her\s+)?(?:liver|lungs?|bones?|brain|pleura|peritone\w*|"
@@ -428,6 +433,8 @@ _NAIVE = re.compile(
     r"\btreatment[\s-]*na[iï]ve\b|\buntreated\s+(?:metastatic|mbc|advanced|disease|her2|hr|tnbc|triple)|\bnewly\s+diagnosed\s+(?:\w+\s+){0,3}(?:metastatic|stage\s*iv|mbc)|"
     r"\bno\s+(?:prior\s+|previous\s+)?(?:systemic\s+)?(?:therapy|treatment|tx)\s*(?:\w+\s+){0,2}(?:so\s+far|yet|for\s+(?:the\s+)?(?:metastatic|advanced|mbc|recurren\w*|relapse))|"
     r"\bno\s+(?:prior|previous)\s+(?:systemic\s+)?(?:therapy|treatment|tx)\b|\bnot\s+(?:yet\s+)?treated\b|\bno\s+therapy\s+yet\b|"
+    r"\bnot\s+(?:yet\s+)?(?:started|begun|had|received)\s+any\s+(?:systemic\s+)?(?:therapy|treatment|tx)\b|\byet\s+to\s+(?:start|begin|receive)\s+(?:any\s+)?(?:systemic\s+)?(?:therapy|treatment)\b|"
+    r"\b(?:metasta\w*|stage\s*iv|mbc|mets)\b[^.;]{0,60},\s*untreated\b|"
     r"\bfirst[\s-]*line\s+(?:options?|therapy|treatment|regimen|tx|choice)s?\s*\?|\bwhat\s+(?:\w+\s+){0,2}first[\s-]*line\b"
 )
 
@@ -479,7 +486,13 @@ _ACCESS = re.compile(
     r"\b(?:not|isn'?t|is\s+not)\s+(?:available|reimbursed|covered|accessible|approved)|\bunavailable\b|\bno\s+access\b|\blimited\s+(?:access|resources)|"
     r"\binsurance\b|\bout[\s-]+of[\s-]+pocket\b|\blow[\s-]*resource\b|\bfinancial\w*"
 )
-_ACCESS_NOT = re.compile(r"\b(?:cost|access|price|money|insurance)\s+(?:is\s+)?(?:not\s+an?\s+(?:issue|problem|concern)|no\s+(?:issue|problem))|\bno\s+(?:cost|access|financial)\s+(?:issues?|problems?|concerns?|limits?)")
+_ACCESS_NOT = re.compile(  # "cost isn't an issue", "no financial or access constraints", "full private cover"
+    r"\b(?:cost|costs|access|price|money|insurance|reimbursement|funding|affordability|finances?)\s+(?:is\s+|are\s+)?"
+    r"(?:not\s+an?\s+|isn['’]?t\s+an?\s+|not\s+|no\s+)(?:issue|problem|concern|barrier|constraint|limitation|factor)s?\b|"
+    r"\bno\s+(?:cost|access|financial|funding|reimbursement|insurance)(?:\s+(?:or|and)\s+\w+)?\s+"
+    r"(?:issues?|problems?|concerns?|limits?|limitations?|constraints?|barriers?|restrictions?)|"
+    r"\b(?:full|good|excellent|comprehensive)\s+(?:private\s+)?(?:insurance|cover(?:age)?|funding)\b|"
+    r"\beverything\s+is\s+available\b|\ball\s+(?:options|drugs)\s+(?:are\s+)?(?:on\s+the\s+table|available)")
 
 _BIOMARKERS: dict[str, re.Pattern[str]] = {
     "PIK3CA": re.compile(r"\bpik3ca\b|\bpi3k(?:ca)?\s+mut\w*"),
@@ -658,7 +671,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
         collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
         collect.add(therapy.therapy, "received", therapy.words)
     therapies = _dedupe(mentions)
-    if lines and max(lines)[0] >= 2 and _METASTATIC.search(lower):
+    if _METASTATIC.search(lower) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
         therapies = [_moved_on(t) for t in therapies]
     if any(t.therapy == "cdk4/6 inhibitor" and t.status == "progressed" for t in therapies):
         _read_cdk_months(lower, text, collect)  # the criterion is time to progression, not a course stopped or ongoing
@@ -1186,7 +1199,9 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     return next((r.status for c in mention.categories for r in registry.exposures if c in r.fallback), None)
 
 
-_COORDINATOR = re.compile(r"(?:\s|,|\+|/|&|\bbiosimilar\b|\bweekly\b|\bplus\b|\band\b|\btogether\b|\bwith\b|\bor\b|\bvs\.?|\bversus\b)*")
+# "declines any IV chemo, including Enhertu": a drug given as an instance of its neighbour shares its status
+_COORDINATOR = re.compile(r"(?:\s|,|\+|/|&|\bbiosimilar\b|\bweekly\b|\bplus\b|\band\b|\btogether\b|\bwith\b|\bor\b|\bvs\.?|\bversus\b|"
+                          r"\bincluding\b|\bincl\b\.?|\bsuch\s+as\b|\beven\b|\bespecially\b)*")
 
 
 def _coordinated(text: str, found: Sequence[Mention], exposures: dict[tuple[int, int], Exposure],

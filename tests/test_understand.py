@@ -298,7 +298,22 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("HER2+ mBC on T-DXd since 2023. Grade 2 pneumonitis in May. T-DXd permanently discontinued.",
       "trastuzumab deruxtecan", "stopped_toxicity"),
      ("HER2+ mBC. Pertuzumab dropped after cycle 4 for grade 3 diarrhoea.", "pertuzumab", "stopped_toxicity"),
-     ("mTNBC, 1L nab-pac + pembrolizumab, PD at 7 mo.", "taxane", "progressed")],
+     ("mTNBC, 1L nab-pac + pembrolizumab, PD at 7 mo.", "taxane", "progressed"),
+     # a plan keeps its drug though the sentence tells a progression ("planned for", a date, "wants")
+     ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "trastuzumab emtansine", "considered"),
+     ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "taxane", "progressed"),
+     ("HER2+ MBC, PD after HP-docetaxel; beginning Enhertu next month.", "trastuzumab deruxtecan", "considered"),
+     ("HER2+ MBC, progressed on THP, Kadcyla tomorrow.", "trastuzumab emtansine", "considered"),
+     ("HER2+ MBC, the MDT wants Enhertu; she progressed on THP.", "trastuzumab deruxtecan", "considered"),
+     ("Capecitabine isn't feasible given her DPD deficiency. HER2+ MBC post T-DXd.", "capecitabine", "contraindicated"),
+     # an instance of a class shares its status
+     ("She refuses all chemotherapy, including eribulin. HER2-0 mTNBC after SG.", "eribulin", "declined"),
+     # a metastatic history whose lines are behind her, or that asks for the next line: moving on means progression
+     ("ER+ HER2-low mBC, two prior endocrine lines (anastrozole + abemaciclib, fulvestrant). Next?",
+      "cdk4/6 inhibitor", "progressed"),
+     ("HR+ HER2-low MBC: letrozole/palbo then capecitabine. What now?", "capecitabine", "progressed"),
+     ("HR+ HER2-low MBC: letrozole/palbo then capecitabine, adjuvant anthracycline years ago. What now?",
+      "anthracycline", "completed")],
 )
 def test_each_drug_mention_gets_one_exposure_status(lexicon: Lexicon, text: str, therapy: str, status: str) -> None:
     found = {t.therapy: t for t in _read(text, lexicon).facts.therapies}
@@ -354,7 +369,16 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, eGFR 18, not yet on dialysis", "renal_impairment", True),
      ("HER2+ MBC, U&Es normal", "renal_impairment", False),
      ("HER2+ MBC with liver mets, LFTs normal", "hepatic_impairment", False),
-     ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True)],
+     ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True),
+     # access: what says it is no limit
+     ("Money is not a concern for this family. HER2+ MBC.", "access_limited", False),
+     ("No funding restrictions here. HER2-low mBC after chemo.", "access_limited", False),
+     ("She has comprehensive insurance. HER2+ MBC.", "access_limited", False),
+     ("Cost is a real problem for her. HER2+ MBC.", "access_limited", True),
+     # untreated metastatic disease; untreated brain metastases are not an untreated patient
+     ("HER2+ MBC at presentation, yet to start any treatment.", "treatment_naive", True),
+     ("Metastatic HR+ HER2-low disease to bone, untreated.", "treatment_naive", True),
+     ("HER2+ MBC with untreated brain mets, progressed on THP.", "treatment_naive", None)],
 )
 def test_findings_and_new_fact_types_with_their_scope(lexicon: Lexicon, text: str, name: str, value: object) -> None:
     assert _read(text, lexicon).facts.value(name) == value
