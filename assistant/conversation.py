@@ -11,7 +11,7 @@ import functools
 import itertools
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -33,6 +33,21 @@ from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
 from assistant.registry import load_registry
 from assistant.retrieve import Mode, Retriever, check_query, lexical_tokens
+from assistant.route import (
+    GIST_GROUPS,
+    HEAD_TO_HEAD,
+    NOTES,
+    ROUTES,
+    Handler,
+    Route,
+    Situation,
+    asks_for_the_gist,
+    asks_for_treatment,
+    asks_of,
+    choose,
+    decision_facts,
+    notes_for,
+)
 from assistant.scope import ScopeReader
 from assistant.settings import Settings
 from assistant.types import (
@@ -51,9 +66,6 @@ from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-_RECOMMENDATION_WORDS = ("recommend", "option", "next", "treat", "what to do", "should", "give", "regimen",
-                         "choice", "best", "manage", "pick", "choose", "therapy", "systemic", "which drug", "stop", "continue",
-                         "switch")
 
 
 class Assistant:
@@ -105,6 +117,22 @@ class Assistant:
 
     def answer(self, messages: Sequence[str]) -> Answer:
         """The answer to the last message, given the conversation so far."""
+        situation = self.situation(messages)
+        if isinstance(situation, Answer):
+            return situation
+        last = situation.reading
+        answer = self._route(situation)
+        if last.facts.uncovered and answer.kind != "error":
+            # never silent about what the review does not cover: "disitamab vedotin" is not read as another drug
+            names = ", ".join(md(str(f.value)) for f in last.facts.uncovered)
+            answer = answer.model_copy(update={"text": f"{answer.text}\n\n{self.messages['uncovered'].format(names=names)}"})
+        return answer
+
+    # --- routing: the table is assistant/route.py; these methods are its handlers ------------
+
+    def situation(self, messages: Sequence[str]) -> Situation | Answer:
+        """The last message, what it asks and the conversation's facts; an Answer when there is nothing to
+        route (no message, or a last message that cannot be read)."""
         if not messages:
             return self.composer.clarification([self.questions["empty"]], PatientFacts())
         readings: list[Reading | None] = []
@@ -130,89 +158,60 @@ class Assistant:
         facts = merge_facts(facts, last.facts, keep_topics=True)
         if last.what_if is not None:  # this turn answers the hypothetical patient; later turns forget it
             facts = merge_facts(facts, last.what_if, keep_topics=True)
-        answer = self._route(last, facts, messages)
-        if last.facts.uncovered and answer.kind != "error":
-            # never silent about what the review does not cover: "disitamab vedotin" is not read as another drug
-            names = ", ".join(md(str(f.value)) for f in last.facts.uncovered)
-            answer = answer.model_copy(update={"text": f"{answer.text}\n\n{self.messages['uncovered'].format(names=names)}"})
-        return answer
+        reading = last
+        comparison = functools.cache(lambda: self._comparison(reading))  # read once per question
+        anchors = tuple(g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
+                        and g not in {"cost-effectiveness", "abstract", "conclusion"})
+        return Situation(
+            reading=last, facts=facts, turns=len(messages), asks=asks_of(last), anchors=anchors,
+            find_studies=lambda: self._studies(reading, comparison()),
+            find_comparison=comparison,
+            find_previous=lambda: self.answer(messages[:-1]) if len(messages) > 1 else None,
+        )
 
-    # --- routing --------------------------------------------------------------------------
-
-    def _route(self, last: Reading, facts: PatientFacts, messages: Sequence[str]) -> Answer:
-        say = self.messages
-        notes = []
-        if last.markup_removed:
-            notes.append(say["markup_ignored"])
-        if not last.text or not any(c.isalnum() for c in last.text):
-            if last.markup_removed:
-                return self.composer.error(say["markup_only"])
-            return self.composer.clarification([self.questions["empty"]], facts)
-        if last.personal_data:
-            return self.composer.out_of_scope(say["personal_data"], facts)
-        if last.veterinary:
-            return self.composer.out_of_scope(say["veterinary"], facts)
-        anchors = [g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
-                   and g not in {"cost-effectiveness", "abstract", "conclusion"}]
-        # "the gist of this review?" is about the review, so in scope though it names nothing clinical
-        clinical = bool(last.studies or anchors or _decision_facts(last.facts) or _asks_for_the_gist(last))
-        if last.alternative_medicine and _case_facts(last.facts):
-            notes.append(say["alternative_medicine_note"])
-        if last.injection:
-            if not clinical or not (_case_facts(last.facts) or (_stated(last.facts) and last.facts.setting)):
-                return self.composer.out_of_scope(say["injection_only"], facts)
-            notes.append(say["injection_ignored"])
-        if last.alternative_medicine and (not _case_facts(last.facts) or (last.alternative_asked and not last.injection)):
-            return self.composer.out_of_scope(say["alternative_medicine"], facts)
-        if last.other_cancer and not last.studies:
-            return self.composer.out_of_scope(say["other_cancer"].format(what=md(last.other_cancer)), facts)
-        if last.dosing and not last.studies:
-            return self.composer.out_of_scope(say["dosing"], facts, say["dosing_detail"])
-        if last.toxicity_management:
-            return self.composer.out_of_scope(say["toxicity"], facts, say["toxicity_detail"])
-        if last.about_review and not _case_facts(last.facts):
-            return self.composer.about_review(self.provenance, facts)
-        if last.intent in {"why", "evidence"} and len(messages) > 1:
-            previous = self.answer(messages[:-1])
-            if previous.kind in {"recommendation", "fact", "explanation"} and previous.citations:
-                return self.composer.why(previous, facts)
-        stated = _stated(last.facts)
-        about_a_patient = last.patient_words or (stated and _case_facts(last.facts))
+    def _studies(self, last: Reading, comparison: Comparison | None) -> tuple[str, ...]:
+        """The study cards a question is about: named, described, or reached through a drug only one study
+        tested when a result is asked ("head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is
+        not the results of tucatinib's trial)."""
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
-        comparison = self._comparison(last)
-        studies = last.studies or described or (
-            # "head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is not the results of tucatinib's trial
+        return last.studies or described or (
             last.drug_studies if last.asks_result and not last.patient_words and comparison is None else ())
-        # "DB03 PFS HR, T-DXd vs T-DM1?" asks for a result, not a choice between the two drugs
-        if studies and (last.asks_result or last.asks_explanation or (last.measures and not about_a_patient)
-                        or not (about_a_patient or _asks_recommendation(last))):
-            cards = [card for card in self.index.cards if card.id in studies]
-            if last.asks_explanation:  # "why is T-DXd favoured? which trial?": the reasons, with the trial's figures
-                return self._explain(last, facts, comparison, cards)
-            return self.composer.fact(cards, last.measures, last.text, facts)
-        if not clinical and not _decision_facts(facts):
-            if _TREATMENT_QUESTION.search(last.text.lower()):  # "What should I give next?": ask about the patient
-                return self.composer.clarification([self.questions[n] for n in ("her2", "setting", "prior")], facts,
-                                                   covers=[self.questions["covers"]])
-            return self.composer.out_of_scope(say["outside"], facts)
-        if last.asks_explanation and clinical:
-            # "HER2-low mBC. Does the order matter, SG then T-DXd? What data is there?": evidence, not a plan
-            return self._explain(last, facts, comparison)
-        lower = last.text.lower()
-        defining = bool(_MEANING.search(lower)) or (
-            bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3
-            and not last.patient_words) or (  # "any head-to-head data for X vs Y?" asks for evidence, not a plan
-            bool(_HEAD_TO_HEAD.search(lower)) and not last.patient_words and not _case_facts(last.facts))
-        about_someone = last.patient_words or _case_facts(last.facts) or _asks_recommendation(last) or last.hypothetical or (
-            # a follow-up on the case the conversation holds: "So is pyrotinib ok?", "What instead?"
-            len(messages) > 1 and _case_facts(facts) and last.intent == "question" and (
-                any(not t.received for t in last.facts.therapies) or bool(_FOLLOW_UP.search(lower))))
-        profile = sum(f is not None for f in (last.facts.her2, last.facts.hr, last.facts.setting)) if _stated(last.facts) \
-            else int(last.facts.setting is not None)
-        if defining or (not about_someone and (last.asks_definition or (
-                last.intent == "question" and profile < 2 and not last.facts.topics and not _asks_for_treatment(last)))):
-            return self._explain(last, facts, comparison)
-        return self._recommend(last, facts, notes)
+
+    def _route(self, situation: Situation, routes: Sequence[Route] = ROUTES) -> Answer:
+        route = choose(situation, routes)
+        return self._handlers[route.handler](situation, route)
+
+    @functools.cached_property
+    def _handlers(self) -> dict[Handler, Callable[[Situation, Route], Answer]]:
+        """The answer each kind of route gives; the table names them."""
+        return {
+            "unreadable": lambda s, r: self.composer.error(self.messages["markup_only"]),
+            "empty": lambda s, r: self.composer.clarification([self.questions["empty"]], s.facts),
+            "refuse": self._refuse,
+            "about_review": lambda s, r: self.composer.about_review(self.provenance, s.facts),
+            "why": self._why,
+            "fact": lambda s, r: self.composer.fact(self._cards(s.studies), s.reading.measures, s.reading.text, s.facts),
+            "explain_studies": lambda s, r: self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)),
+            "ask_patient": lambda s, r: self.composer.clarification(
+                [self.questions[n] for n in ("her2", "setting", "prior")], s.facts, covers=[self.questions["covers"]]),
+            "explain": lambda s, r: self._explain(s.reading, s.facts, s.comparison),
+            "recommend": lambda s, r: self._recommend(s.reading, s.facts, [self.messages[n] for n in notes_for(s)]),
+        }
+
+    def _why(self, situation: Situation, route: Route) -> Answer:
+        assert situation.previous is not None  # the row requires an earlier answer with citations
+        return self.composer.why(situation.previous, situation.facts)
+
+    def _refuse(self, situation: Situation, route: Route) -> Answer:
+        assert route.message is not None
+        reason = self.messages[route.message]
+        if route.message == "other_cancer":
+            reason = reason.format(what=md(situation.reading.other_cancer))
+        detail = self.messages[route.detail] if route.detail else None
+        return self.composer.out_of_scope(reason, situation.facts, detail)
+
+    def _cards(self, studies: Sequence[str]) -> list[StudyCard]:
+        return [card for card in self.index.cards if card.id in studies]
 
     def _recommend(self, last: Reading, facts: PatientFacts, notes: list[str]) -> Answer:
         if last.conflicts:
@@ -227,11 +226,11 @@ class Assistant:
         return self._undecided(last, facts, decision)
 
     def _undecided(self, last: Reading, facts: PatientFacts, decision: Decision) -> Answer:
-        known = _decision_facts(facts)
-        if decision.missing and (known or _asks_for_treatment(last)):
+        known = decision_facts(facts)
+        if decision.missing and (known or asks_for_treatment(last)):
             questions = [self.questions[name] for name in decision.missing[:3] if name in self.questions]
             return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
-        if not known and (_asks_for_treatment(last) or last.patient_words) and last.domain_terms:
+        if not known and (asks_for_treatment(last) or last.patient_words) and last.domain_terms:
             questions = [self.questions[name] for name in ("her2", "setting", "prior")]
             return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
         if last.domain_terms or last.studies:
@@ -242,8 +241,8 @@ class Assistant:
 
     def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None,
                  studies: Sequence[StudyCard] = ()) -> Answer:
-        if _asks_for_the_gist(last) and not (last.studies or _decision_facts(last.facts) or any(
-                self.index.vocabulary.group(g).kind == "concept" and g not in _GIST_GROUPS for g in last.domain_terms)):
+        if asks_for_the_gist(last) and not (last.studies or decision_facts(last.facts) or any(
+                self.index.vocabulary.group(g).kind == "concept" and g not in GIST_GROUPS for g in last.domain_terms)):
             gist = [self.index.review.passage(p) for p in ("review:abstract", "review:7:p1")]
             return self.composer.explanation(last.text, facts, [(p, p.text) for p in gist])
         entries = self._definition(last)
@@ -300,9 +299,9 @@ class Assistant:
         compared = list(dict.fromkeys(
             g for a, b in itertools.pairwise(named) if a.group != b.group
             and _COMPARED.fullmatch(last.text[a.end:b.start].lower()) for g in (a.group, b.group)))
-        if len(compared) < 2 and _HEAD_TO_HEAD.search(lower):
+        if len(compared) < 2 and HEAD_TO_HEAD.search(lower):
             compared = list(dict.fromkeys(m.group for m in named))
-        if len(compared) < 2 or not (_HEAD_TO_HEAD.search(lower) or _COMPARISON_WORD.search(lower)):
+        if len(compared) < 2 or not (HEAD_TO_HEAD.search(lower) or _COMPARISON_WORD.search(lower)):
             return None
         def apart(card: StudyCard) -> bool:  # each drug in an arm without the others: compared, not combined
             arms = self._arm_drugs[card.id]
@@ -397,23 +396,6 @@ class Assistant:
         return [(passage, self.composer.expand_quote(passage, start, end)) for passage, start, end in spans.values()]
 
 
-_THE_REVIEW = re.compile(r"\b(?:this|the)\s+(?:review|paper|article)\b")
-_GIST_GROUPS = frozenset({"asks for a summary", "abstract", "conclusion"})
-
-
-def _asks_for_the_gist(last: Reading) -> bool:
-    """ "What is the gist of this review?": the abstract and the conclusion answer it."""
-    return bool(_GIST_GROUPS & set(last.domain_terms)) and bool(_THE_REVIEW.search(last.text.lower()))
-
-
-_MEANING = re.compile(
-    r"\bwhat\s+(?:do|does)\s+(?:people|ppl|they|you|we|one|the\s+review|it)\s+mean\s+by\b|\bwhat\s+(?:exactly\s+)?counts\s+as\b|"
-    r"^\s*(?:define|definition\s+of|meaning\s+of)\b|\bconcept\s+only\b"
-)
-_MECHANISM = re.compile(  # how tumours in general behave, not what to do for one patient
-    r"\bmechanisms?\b|^\s*explain\s+(?:why|how)\b|"
-    r"^\s*(?:how|why)\s+(?:do|does|would|could|might|can|did)\s+(?:tumou?rs?|cancers?|cells?|clones?|adcs?|lesions?)\b"
-)
 _DEFINE = re.compile(
     r"^\s*(?:(?:can|could|would)\s+you\s+|please\s+)?(?:explain\s+|tell\s+me\s+)?(?:what\s+(?:exactly\s+)?(?:is|are)|what'?s|define|definition\s+of|meaning\s+of|explain\s+what|"
     r"what\s+(?:exactly\s+)?counts\s+as|what\s+does|how\s+(?:is|are)|what\s+(?:exactly\s+)?(?:distinguishes|separates|differentiates)|"
@@ -522,7 +504,9 @@ def check_knowledge(settings: Settings) -> str:
     if missing:
         raise CorpusError(f"prompts/follow_up.yaml lacks questions for: {', '.join(sorted(missing))}")
     messages = _load_texts(prompts / "messages.yaml")
-    absent = set(re.findall(r'(?:say|self\.messages)\["(\w+)"\]', Path(__file__).read_text())) - messages.keys()
+    named = set(re.findall(r'self\.messages\["(\w+)"\]', Path(__file__).read_text()))
+    named |= {key for route in ROUTES for key in (route.message, route.detail) if key} | {note.message for note in NOTES}
+    absent = named - messages.keys()
     if absent:
         raise CorpusError(f"prompts/messages.yaml lacks: {', '.join(sorted(absent))}")
     return (f"{len(corpus.cards)} study cards, {len(rules)} rules, {len(registry.facts)} fact types, {len(glossary)} glossary terms, "
@@ -572,42 +556,10 @@ def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:
     return changed
 
 
-def _decision_facts(facts: PatientFacts) -> bool:
-    return any(getattr(facts, name) is not None for name in (
-        "her2", "hr", "setting", "pcr", "brain_mets", "oligoprogression", "treatment_naive")) \
-        or bool(facts.therapies) or bool(facts.biomarkers) or bool(facts.topics)
-
-
-def _asks_for_treatment(reading: Reading) -> bool:
-    lower = reading.text.lower()
-    return _asks_recommendation(reading) or any(word in lower for word in _RECOMMENDATION_WORDS)
-
-
-def _asks_recommendation(reading: Reading) -> bool:
-    return "asks for a recommendation" in reading.domain_terms or reading.asks_choice
-
-
 # between two drugs a question compares: "T-DXd vs T-DM1", "T-DXd over pyrotinib", "T-DXd or SG", "T-DXd than T-DM1"
 _COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and)\s*")  # not "with": a combination
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
-_HEAD_TO_HEAD = re.compile(r"\bhead[\s-]*to[\s-]*head\b|\bdirect(?:ly)?\s+compar\w*|\bcompared\s+directly\b")
-_FOLLOW_UP = re.compile(r"\b(?:instead|next|now|else|alternatives?|options?|then)\b")
-_TREATMENT_QUESTION = re.compile(
-    r"\b(?:give|treat\w*|regimen|therapy|next\s+line|should\s+(?:i|we)\s+(?:give|use|start|offer|switch))\b")
-
-
-def _stated(facts: PatientFacts) -> bool:
-    """HER2 or HR status said in words, not inferred from a HER2-directed drug."""
-    drug_words = {t.words for t in facts.therapies}
-    return any(f is not None and f.words not in drug_words for f in (facts.her2, facts.hr))
-
-
-def _case_facts(facts: PatientFacts) -> bool:
-    """Facts that describe a particular patient, beyond naming a subtype or a drug class."""
-    specific = [t for t in facts.therapies if t.received and t.therapy != "adc"]
-    return bool(specific or facts.biomarkers or facts.pcr or facts.line or facts.treatment_naive
-                or (facts.brain_mets and facts.brain_mets.value != "present"))
 
 
 def _load_texts(path: Path) -> dict[str, str]:
