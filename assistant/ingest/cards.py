@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from assistant.errors import CorpusError
-from assistant.types import StudyCard
+from assistant.types import StudyCard, StudyResult
 
 
 def load_cards(studies_dir: Path, n_references: int) -> tuple[StudyCard, ...]:
@@ -46,6 +46,10 @@ def _load_card(path: Path) -> StudyCard:
 def _check_cards(cards: list[StudyCard], n_references: int) -> None:
     seen: dict[str, str] = {}
     for card in cards:
+        for result in card.results:
+            problem = interval_problem(result)
+            if problem:
+                raise CorpusError(f"Study card {card.id}.yaml, result {result.measure!r}: {problem}")
         for ref in card.refs:
             if not 1 <= ref <= n_references:
                 raise CorpusError(
@@ -65,3 +69,47 @@ def _check_cards(cards: list[StudyCard], n_references: int) -> None:
 def name_key(name: str) -> str:
     """Case-, space- and punctuation-blind form of a name: 'DESTINY-Breast 04' -> 'destinybreast04'."""
     return "".join(re.findall(r"[a-z0-9]+", name.lower()))
+
+
+# A `ci` that is not an interval: the answer prints the figure alone.
+NO_INTERVAL = frozenset({"n/a", "unverified", "not retrieved", "not reported in abstract", "truncated in source",
+                         "as shown", ""})
+_HAZARD = re.compile(r"\bHR\s+(?:approx\s+)?\d")
+_INTERVAL = re.compile(r"\d+(?:\.\d+)?\s*[-\u2013]\s*(?:\d+(?:\.\d+)?|NR|NE|NA|NC)\b")
+
+
+def _top_level_clauses(value: str) -> list[str]:
+    """The value split at semicolons outside brackets: '73.3% (2 CR; 3 SD)' is one clause."""
+    clauses, depth, start = [], 0, 0
+    for i, char in enumerate(value):
+        depth += char == "("
+        depth -= char == ")"
+        if char == ";" and depth == 0:
+            clauses.append(value[start:i])
+            start = i + 1
+    return [c for c in (*clauses, value[start:]) if c.strip()]
+
+
+def interval_problem(result: StudyResult) -> str | None:
+    """Why a result's interval could be printed beside the wrong figure, or None.
+
+    One figure per entry with its own interval: where an entry also gives medians, its `ci` belongs to its one
+    hazard ratio (the reference's convention); several hazard ratios need as many intervals, an "A vs B" pair
+    one interval per arm, and figures without a hazard ratio one entry each (DESTINY-Breast12's 12-month and
+    median PFS once shared an interval, and answers printed it beside the wrong one).
+    """
+    ci = result.ci.strip().lower()
+    if ci in NO_INTERVAL or ci.startswith("unverified"):
+        return None
+    hazards = len(_HAZARD.findall(result.value))
+    if hazards >= 2 and len(_INTERVAL.findall(result.ci)) != hazards:
+        # printed after the whole value, the interval would sit beside the last figure, not its hazard ratio
+        return f"{hazards} hazard ratios share the interval {result.ci!r}: give each its own entry or interval"
+    if hazards == 0:
+        clauses = _top_level_clauses(result.value)
+        if len(clauses) > 1:
+            return (f"the value joins {len(clauses)} figures ({'; '.join(c.strip() for c in clauses)}) under one "
+                    f"interval {result.ci!r}: one figure per entry")
+        if " vs " in result.value and " vs " not in result.ci:
+            return f"the value compares two arms but the interval {result.ci!r} is one: give one interval per arm"
+    return None
