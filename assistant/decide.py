@@ -10,13 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import yaml
 from jinja2 import Environment, StrictUndefined, TemplateError
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from assistant.errors import CorpusError
+from assistant.registry import Registry, load_registry
 from assistant.types import (
     EVIDENCE_ORDER,
     IMPLIED_CLASSES,
@@ -31,6 +42,7 @@ from assistant.types import (
     StudyCard,
     Therapy,
     TherapyFact,
+    Topic,
 )
 
 # --- facets: what a rule's conditions can test ----------------------------------------------
@@ -104,6 +116,9 @@ class OptionSpec(Frozen):
     note: str | None = None  # template
     when: dict[str, Any] = Field(default_factory=dict)  # extra conditions for this option alone
     caveats: tuple[Caveat, ...] = ()
+    # card id -> the card's limited_evidence entries this option rests on (a subgroup, or a population the trial
+    # did not enrol): the option takes their level, and its rationale says why
+    limited_evidence: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     evidence_level: EvidenceLevel = "V"  # derived from the cards at load, never typed
 
 
@@ -170,15 +185,19 @@ TemplateFunctions = dict[str, Any]
 
 
 def load_rules(rules_dir: Path, cards: Sequence[StudyCard], review: Review,
-               functions: TemplateFunctions) -> tuple[Rule, ...]:
-    """Every rule, validated against the facets, the cards and the review; sorted for determinism."""
+               functions: TemplateFunctions, registry: Registry | None = None) -> tuple[Rule, ...]:
+    """Every rule, validated against the facets and their types, the cards and the review; sorted for determinism.
+
+    The fact registry (by default the facts.yaml beside the rules folder) types every condition value.
+    """
     if not rules_dir.is_dir():
         raise CorpusError(f"The rules are missing: {rules_dir} is not a folder.")
+    types = condition_types(registry or load_registry(rules_dir.parent))
     by_id = {card.id: card for card in cards}
     passage_ids = {p.id for p in review.passages}
     rules: list[Rule] = []
     for path in sorted(rules_dir.glob("*.yaml")):
-        rules.extend(_load_file(path, by_id, passage_ids, functions))
+        rules.extend(_load_file(path, by_id, passage_ids, functions, types))
     ids = [rule.id for rule in rules]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -191,7 +210,7 @@ def load_rules(rules_dir: Path, cards: Sequence[StudyCard], review: Review,
 
 
 def _load_file(path: Path, cards: dict[str, StudyCard], passages: set[str],
-               functions: TemplateFunctions) -> list[Rule]:
+               functions: TemplateFunctions, types: ConditionTypes) -> list[Rule]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -203,7 +222,7 @@ def _load_file(path: Path, cards: dict[str, StudyCard], passages: set[str],
         rule_id = entry.get("id", f"#{number}") if isinstance(entry, dict) else f"#{number}"
         try:
             rule = Rule.model_validate(entry)
-            rule = _checked(rule, cards, passages, functions)
+            rule = _checked(rule, cards, passages, functions, types)
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(p) for p in error["loc"])
@@ -214,8 +233,9 @@ def _load_file(path: Path, cards: dict[str, StudyCard], passages: set[str],
     return rules
 
 
-def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functions: TemplateFunctions) -> Rule:
-    _check_conditions(rule.when)
+def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functions: TemplateFunctions,
+             types: ConditionTypes) -> Rule:
+    check_conditions(rule.when, types, "when")
     if bool(rule.recommend) == bool(rule.not_covered):
         raise ValueError("a rule either recommends options or says what is not covered, not both or neither")
     for passage in (*rule.passages, *rule.perspectives):
@@ -224,8 +244,9 @@ def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functi
     if rule.not_covered:
         render(rule.not_covered, functions)
     options = []
-    for option in rule.recommend:
-        _check_conditions(option.when)
+    for number, option in enumerate(rule.recommend):
+        where = f"recommend[{number}] ({option.option[:40]})"
+        check_conditions(option.when, types, f"{where}.when")
         for card_id in (*option.studies, *option.context):
             if card_id not in cards:
                 raise ValueError(f"option {option.option!r} names an unknown study card {card_id!r}")
@@ -235,29 +256,187 @@ def _checked(rule: Rule, cards: dict[str, StudyCard], passages: set[str], functi
         render(option.rationale, functions)
         if option.note:
             render(option.note, functions)
-        for caveat in option.caveats:
-            _check_conditions(caveat.when)
+        for index, caveat in enumerate(option.caveats):
+            check_conditions(caveat.when, types, f"{where}.caveats[{index}].when")
             render(caveat.text, functions)
-        level = min((cards[c].esmo_level for c in option.studies), key=EVIDENCE_ORDER.index, default="V")
-        options.append(option.model_copy(update={"evidence_level": level}))
+        options.append(_with_evidence_level(option, cards))
     return rule.model_copy(update={"recommend": tuple(options)})
 
 
-def _check_conditions(conditions: dict[str, Any]) -> None:
-    for name, condition in conditions.items():
-        if name == "any":
-            if not isinstance(condition, list) or not all(isinstance(c, dict) for c in condition):
-                raise ValueError("'any' takes a list of condition mappings")
-            for alternative in condition:
-                _check_conditions(alternative)
+def _with_evidence_level(option: OptionSpec, cards: dict[str, StudyCard]) -> OptionSpec:
+    """The option's level from its cards: a card it rests on only through a subgroup or an indirect population
+    counts at that entry's level, and the rationale says so; the best supporting card sets the level."""
+    for card_id, entry_ids in option.limited_evidence.items():
+        if card_id not in option.studies:
+            raise ValueError(f"option {option.option!r}: limited_evidence names {card_id!r}, which is not among its "
+                             f"studies ({', '.join(option.studies) or 'none'})")
+        known = {e.id for e in cards[card_id].limited_evidence}
+        for entry_id in entry_ids:
+            if entry_id not in known:
+                raise ValueError(f"option {option.option!r}: study card {card_id!r} has no limited_evidence "
+                                 f"{entry_id!r} (known: {', '.join(sorted(known)) or 'none'})")
+    _check_rests_on_what_it_cites(option, cards)
+    levels: list[EvidenceLevel] = []
+    qualifications: list[str] = []
+    for card_id in option.studies:
+        card = cards[card_id]
+        entries = [card.limited(e) for e in option.limited_evidence.get(card_id, ())]
+        if not entries:
+            levels.append(card.esmo_level)
             continue
-        if name not in FACETS:
-            raise ValueError(f"condition on unknown fact {name!r} (known: {', '.join(FACETS)})")
-        if isinstance(condition, dict):
-            allowed = {"includes", "includes_any", "excludes", "if_unknown", "gte", "lte", "not"}
-            extra = set(condition) - allowed
-            if extra:
-                raise ValueError(f"condition on {name!r} uses unknown operators: {', '.join(sorted(extra))}")
+        level = max((e.level for e in entries), key=EVIDENCE_ORDER.index)
+        levels.append(level)
+        whys = "; ".join(e.why.strip().rstrip(".") for e in entries)
+        qualifications.append(f"{card.name} supports this at evidence level {level}, not at its own level "
+                              f"{card.esmo_level}: {whys}.")
+    level = min(levels, key=EVIDENCE_ORDER.index, default="V")
+    rationale = option.rationale
+    if qualifications:  # card text is data, never a template
+        rationale = f"{rationale.rstrip()} {{% raw %}}{' '.join(qualifications)}{{% endraw %}}"
+    return option.model_copy(update={"evidence_level": level, "rationale": rationale})
+
+
+_RESULT_CALL = re.compile(r"result\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)")
+
+
+def _check_rests_on_what_it_cites(option: OptionSpec, cards: dict[str, StudyCard]) -> None:
+    """A rationale that quotes a subgroup's figure from a supporting card must rest on that subgroup: otherwise
+    the option would carry the parent trial's level for a subgroup's result."""
+    for card_id, measure in _RESULT_CALL.findall(option.rationale):
+        card = cards.get(card_id) or next((c for c in cards.values() if c.id.startswith(card_id)), None)
+        if card is None or card.id not in option.studies:
+            continue
+        result = next((r for r in card.results if measure.lower() in r.measure.lower()), None)
+        for entry in card.limited_evidence:
+            if result and result.measure in entry.results and entry.id not in option.limited_evidence.get(card.id, ()):
+                raise ValueError(
+                    f"option {option.option!r}: its rationale quotes {card.name}'s {result.measure!r}, which belongs to "
+                    f"the card's limited_evidence {entry.id!r} ({entry.kind}, level {entry.level}); rest the option on "
+                    f"it (limited_evidence: {{{card.id}: [{entry.id}]}}) or cite it in a note")
+
+
+# --- typed conditions: what each facet accepts, built from the fact registry ------------------
+
+# The operators that mean something for each kind of facet (decide._test): thresholds only on numbers,
+# inclusion only on sets of therapies or topics.
+_OPERATORS: dict[str, tuple[str, ...]] = {
+    "enum": ("not", "if_unknown"),
+    "bool": ("not", "if_unknown"),
+    "int": ("gte", "lte", "not", "if_unknown"),
+    "set": ("includes", "includes_any", "excludes", "if_unknown"),
+}
+_KNOWN_OPERATORS = frozenset(op for ops in _OPERATORS.values() for op in ops)
+
+
+class FacetType:
+    """One facet's type: the values a condition may name and the operators that fit it (pydantic-checked)."""
+
+    def __init__(self, name: str, kind: Literal["enum", "bool", "int", "set"], value: Any, describe: str) -> None:
+        self.name, self.kind, self.describe = name, kind, describe
+        self.value: TypeAdapter[Any] = TypeAdapter(value)
+        items = Annotated[list[value], Field(min_length=1)]
+        fields: dict[str, Any] = {"if_unknown": (StrictBool, False)}
+        if kind == "set":
+            fields |= {op: (items | None, None) for op in ("includes", "includes_any", "excludes")}
+        else:  # its values are checked one by one, like a plain condition's, for a message naming the bad one
+            fields["not_"] = (Any, Field(None, alias="not"))
+        if kind == "int":
+            fields |= {"gte": (StrictInt | None, None), "lte": (StrictInt | None, None)}
+        self.operators: type[BaseModel] = create_model(
+            f"Condition_{name.replace('.', '_')}", __config__=ConfigDict(extra="forbid", strict=True), **fields)
+
+
+ConditionTypes = dict[str, FacetType]
+
+
+def condition_types(registry: Registry) -> ConditionTypes:
+    """Every facet's type: scalars from the registry's typed values, sets from the therapy and topic names."""
+    types: ConditionTypes = {}
+    for name in _SCALARS:
+        try:
+            fact = registry.fact(name)
+        except KeyError:
+            raise CorpusError(f"facts.yaml has no type for the rule facet {name!r}") from None
+        if fact.type == "enum":
+            values = cast(Any, Literal).__getitem__(fact.values)
+            types[name] = FacetType(name, "enum", values, f"one of {', '.join(fact.values)}")
+        elif fact.type == "int":
+            types[name] = FacetType(name, "int", StrictInt, "a whole number")
+        else:
+            types[name] = FacetType(name, "bool", StrictBool, "true or false")
+    therapies = ", ".join(Therapy.__args__)  # type: ignore[attr-defined]
+    for name in ("prior", "failed", "progressed_on", "current"):
+        types[name] = FacetType(name, "set", Therapy, f"therapy names ({therapies})")
+    types["topic"] = FacetType("topic", "set", Topic, f"topics ({', '.join(Topic.__args__)})")  # type: ignore[attr-defined]
+    for marker in (*_MARKERS, "any"):
+        types[f"biomarker.{marker}"] = FacetType(f"biomarker.{marker}", "bool", StrictBool, "true or false")
+    return types
+
+
+def check_conditions(conditions: dict[str, Any], types: ConditionTypes, where: str = "when") -> None:
+    """Refuse, naming the place and the allowed values, a condition that could never hold or would fail at run time:
+    an unknown facet, a value outside the facet's type, an operator that does not fit it, a wrong operand type."""
+    if not isinstance(conditions, dict):
+        raise ValueError(f"{where}: conditions are a mapping of facet to condition")
+    for name, condition in conditions.items():
+        here = f"{where}.{name}"
+        if name == "any":
+            if not isinstance(condition, list) or not condition or not all(isinstance(c, dict) for c in condition):
+                raise ValueError(f"{here}: 'any' takes a non-empty list of condition mappings")
+            for number, alternative in enumerate(condition):
+                check_conditions(alternative, types, f"{here}[{number}]")
+            continue
+        if name not in types:
+            raise ValueError(f"{here}: condition on unknown fact {name!r} (known: {', '.join((*types, 'any'))})")
+        _check_condition(types[name], condition, here)
+
+
+def _check_condition(facet: FacetType, condition: object, where: str) -> None:
+    if isinstance(condition, dict):
+        unknown = sorted(set(condition) - _KNOWN_OPERATORS)
+        if unknown:
+            raise ValueError(f"{where}: unknown operators {', '.join(map(repr, unknown))} "
+                             f"(operators for {facet.name}: {', '.join(_OPERATORS[facet.kind])})")
+        unfit = sorted(set(condition) - set(_OPERATORS[facet.kind]))
+        if unfit:
+            raise ValueError(f"{where}: operator {', '.join(map(repr, unfit))} does not fit {facet.name}, which takes "
+                             f"{facet.describe}; its operators: {', '.join(_OPERATORS[facet.kind])}")
+        if not set(condition) - {"if_unknown"}:
+            raise ValueError(f"{where}: a condition mapping needs an operator besides if_unknown "
+                             f"({', '.join(_OPERATORS[facet.kind])})")
+        _validated(facet, facet.operators, condition, where)
+        if "not" in condition:
+            _check_values(facet, condition["not"], f"{where}.not")
+        if isinstance(condition.get("gte"), int) and isinstance(condition.get("lte"), int) \
+                and condition["gte"] > condition["lte"]:
+            raise ValueError(f"{where}: gte {condition['gte']} above lte {condition['lte']} never holds")
+        return
+    if facet.kind == "set":
+        raise ValueError(f"{where}: {facet.name} is a set of {facet.describe}; test it with "
+                         f"{', '.join(o for o in _OPERATORS['set'] if o != 'if_unknown')}, e.g. {{includes: [...]}}")
+    _check_values(facet, condition, where)
+
+
+def _check_values(facet: FacetType, condition: object, where: str) -> None:
+    values = condition if isinstance(condition, list) else [condition]
+    if not values:
+        raise ValueError(f"{where}: an empty list of values never holds")
+    for value in values:
+        if value is not None:  # null: holds while the fact was never said
+            _validated(facet, facet.value, value, where)
+
+
+def _validated(facet: FacetType, schema: TypeAdapter[Any] | type[BaseModel], data: object, where: str) -> None:
+    try:
+        if isinstance(schema, TypeAdapter):
+            schema.validate_python(data)
+        else:
+            schema.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        place = ".".join(str(p) for p in (where, *error["loc"]) if p != "not_")
+        raise ValueError(f"{place}: {error['input']!r} is not allowed: {facet.name} takes {facet.describe} "
+                         f"({error['msg']})") from None
 
 
 _ENVIRONMENT = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
@@ -496,8 +675,9 @@ class Constraints(Frozen):
     states: tuple[SafetyState, ...]
 
 
-def load_constraints(path: Path, functions: TemplateFunctions) -> Constraints:
-    """Constraints checked against the facts and the exposure statuses; every warning renders."""
+def load_constraints(path: Path, functions: TemplateFunctions, registry: Registry | None = None) -> Constraints:
+    """Constraints checked against the facts, their types (the registry beside the file by default) and the
+    exposure statuses; every warning renders."""
     try:
         constraints = Constraints.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
@@ -509,9 +689,14 @@ def load_constraints(path: Path, functions: TemplateFunctions) -> Constraints:
         if status not in statuses:
             raise CorpusError(f"{path.name}: exposure {status!r} is not a status (known: {', '.join(sorted(statuses))})")
     therapies = set(Therapy.__args__)  # type: ignore[attr-defined]
+    types = condition_types(registry or load_registry(path.parent))
     for state in constraints.states:
         if state.fact not in _SCALARS:
             raise CorpusError(f"{path.name}, state {state.id}: unknown fact {state.fact!r}")
+        try:
+            _check_state_values(state, types[state.fact])
+        except ValueError as exc:
+            raise CorpusError(f"{path.name}, state {state.id}: {exc}") from None
         if isinstance(state.drugs, list) and set(state.drugs) - therapies:
             raise CorpusError(f"{path.name}, state {state.id}: unknown drugs {sorted(set(state.drugs) - therapies)}")
         try:
@@ -519,6 +704,21 @@ def load_constraints(path: Path, functions: TemplateFunctions) -> Constraints:
         except TemplateError as exc:
             raise CorpusError(f"{path.name}, state {state.id}: {exc}") from None
     return constraints
+
+
+def _check_state_values(state: SafetyState, facet: FacetType) -> None:
+    if isinstance(state.when, dict):
+        if facet.kind != "int":
+            raise ValueError(f"when: thresholds ({', '.join(state.when)}) do not fit {facet.name}, which takes "
+                             f"{facet.describe}")
+        unknown = set(state.when) - {"lt", "gte"}
+        if unknown:
+            raise ValueError(f"when: unknown operators {', '.join(sorted(unknown))} (lt, gte)")
+        return
+    if not state.when:
+        raise ValueError("when: an empty list of values never holds")
+    for value in state.when:
+        _validated(facet, facet.value, value, "when")
 
 
 def _state_holds(state: SafetyState, value: object) -> bool:

@@ -6,9 +6,10 @@ Offsets (Span) always index the original review text (corpus/review.txt) as a Py
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 EvidenceLevel = Literal["I", "II", "III", "IV", "V"]
 EVIDENCE_ORDER: tuple[EvidenceLevel, ...] = ("I", "II", "III", "IV", "V")
@@ -135,6 +136,27 @@ class StudyResult(Frozen):
     source: str
 
 
+class LimitedEvidence(Frozen):
+    """Part of a study's evidence that does not carry the study's own level: an exploratory subgroup, or the
+    trial's result applied to patients it did not enrol (trastuzumab-era trials cited for use after T-DXd).
+    An option resting on it takes this level, and its rationale says why (the convention of the team's
+    trial-facts reference: exploratory subgroups of RCTs do not carry the parent trial's level)."""
+
+    id: str  # "brain-metastases", "after-t-dxd": what a rule names after the card id
+    kind: Literal["subgroup", "indirect"]
+    population: str  # the patients it speaks of
+    level: EvidenceLevel  # never better than the card's own level
+    why: str  # one sentence, shown in the rationale of every option resting on it
+    results: tuple[str, ...] = ()  # the card's result measures that belong to this subgroup
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value):
+            raise ValueError("limited-evidence ids are lower-case words joined by hyphens, e.g. brain-metastases")
+        return value
+
+
 class StudyCard(Frozen):
     """One study the review names, with facts checked against primary sources."""
 
@@ -156,6 +178,7 @@ class StudyCard(Frozen):
     review_claims: tuple[str, ...]
     discrepancies: tuple[str, ...]
     sources: tuple[str, ...]
+    limited_evidence: tuple[LimitedEvidence, ...] = ()  # subgroups and indirect uses, each with its own level
 
     @field_validator("*", mode="after")
     @classmethod
@@ -165,6 +188,29 @@ class StudyCard(Frozen):
         if "from memory" in repr(value).lower():
             raise ValueError("carries text marked 'from memory', which is not a verified fact")
         return value
+
+    @model_validator(mode="after")
+    def _limited_evidence_holds(self) -> StudyCard:
+        ids = [entry.id for entry in self.limited_evidence]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"limited_evidence ids repeat: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
+        measures = {result.measure for result in self.results}
+        for entry in self.limited_evidence:
+            if EVIDENCE_ORDER.index(entry.level) < EVIDENCE_ORDER.index(self.esmo_level):
+                raise ValueError(f"limited_evidence {entry.id}: level {entry.level} is better than the study's own "
+                                 f"level {self.esmo_level}")
+            unknown = [m for m in entry.results if m not in measures]
+            if unknown:
+                raise ValueError(f"limited_evidence {entry.id}: no result with measure {unknown[0]!r} "
+                                 f"(measures: {'; '.join(sorted(measures))})")
+        return self
+
+    def limited(self, entry_id: str) -> LimitedEvidence:
+        for entry in self.limited_evidence:
+            if entry.id == entry_id:
+                return entry
+        known = ", ".join(e.id for e in self.limited_evidence) or "none"
+        raise KeyError(f"study card {self.id!r} has no limited_evidence {entry_id!r} (known: {known})")
 
     @property
     def names(self) -> tuple[str, ...]:

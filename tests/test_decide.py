@@ -11,6 +11,7 @@ import yaml
 from assistant.compose import card_functions
 from assistant.decide import case_passages, counterfactuals, decide, evaluate, load_rules
 from assistant.errors import CorpusError
+from assistant.registry import load_registry
 from assistant.types import Fact, PatientFacts, TherapyFact
 from tests.conftest import CORPUS
 
@@ -146,7 +147,7 @@ def test_a_bad_rule_is_refused_naming_file_and_rule(tmp_path: Path, corpus, chan
     rule.update(change)
     folder = _broken(tmp_path, corpus, rule)
     with pytest.raises(CorpusError, match=message) as raised:
-        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards))
+        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards), load_registry(CORPUS))
     assert "bad.yaml" in str(raised.value)
 
 
@@ -157,7 +158,7 @@ def test_duplicate_rule_ids_are_refused(tmp_path: Path, corpus) -> None:  # type
     (folder / "a.yaml").write_text(yaml.safe_dump([rule]))
     (folder / "b.yaml").write_text(yaml.safe_dump([rule]))
     with pytest.raises(CorpusError, match="repeated: DUP"):
-        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards))
+        load_rules(folder, corpus.cards, corpus.review, card_functions(corpus.cards), load_registry(CORPUS))
 
 
 def test_a_decision_rests_on_its_rules_perspectives_first_then_their_evidence(rules) -> None:  # type: ignore[no-untyped-def]
