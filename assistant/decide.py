@@ -623,7 +623,8 @@ _WORDS = {
     ("her2", "zero"): "HER2-0", ("hr", "positive"): "hormone-receptor positive",
     ("hr", "negative"): "hormone-receptor negative", ("brain_mets", "active"): "active brain metastases",
     ("brain_mets", "stable"): "stable brain metastases", ("brain_mets", "none"): "no brain metastases",
-    ("brain_mets", "present"): "brain metastases",
+    ("brain_mets", "present"): "brain metastases", ("brain_mets", "treated"): "treated brain metastases",
+    ("brain_mets", "leptomeningeal"): "leptomeningeal disease",
     ("pcr", True): "a pCR", ("pcr", False): "residual disease (no pCR)",
     ("access_limited", True): "cost or access limits", ("access_limited", False): "no cost or access limits",
     ("oligoprogression", True): "oligoprogression", ("oligoprogression", False): "no oligoprogression",
@@ -776,8 +777,14 @@ def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, li
     # the regimen failed when every drug it names did; a class is the partner ("capivasertib plus fulvestrant"),
     # and an option of classes alone ("chemotherapy") means another regimen of that class
     specific = named - IMPLIED_CLASSES
-    if rule and specific and metastatic and specific <= progressed and not chosen.spec.beyond_progression:
-        words = next(t.words for d in sorted(progressed) for t in by_drug[d] if t.status == "progressed")
+    # ... or when the drug it is named for did: "tucatinib plus trastuzumab and capecitabine" after "PD on the tucatinib
+    # combo" (capecitabine unnamed) is the same failed regimen; trastuzumab and capecitabine are its partners
+    option = chosen.spec.option.lower()
+    lead = min(specific, key=lambda d: option.find(d) if d in option else len(option), default=None)
+    failed = specific <= progressed or (lead is not None and lead in option and lead in progressed)
+    if rule and specific and metastatic and failed and not chosen.spec.beyond_progression:
+        first = [lead] if lead in progressed else sorted(progressed)  # the words that name the failed drug itself
+        words = next(t.words for d in [*first, *sorted(progressed)] for t in by_drug[d] if t.status == "progressed")
         return rule.reason, words, rule.action == "review"
     for toxicity in facts.toxicities:
         if toxicity.value in named:

@@ -171,17 +171,33 @@ _DRUG_SHAPE = re.compile(
     r"tirumotecan|mafodotin))?\b|\b[A-Z]{2,5}-?\d{3,5}[a-z]?\b")
 
 
+_ASSAY = re.compile(r"SP\d{3}|22C3|28-8|E1L3N|4B5", re.IGNORECASE)  # PD-L1 and HER2 antibody clones, not drugs
+# a trial's name as written (an all-capital gene symbol with a digit, "ERBB2", "PALB2", is not one): "KEYNOTE-355", "EMBER-3", "DESTINY-Breast05", "IMpassion130"; an acronym in brackets or
+# before "trial"/"study" ("(EMBRACA)", "MOUNTAINEER trial"); a guideline by its body ("NCCN guidelines")
+_TRIAL_SHAPE = re.compile(
+    r"\b[A-Z]{4,}[A-Za-z]*-(?:(?:Breast|Lung|Gastric|PanTumou?r|CRC)-?)?\d{1,4}[A-Za-z]?\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*-?\d{1,4}[A-Za-z]?\b|"
+    r"(?<=\()[A-Z]{6,}(?=\))|\b[A-Z]{6,}(?=\s+(?:trial|study|data|regimen)\b)|(?:(?<=\bin\s)|(?<=\bper\s)|(?<=\blike\s))[A-Z]{6,}\b|"
+    r"\b(?:NCCN|St\.?\s?Gallen|NICE|ESO-ESMO|ABC\d?|ASCO|ESMO)(?=\s+(?:guidelines?|guidance|recommend\w*|consensus|says?)\b)")
+
+
 def _uncovered(text: str, lexicon: Lexicon) -> list[str]:
     """Drugs the message names that neither the review, its studies nor the vocabulary know: the answer says the
     review does not discuss them rather than reading them as something else. Read from the user's words, before
     spelling correction could turn an unknown name into a known one."""
     known = [(m.start, m.end) for m in lexicon.vocabulary.find(text)]
     names: dict[str, str] = {}
+    for match in _TRIAL_SHAPE.finditer(text):
+        words = match.group(0)
+        if any(a <= match.start() < b for a, b in known) or lexicon.named_studies(words):
+            continue  # a study the review cites ("KATE2", "DESTINY-Breast03") or a name the vocabulary knows
+        if all(w.lower() in lexicon.speller.known for w in re.findall(r"[A-Za-z]+", words)) and not re.search(r"\d", words):
+            continue
+        names.setdefault(words.lower(), words)
     for match in _DRUG_SHAPE.finditer(text):
         if any(a <= match.start() and match.end() <= b for a, b in known):
             continue  # within a name the vocabulary knows; "trastuzumab duocarmazine" is not trastuzumab
         words = match.group(0)
-        if all(w.lower() in lexicon.speller.known for w in re.findall(r"[A-Za-z0-9-]+", words)):
+        if _ASSAY.fullmatch(words) or all(w.lower() in lexicon.speller.known for w in re.findall(r"[A-Za-z0-9-]+", words)):
             continue
         names.setdefault(words.lower(), words)
     return list(names.values())
@@ -232,7 +248,8 @@ _HYPOTHETICAL = re.compile(
     r"\bif\s+(?:she|he|the\s+patient|they)\s+(?:had|has|were|was|did)\b|\bwould\s+(?:it|that|this)\s+change\b"
 )
 _CORRECTION = re.compile(
-    r"\bcorrection\b|\bcorrected\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\bmy\s+(?:bad|mistake)\b|\bmisread\b|\btypo\b|\bupdated?\b|"
+    r"\bcorrection\b|\bcorrected\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\boh\s+wait\b|^\W*wait\b|\b(?:newest|latest)\s+(?:\w+\s+)?(?:biops\w*|bx|path\w*|results?|report)\b|"
+    r"\b(?:new|repeat|fresh|recent|newest|latest)\s+(?:\w+\s+)?bx\b|\bmy\s+(?:bad|mistake)\b|\bmisread\b|\btypo\b|\bupdated?\b|"
     r"\bturns\s+out\b|\b(?:new|repeat|fresh|recent)\s+(?:\w+\s+)?biops\w*|\bre-?biops\w*|\bre-?test\w*|\bre-?stain\w*|\bretested\b|"
     r"\bnow\s+(?:shows?|is|reads?)\b|\bconverted\b|\bhas\s+become\b|\bon\s+progression\b|\bsecond\s+opinion\b|\bre-?review\w*"
 )
@@ -263,7 +280,7 @@ _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
     r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:(?:serous|squamous|clear[\s-]+cell|mucinous|papillary|neuroendocrine|urothelial)\s+)?(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
-    r"\b(nsclc|sclc|crc|hcc|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
+    r"\b(m?nsclc|sclc|m?crc|m?crpc|hcc|rcc|hnscc|scchn|gbm|dlbcl|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
     r"gastrointestinal\s+stromal|non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
 _BREAST = re.compile(r"\bbreast\b|\bmammary\b|\bm?bc\b|\bm?tnbc\b|\bidc\b|\bilc\b|\bebc\b|\bductal\s+carcinoma\b|\blobular\b")
@@ -434,7 +451,7 @@ _NAIVE = re.compile(
     r"\bno\s+(?:prior\s+|previous\s+)?(?:systemic\s+)?(?:therapy|treatment|tx)\s*(?:\w+\s+){0,2}(?:so\s+far|yet|for\s+(?:the\s+)?(?:metastatic|advanced|mbc|recurren\w*|relapse))|"
     r"\bno\s+(?:prior|previous)\s+(?:systemic\s+)?(?:therapy|treatment|tx)\b|\bnot\s+(?:yet\s+)?treated\b|\bno\s+therapy\s+yet\b|"
     r"\bnot\s+(?:yet\s+)?(?:started|begun|had|received)\s+any\s+(?:systemic\s+)?(?:therapy|treatment|tx)\b|\byet\s+to\s+(?:start|begin|receive)\s+(?:any\s+)?(?:systemic\s+)?(?:therapy|treatment)\b|"
-    r"\b(?:metasta\w*|stage\s*iv|mbc|mets)\b[^.;]{0,60},\s*untreated\b|"
+    r"\b(?:metasta\w*|stage\s*iv|mbc|mets)\b[^.;]{0,60},\s*untreated\s*(?:[.;]|$)|"
     r"\bfirst[\s-]*line\s+(?:options?|therapy|treatment|regimen|tx|choice)s?\s*\?|\bwhat\s+(?:\w+\s+){0,2}first[\s-]*line\b"
 )
 
@@ -446,10 +463,13 @@ _BRAIN_EVENT = (r"\bprogress\w*\s+intracranially\b|\bbrain[\s-]+only\s+progressi
                 r"(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s)\b|\bintracranial(?:ly)?\s+progress\w*|\bbrain\s+(?:is\s+)?(?:progressing|growing)\b|"
                 r"\b(?:new|growing|enlarging)\s+(?:\S+\s+){0,4}(?:parietal|frontal|temporal|occipital|cerebellar|pontine)\s+"
                 r"(?:\w+\s+)?(?:metastas[ie]s|mets?|lesions?)\b")
+# "MRI brain (done for headaches) shows 2 new lesions", "Brain: 2 small untreated lesions"
+_BRAIN_SHOWS = r"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?(?:brain|head)\b[^.;]{0,50}?\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metasta\w*|foci|deposits?)\b"
+_BRAIN_LABEL = r"\bbrain\s*:\s*(?:\w+\s+){0,3}(?:untreated|new|growing|active|progressing|enlarging)\s+(?:\w+\s+)?(?:lesions?|mets?|metasta\w*)\b"
 _BRAIN_PRESENT = re.compile(
     rf"{_BRAIN_EVENT}|{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b|\b(?:parietal|frontal|temporal|occipital|cerebellar|pontine)\s+(?:\w+\s+)?(?:metastas[ie]s|mets?)\b|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b|"
-    rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b"
+    rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}"
 )
 _BRAIN_NONE = re.compile(
     rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
@@ -464,12 +484,14 @@ _BRAIN_ACTIVE = re.compile(
     rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+\s+){{0,3}}"
     rf"(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
-    rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|"
+    rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|\b(?:brain|cns|intracranial)\s+progression\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
 )
+_LEPTOMENINGEAL = re.compile(r"\blepto[\s-]*mening\w*|\bleptomets?\b|\bcsf\s+(?:cytology\s+)?(?:positive|\+)|\bpositive\s+csf\b|"
+                             r"\bcarcinomatous\s+meningitis\b")
 _BRAIN_STABLE = re.compile(
     rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)[\s(,:-]+(?:\w+[\s,]+){{0,5}}(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\b[^.;]{{0,80}}?\b(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
     rf"{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b"
 )
 _OLIGO = re.compile(
@@ -478,7 +500,8 @@ _OLIGO = re.compile(
     r"\b(?:growing|enlarging|progressing|new)\b[^.;]{0,60}\b(?:all\s+)?(?:other|remaining)\s+(?:sites?|lesions?|disease|metastases)\s+(?:\w+\s+){0,2}(?:stable|responding|controlled|shrinking)|\b(?:one|single|a\s+single|1|two|2|a\s+few|few|isolated|solitary)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci)\s+(?:\w+\s+){0,3}(?:progress\w*|grow\w*|grew|enlarg\w*|increas\w*|new)|"
     r"\b(?:isolated|limited|single[\s-]*site|focal)\s+progression\b|\b(?:progress\w*|grow\w*|enlarg\w*)\s+(?:in\s+)?(?:only\s+)?(?:one|a\s+single|single|1|two)\s+(?:\w+\s+){0,2}(?:lesions?|sites?|mets?|metastas[ie]s|nodes?)"
 )
-_OLIGO_NOT = re.compile(r"\b(?:no|not|without)\s+oligo[\s-]*progress\w*|\bwidespread\s+progression\b|\bdiffuse\s+progression\b|\bmultiple\s+new\s+lesions\b")
+_OLIGO_NOT = re.compile(r"\b(?:no|not|without)\s+oligo[\s-]*progress\w*|\bmultiple\s+new\s+lesions\b|"
+                        r"\b(?:widespread|diffuse|multi[\s-]*site|multifocal|extensive|systemic)\b[^.;]{0,30}\b(?:pd|progress\w*)")
 _ILD = re.compile(r"\b(?:ild|interstitial\s+lung\s+disease|pneumonitis|lung\s+fibrosis|pulmonary\s+fibrosis)\b")
 _ILD_NOT = re.compile(rf"\b{_NEG}\s+(?:history\s+of\s+|prior\s+)?(?:ild|interstitial\s+lung\s+disease|pneumonitis)")
 _ACCESS = re.compile(
@@ -847,13 +870,20 @@ def _read_brain(lower: str, text: str, collect: _Collector) -> None:
         if (active := _BRAIN_ACTIVE.search(rest)) and _BRAIN_PRESENT.search(rest):
             collect.add("brain_mets", "active", text[active.start():active.end()])  # "no brain mets ... active brain mets"
         return
+    if (lepto := _LEPTOMENINGEAL.search(lower)):
+        collect.add("brain_mets", "leptomeningeal", text[lepto.start():lepto.end()])
+        return
     present = _BRAIN_PRESENT.search(lower)
     if not present:
         return
     if (active := _BRAIN_ACTIVE.search(lower)):
         collect.add("brain_mets", "active", text[active.start():active.end()])
     elif (stable := _BRAIN_STABLE.search(lower)):
-        collect.add("brain_mets", "stable", text[stable.start():stable.end()])
+        # "stable", "controlled", "unchanged" say stable; treatment words alone ("treated with SRS") say treated
+        said = lower[stable.start():stable.end()]
+        value = "stable" if re.search(r"\bstable\b|\bcontrolled\b|\bunchanged\b|\basymptomatic\b", said) or \
+            re.search(rf"\b{_BRAIN}\b[^.;]{{0,80}}\b(?:stable|controlled|unchanged)\b", lower) else "treated"
+        collect.add("brain_mets", value, text[stable.start():stable.end()])
     else:
         collect.add("brain_mets", "present", text[present.start():present.end()])
 
@@ -929,7 +959,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                     negated_end = b
                 continue
             negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
-                bool(re.match(r"[\s-]*(?:na[iï]ve|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
+                bool(re.match(r"[\s-]*(?:na[iï]ve|(?:has\s+|was\s+|is\s+)?never\s+(?:been\s+)?(?:given|received|had|tried|used|started)|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
                 # "never had capecitabine" says nothing about chemotherapy in general
                 facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
@@ -1278,17 +1308,31 @@ def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) ->
 
 
 def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Registry, turn: int) -> Iterable[Fact]:
-    """A severe toxicity on a drug: "grade 3 neuropathy on docetaxel", "stopped T-DXd for grade 4 ILD"."""
+    """A severe toxicity on a drug: "grade 3 neuropathy on docetaxel", "stopped T-DXd for grade 4 ILD"; a drug stopped
+    for a side effect had a treatment-limiting one, whatever its grade. In a sentence naming several drugs the toxicity
+    is the nearest one's ("grade 3 neuropathy with docetaxel in 1L THP": docetaxel's, not trastuzumab's)."""
+    cues = set(registry.toxicity_cues)
     seen: set[str] = set()
     for therapy in therapies:
         sentence = therapy.sentence.lower()
-        if not sentence or therapy.therapy in seen or (therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1):
+        if not sentence or therapy.implied or therapy.therapy in seen or (
+                therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1):
+            continue
+        if therapy.status == "stopped_toxicity":
+            seen.add(therapy.therapy)
+            yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
             continue
         severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
                            r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
-        if severe and set(re.findall(r"[a-z0-9-]+", sentence)) & set(registry.toxicity_cues) and therapy.received:
-            seen.add(therapy.therapy)
-            yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
+        cue = next((m.start() for m in re.finditer(r"[a-z0-9-]+", sentence) if m.group(0) in cues), None)
+        if not (severe and cue is not None and therapy.received):
+            continue
+        distance = {t.therapy: abs(sentence.find(t.words.lower()) - cue) for t in therapies
+                    if t.sentence.lower() == sentence and not t.implied and t.words.lower() in sentence}
+        if distance and distance.get(therapy.therapy, 0) > min(distance.values()):
+            continue  # another drug of the sentence stands nearer the toxicity
+        seen.add(therapy.therapy)
+        yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
 
 
 def _verbatim(facts: PatientFacts, corrected: str, alignment: Alignment) -> PatientFacts:

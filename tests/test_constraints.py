@@ -129,3 +129,22 @@ def test_pregnancy_leaves_no_preferred_option_and_says_why(assistant: Assistant)
     assert _preferred(answer) is None
     assert "no option is preferred" in answer.text.lower()
     assert "pregnan" in answer.warnings[0].lower()
+
+
+@pytest.mark.parametrize(
+    ("message", "failed"),
+    [("HER2+ MBC: THP, then T-DXd, then the tucatinib combination, all with PD. Next?", "tucatinib"),
+     ("HER2+ MBC, PD on THP, on T-DXd and on pyrotinib + cape. What now?", "pyrotinib"),
+     ("HER2+ MBC after THP and T-DXd; progressed on neratinib too. Options?", "neratinib")],
+)
+def test_a_regimen_whose_own_drug_failed_is_not_offered_again(assistant: Assistant, message: str, failed: str) -> None:
+    """The drug a regimen is named for progressed: its partners (trastuzumab, capecitabine) unnamed do not save it."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert not any(failed in r.option.lower() for r in answer.recommendations)
+    assert any(failed in e.option.lower() for e in answer.not_offered)
+
+
+def test_a_partner_that_failed_does_not_remove_the_regimen(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ MBC, PD on trastuzumab + docetaxel, then on T-DXd. Next?"])
+    assert "tucatinib" in answer.recommendations[0].option.lower()

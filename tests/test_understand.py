@@ -92,7 +92,12 @@ def test_current_therapy_that_works_has_not_failed(lexicon: Lexicon) -> None:
     ("text", "value"),
     [("active brain mets", "active"), ("untreated brain metastases", "active"), ("stable treated brain mets", "stable"),
      ("no brain mets", "none"), ("no CNS disease", "none"), ("brain metastases", "present"),
-     ("leptomeningeal disease", "active"),
+     ("leptomeningeal disease", "leptomeningeal"), ("HER2+ MBC, CSF cytology positive", "leptomeningeal"),
+     ("HER2+ MBC, brain mets treated with WBRT in 2023", "treated"),
+     ("HER2+ MBC, previously irradiated brain metastases", "treated"),
+     ("HER2+ MBC. Brain: two untreated lesions, no symptoms", "active"),
+     ("HER2+ MBC; MRI brain (for a headache) shows 3 new lesions", "active"),
+     ("HER2+ MBC, brain mets (2) resected in 2022, unchanged on every MRI since", "stable"),
      ("HER2+ mBC: brain MRI today shows two new lesions", "active"),
      ("HER2+ mBC, intracranial progression only, body responding", "active"),
      ("HER2+ mBC, MRI of the head clear in June", "none"),
@@ -370,6 +375,10 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, U&Es normal", "renal_impairment", False),
      ("HER2+ MBC with liver mets, LFTs normal", "hepatic_impairment", False),
      ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True),
+     # DPD status written as a genotype or a screen
+     ("HER2+ MBC, DPYD c.1905+1G>A heterozygous", "dpd_deficiency", True),
+     ("DPYD genotype normal. HER2+ MBC after T-DXd", "dpd_deficiency", False),
+     ("DPD screen: no variant. HER2+ MBC after T-DXd", "dpd_deficiency", False),
      # access: what says it is no limit
      ("Money is not a concern for this family. HER2+ MBC.", "access_limited", False),
      ("No funding restrictions here. HER2-low mBC after chemo.", "access_limited", False),
@@ -401,3 +410,33 @@ def test_a_drug_the_review_does_not_know_is_recorded_as_not_covered(lexicon: Lex
     facts = _read("HER2+ MBC after T-DXd; would trastuzumab duocarmazine or ARX788 be options?", lexicon).facts
     assert {str(f.value) for f in facts.uncovered} == {"trastuzumab duocarmazine", "ARX788"}
     assert not _read("HER2+ MBC after T-DXd; tucatinib or pyrotinib next?", lexicon).facts.uncovered
+
+
+@pytest.mark.parametrize(
+    ("text", "drugs"),
+    [  # the nearest drug of the sentence had the toxicity; a drug stopped for toxicity had a treatment-limiting one
+     ("Grade 3 neuropathy from paclitaxel during 1L THP; HP continued. HER2+ MBC.", {"taxane"}),
+     ("HER2+ MBC. Pertuzumab stopped for diarrhoea (grade 2), disease responding.", {"pertuzumab"}),
+     ("HER2+ MBC, neratinib stopped for grade 3 diarrhoea.", {"neratinib"}),
+     ("HER2+ MBC, PD on THP; grade 2 rash on trastuzumab, never interrupted.", set())],
+)
+def test_severe_toxicities_belong_to_their_drug(lexicon: Lexicon, text: str, drugs: set[str]) -> None:
+    assert {str(t.value) for t in _read(text, lexicon).facts.toxicities} == drugs
+
+
+def test_trials_and_guidelines_the_review_does_not_cite_are_not_covered(lexicon: Lexicon) -> None:
+    facts = _read("HER2-0 mTNBC, gBRCA2. Talazoparib as in EMBRACA? Or KEYNOTE-355? What do NCCN guidelines say?",
+                  lexicon).facts
+    assert {str(f.value) for f in facts.uncovered} == {"EMBRACA", "KEYNOTE-355", "NCCN"}
+    cited = _read("HER2+ MBC, ERBB2 amplified, PALB2 wt, PD-L1 SP142 positive: KATE2 or DESTINY-Breast03 data?", lexicon)
+    assert not cited.facts.uncovered
+
+
+@pytest.mark.parametrize("text", ["best option for mCRPC after enzalutamide?", "HER2-amplified mCRC after FOLFOX, next?"])
+def test_other_cancers_by_their_abbreviations(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).other_cancer
+
+
+@pytest.mark.parametrize("text", ["wait, the latest biopsy report says IHC 1+", "oh wait - newest bx is HER2 2+, ISH negative"])
+def test_a_newer_result_is_a_correction(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).correction
