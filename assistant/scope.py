@@ -9,6 +9,7 @@ Nothing here is hand-written negation: what a modifier means for a fact is the r
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -94,6 +95,7 @@ class ScopeReader:
         for name, component in nlp.pipeline:
             if name != "medspacy_context":
                 doc = component(doc)
+        _end_sentences_after_glued_stops(doc)
         spans, values = self._entities(doc)
         for start, end in regimens:
             span = doc.char_span(start, end, label=REGIMEN, alignment_mode="expand")
@@ -152,6 +154,20 @@ class ScopeReader:
             spans.append(span)
             values[(start, end)] = value
         return spans, values
+
+
+_ABBREVIATIONS = frozenset({"dr.", "mr.", "mrs.", "ms.", "prof.", "e.g.", "i.e.", "vs.", "approx.", "ca.", "st.", "no.",
+                            "fig.", "ref.", "al.", "inc.", "pt.", "cf."})
+
+
+def _end_sentences_after_glued_stops(doc: Doc) -> None:
+    """spaCy keeps the full stop of "2L." or "3mo." in the token, so the sentencizer sees no stop there and a cue of
+    one sentence reached into the next ("progressed on Trodelvy 2L. Is Enhertu worth trying?" read Enhertu as
+    progressed). A token ending in a full stop before a capitalised word ends its sentence."""
+    for token, following in itertools.pairwise(doc):
+        if len(token.text) > 1 and token.text.endswith(".") and following.text[:1].isupper() \
+                and token.lower_ not in _ABBREVIATIONS:
+            following.is_sent_start = True
 
 
 def _default_rules(replaced: frozenset[str]) -> list[dict[str, Any]]:

@@ -172,3 +172,12 @@ def test_a_decision_rests_on_its_rules_perspectives_first_then_their_evidence(ru
     assert "review:6.2:perspective:1" in passages
     assert len(passages) == len(set(passages))
     assert case_passages(decide(PatientFacts(), rules), rules) == ()
+
+
+def test_hr_negative_her2_low_disease_after_sg_may_still_get_t_dxd(rules) -> None:  # type: ignore[no-untyped-def]
+    """The review names SG or T-DXd for HR-negative HER2-low disease; after SG, T-DXd stays an option to consider."""
+    after_sg = decide(_facts(her2="low", hr="negative", setting="metastatic", failed=("sacituzumab govitecan",)), rules)
+    options = {o.spec.option: o.role for o in after_sg.options}
+    assert options.get("trastuzumab deruxtecan (T-DXd), for HER2-low disease that has not had it") == "consider"
+    zero = decide(_facts(her2="zero", hr="negative", setting="metastatic", failed=("sacituzumab govitecan",)), rules)
+    assert not any("trastuzumab deruxtecan" in o.spec.option for o in zero.options)

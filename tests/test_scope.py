@@ -74,3 +74,18 @@ def test_the_nearest_cue_decides_when_two_cover_a_sentence(scope: ScopeReader) -
 )
 def test_registry_patterns_read_their_values(scope: ScopeReader, text: str, label: str, value: object) -> None:
     assert any(m.label == label and m.value == value for m in scope.read(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("mTNBC, progressed on Trodelvy 2L. Is Enhertu worth trying?", "Enhertu"),
+     ("PD on letrozole + palbo after 14mo. Would Enhertu be an option?", "Enhertu"),
+     ("HER2+ MBC refractory to THP 1L. Kadcyla or Enhertu next?", "Kadcyla")],
+)
+def test_a_full_stop_inside_a_token_still_ends_the_sentence(scope: ScopeReader, text: str, words: str) -> None:
+    """spaCy keeps the stop of "2L." in its token; the cue of the sentence before must not reach the next one."""
+    assert "PROGRESSED" not in _categories(scope, text, words)
+
+
+def test_an_abbreviation_does_not_end_the_sentence(scope: ScopeReader) -> None:
+    assert "DECLINED" in _categories(scope, "She declined it, e.g. Enhertu.", "Enhertu")
