@@ -17,14 +17,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import medspacy
 import spacy
-from medspacy.context import ConText, ConTextRule
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from assistant.context_lib import ConText, ConTextRule, default_rules_path
 from assistant.registry import Registry, load_context_rules
 from assistant.types import Frozen
 from assistant.vocabulary import Vocabulary
@@ -172,7 +171,7 @@ def _end_sentences_after_glued_stops(doc: Doc) -> None:
 
 def _default_rules(replaced: frozenset[str]) -> list[dict[str, Any]]:
     """medspaCy's English rules, less those the project redefines (where ConText itself looks for them)."""
-    path = Path(medspacy.__file__).resolve().parents[1] / "resources" / "en" / "context_rules.json"
+    path = default_rules_path()
     rules: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["context_rules"]
     return [rule for rule in rules if rule["literal"] not in replaced]
 

@@ -89,3 +89,14 @@ def test_a_full_stop_inside_a_token_still_ends_the_sentence(scope: ScopeReader, 
 
 def test_an_abbreviation_does_not_end_the_sentence(scope: ScopeReader) -> None:
     assert "DECLINED" in _categories(scope, "She declined it, e.g. Enhertu.", "Enhertu")
+
+
+def test_context_loads_without_quickumls_nltk_or_scipy() -> None:
+    """The project uses ConText only: reading a message must not pay for medspaCy's QuickUMLS (NLTK, SciPy)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, assistant.scope as s; "
+            "print(sorted(m for m in ('scipy', 'nltk', 'quickumls.core') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
