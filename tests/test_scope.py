@@ -97,6 +97,9 @@ def test_context_loads_without_quickumls_nltk_or_scipy() -> None:
     import sys
 
     code = ("import sys, assistant.scope as s; "
-            "print(sorted(m for m in ('scipy', 'nltk', 'quickumls.core') if m in sys.modules))")
+            "print(sorted(m for m in ('scipy', 'nltk', 'quickumls', 'quickumls.core') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+    # nothing is left behind that breaks a library imported later (they scan sys.modules with hasattr)
+    later = "import assistant.scope, sentence_transformers, inspect; inspect.getmodule(object)"
+    subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, check=True)
