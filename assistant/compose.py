@@ -323,14 +323,17 @@ class Composer:
 
     # --- other kinds ----------------------------------------------------------------------
 
-    def not_covered(self, rule: Rule, facts: PatientFacts) -> Answer:
+    def not_covered(self, rule: Rule, facts: PatientFacts, notes: Sequence[str] = ()) -> Answer:
         citations = _Citations(self)
+        quotes = []
         for passage_id in rule.passages:
             passage = self.index.review.passage(passage_id)
             quote = passage.text if passage.kind == "perspective" else self.best_sentences(passage, rule.title)
-            citations.passage(passage, quote)
+            ids = [citations.passage(passage, quote)]  # and the studies the quote cites ("DEBBRAH study [48]")
+            ids += [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in _refs_in(quote)]
+            quotes.append({"quote": quote, "ids": ids})
         text = self._render("not_covered.md.j2", rule=rule, explanation=render(rule.not_covered or "", self.functions),
-                            patient=describe_patient(facts, self.registry), citations=citations.items)
+                            patient=describe_patient(facts, self.registry), quotes=quotes, notes=notes)
         return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry),
                            rule_ids=(rule.id,))
 

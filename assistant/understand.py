@@ -433,7 +433,9 @@ _PCR_YES = re.compile(
     r"\bpcr\s+(?:was\s+)?(?:achieved|obtained|after)\b|\bpcr\s*[:=]?\s*yes\b|\byp\s*t\s*0|\bypt0|\bwith\s+pcr\b|\bin\s+pcr\b|^\s*pcr\b|"
     r"\bcomplete\s+(?:pathologic(?:al)?\s+)?response\s+(?:was\s+)?(?:achieved|obtained|reached)|\bpathologic(?:al)?\s+complete\s+response\b(?!\s*\?)"
 )
-_LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b")
+# "2L" is a line; "2 L/min", "4 L oxygen", "2 L at rest" are litres of oxygen
+_LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b"
+                   r"(?!\s*/\s*min|\s*(?:per\s+min\w*|of\s+(?:o2|oxygen)|o2\b|oxygen|at\s+rest|nasal|via\b|by\s+nasal))")
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 # a metastatic history that says lines are behind her or asks for the next one: "2 ET lines", "3 prior endocrine lines",
 # "1 chemo line (capecitabine)", "lines of chemo", "T-DXd next?", "what now?"

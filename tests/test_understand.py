@@ -375,6 +375,10 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, U&Es normal", "renal_impairment", False),
      ("HER2+ MBC with liver mets, LFTs normal", "hepatic_impairment", False),
      ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True),
+     # litres of oxygen are not a line of therapy
+     ("HER2+ MBC on T-DM1, needs 2 L/min oxygen", "line", None),
+     ("HER2+ MBC, PD on T-DXd, on 4 L oxygen at home", "line", None),
+     ("HER2+ MBC, 2L T-DXd now, 3 L O2", "line", 2),
      # DPD status written as a genotype or a screen
      ("HER2+ MBC, DPYD c.1905+1G>A heterozygous", "dpd_deficiency", True),
      ("DPYD genotype normal. HER2+ MBC after T-DXd", "dpd_deficiency", False),
