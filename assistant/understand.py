@@ -413,7 +413,7 @@ _NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s
 _NEOADJ = re.compile(r"\bneo[\s-]*adjuvant\b|\bpre[\s-]*operative\b|\bbefore\s+surgery\b|\bprior\s+to\s+surgery\b")
 _ADJ = re.compile(
     r"(?<!neo)(?<!neo-)(?<!neo )\badjuvant\w*|\bpost[\s-]*operative\b|\bafter\s+surgery\b|\bpost[\s-]*neo[\s-]*adjuvant\b|"
-    r"\bresidual\s+(?:invasive\s+)?(?:disease|tumou?r|cancer)\b|\bnon[\s-]*pcr\b|\b(?:no|without|did\s+not\s+(?:achieve|reach|get)|didn'?t\s+(?:achieve|reach|get)|failed\s+to\s+(?:achieve|reach))\s+(?:a\s+)?pcr\b|"
+    r"\bresidual\s+(?:invasive\s+)?(?:disease|dz|tumou?r|cancer|carcinoma|idc|nodal\s+disease)\b|\bresidual\s+(?:\d+(?:\.\d+)?\s*(?:mm|cm)|node)|\bnon[\s-]*pcr\b|\b(?:no|without|did\s+not\s+(?:achieve|reach|get)|didn'?t\s+(?:achieve|reach|get)|failed\s+to\s+(?:achieve|reach))\s+(?:a\s+)?pcr\b|"
     r"\b(?:achieved|with|reached|had|got)\s+(?:a\s+)?pcr\b|\bpcr\s+(?:achieved|after)\b|\byp\s*t\s*[0-4]"
 )
 _HISTORY = re.compile(r"\b(?:after|post|prior|previous|previously|following|completed|finished|had|received)\s+(?:\w+\s+)?$")
@@ -426,7 +426,7 @@ _RELAPSE = re.compile(r"\brelaps\w*|\brecurr\w*|\b(?:distant|new)\s+metasta\w*|\
 _EARLY = re.compile(r"\bearly(?:[\s-]+stage)?\s+(?:(?:hr|er|pr|her2|tnbc|triple|luminal|hormone|receptor|high[\s-]*risk)[\w/+-]*\s+){0,3}(?:breast\s+)?(?:cancer|disease|bc|her2)|\bebc\b|\bstage\s*(?:i{1,3}|[1-3])[abc]?\b|\boperable\b|\blocali[sz]ed\b|\blocally\s+advanced\b")
 _PCR_NO = re.compile(
     r"\b(?:no|without|non)[\s-]*pcr\b|\b(?:did\s+not|didn'?t|failed\s+to|not)\s+(?:achieve|reach|get|have)\s+(?:a\s+)?(?:pcr|(?:pathologic(?:al)?\s+)?complete\s+response)|"
-    r"\bresidual\s+(?:invasive\s+)?(?:disease|tumou?r|cancer)\b|\bnot\s+(?:a\s+)?pcr\b|\byp\s*t\s*[1-4]|\bpcr\s*[:=]?\s*(?:no|negative)\b"
+    r"\bresidual\s+(?:invasive\s+)?(?:disease|dz|tumou?r|cancer|carcinoma|idc|nodal\s+disease)\b|\bresidual\s+(?:\d+(?:\.\d+)?\s*(?:mm|cm)|node)|\bnot\s+(?:a\s+)?pcr\b|\byp\s*t\s*[1-4]|\bpcr\s*[:=]?\s*(?:no|negative)\b"
 )
 _PCR_YES = re.compile(
     r"\b(?:achieved|with|reached|had|got|attained)\s+(?:a\s+)?(?:pcr|(?:pathologic(?:al)?\s+)?complete\s+(?:pathologic(?:al)?\s+)?response)|"
@@ -981,6 +981,13 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for t in explicit if t != "adc")
                 continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
+            if progressed and not pretreated and _GIVEN_EARLY.search(before) and not _RELAPSE_WORD.search(
+                    lower[sentence[0]:sentence[1]]):
+                # "residual disease after neoadjuvant THP": a course given for early disease, not a failed line
+                facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
+                                         turn=turn, status="completed", sentence=said, implied=_implied(t, i))
+                             for i, t in enumerate(therapies))
+                continue
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
             if current and re.search(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bworking\b|\bshrink\w*", lower[sentence[0]:sentence[1]]) \
                     and not _progression_on(lower, sentence, a, [m[0] for m in mentions]):
@@ -1068,6 +1075,9 @@ def regimen_spans(text: str, vocabulary: Vocabulary) -> list[tuple[int, int]]:
 
 
 _AFTER = re.compile(r"\b(?:after|post|following|s/p|status\s+post|beyond)\s+(?:\w+\s+){0,2}$")
+_GIVEN_EARLY = re.compile(r"\b(?:neo[\s-]*)?adjuvant\w*\s+(?:[\w/+-]+\s+){0,2}$|\bperi[\s-]*operative\s+(?:\w+\s+){0,2}$")
+_RELAPSE_WORD = re.compile(r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfail\w*|\brefractory|\bresistan\w*|\brelaps\w*|"
+                           r"\brecur\w*|\bmetasta\w*|\bmbc\b|\bgrow\w*|\bnew\s+lesions?")
 _EARLY_OR_UNCLEAR = re.compile(r"\b(?:neo[\s-]*)?adjuvant\w*|\bearly\b|\bunclear\b|\bunknown\b|\bperi[\s-]*operative\b")
 
 

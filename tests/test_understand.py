@@ -304,6 +304,8 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
       "trastuzumab deruxtecan", "stopped_toxicity"),
      ("HER2+ mBC. Pertuzumab dropped after cycle 4 for grade 3 diarrhoea.", "pertuzumab", "stopped_toxicity"),
      ("mTNBC, 1L nab-pac + pembrolizumab, PD at 7 mo.", "taxane", "progressed"),
+     # a course given for early disease is completed, not progressed on, whatever follows in the sentence
+     ("HER2+ eBC, residual tumour after neoadjuvant TCHP; she refused T-DM1. Adjuvant?", "pertuzumab", "completed"),
      # a plan keeps its drug though the sentence tells a progression ("planned for", a date, "wants")
      ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "trastuzumab emtansine", "considered"),
      ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "taxane", "progressed"),
@@ -375,6 +377,8 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, U&Es normal", "renal_impairment", False),
      ("HER2+ MBC with liver mets, LFTs normal", "hepatic_impairment", False),
      ("HER2+ MBC, bilirubin 2.5x ULN", "hepatic_impairment", True),
+     ("HER2+ eBC, residual dz in the breast after neoadjuvant THP", "pcr", False),
+     ("HER2+ eBC, residual 8 mm after neoadjuvant TCHP", "pcr", False),
      # litres of oxygen are not a line of therapy
      ("HER2+ MBC on T-DM1, needs 2 L/min oxygen", "line", None),
      ("HER2+ MBC, PD on T-DXd, on 4 L oxygen at home", "line", None),
