@@ -8,6 +8,7 @@ covered by the first k results.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -268,3 +269,335 @@ def run_answer_benchmark(settings: Settings, case_files: Sequence[Path], *, repe
     for kind, values in sorted(by_kind.items()):
         lines.append(f"  {kind:15} n={len(values):4}  p50 {_percentile(values, 0.5):6.1f} ms  p95 {_percentile(values, 0.95):6.1f} ms")
     return "\n".join(lines)
+
+
+# --- load: the real server in a subprocess, many concurrent clients over loopback ---------------
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the server binds it a moment later)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tree(pid: int) -> dict[int, list[str]]:
+    """A process and all its descendants, each with the fields of /proc/PID/stat after the command name."""
+    stats: dict[int, list[str]] = {}
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        stats[int(stat.parent.name)] = fields
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = {}, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            tree[current] = stats[current]
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory in bytes of a process and all its descendants (Linux /proc), as a cgroup limit sees
+    them (pages shared between workers count once per process)."""
+    import os
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(int(fields[21]) * page for fields in _tree(pid).values())
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum((int(fields[11]) + int(fields[12])) / ticks for fields in _tree(pid).values())
+
+
+class ServerProcess:
+    """The web app served by uvicorn on 127.0.0.1 at a free port, in its own process (group).
+
+    workers 1: the deployed command, `assistant serve`; more: uvicorn's own command line with the app
+    factory (docs/deploy.md). stdout and stderr go to `log_path`; `env` is added to the environment.
+    """
+
+    def __init__(self, settings: Settings, log_path: Path, *, workers: int = 1, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, prefix: Sequence[str] = ()) -> None:
+        import os
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.log_path = log_path
+        if workers == 1:
+            self.command = [sys.executable, "-m", "assistant.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        else:
+            self.command = [sys.executable, "-m", "uvicorn", "assistant.serve.app:from_environment", "--factory",
+                            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        self.environment = {**os.environ, "ASSISTANT_INDEX_DIR": str(settings.index_dir),
+                            "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir), "ASSISTANT_HOST": "127.0.0.1",
+                            "ASSISTANT_PORT": str(self.port), **(env or {})}
+        self.cwd = cwd
+        self.prefix = list(prefix)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 180) -> ServerProcess:
+        """Start and wait until every worker answers /api/health (or raise with the log's tail)."""
+        import httpx
+
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen([*self.prefix, *self.command], stdout=log, stderr=subprocess.STDOUT,
+                                            env=self.environment, cwd=self.cwd, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        ready = 0
+        # each new connection may reach another worker: all are ready after enough answers in a row
+        while ready < 10 * self.workers:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+            try:
+                ok = httpx.get(f"{self.url}/api/health", timeout=5).status_code == 200
+            except httpx.TransportError:
+                ok = False
+            ready = ready + 1 if ok else 0
+            if not ok:
+                time.sleep(0.25)
+        return self
+
+    def rss(self) -> int:
+        return tree_rss(self.process.pid) if self.process is not None else 0
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.process.pid) if self.process is not None else 0.0
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM to the process group (uvicorn shuts down gracefully), SIGKILL after 20 s."""
+        import os
+        import signal
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class LoadResult:
+    """What a load run saw; `statuses` holds HTTP codes, and 'timeout' / 'transport' for requests that got none."""
+
+    clients: int
+    workers: int
+    wall_seconds: float
+    latencies_ms: list[float]
+    statuses: list[int | str]
+    rss: list[tuple[int, float, int]]  # (requests done, seconds since start, bytes)
+    kinds: list[str | None]  # each response's Answer kind ("error" for busy), None when it was not an Answer
+    server_cpu_seconds: float = 0.0
+
+    @property
+    def server_cores(self) -> float:
+        """CPU the server got, in cores: about 1 when it had a core to itself (the work holds Python's GIL)."""
+        return self.server_cpu_seconds / self.wall_seconds
+
+    @property
+    def answers_per_cpu_second(self) -> float:
+        """Answers per second of server CPU: its cost, whatever share of the machine it was given."""
+        return self.count(200) / self.server_cpu_seconds if self.server_cpu_seconds else 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.statuses)
+
+    def count(self, status: int | str) -> int:
+        return sum(1 for s in self.statuses if s == status)
+
+    @property
+    def errors(self) -> int:
+        """Anything but an answer (200) or 'busy' (503): other statuses, timeouts, broken connections."""
+        return sum(1 for s in self.statuses if s not in (200, 503))
+
+    def answered_ms(self) -> list[float]:
+        return [t for t, s in zip(self.latencies_ms, self.statuses, strict=True) if s == 200]
+
+    def rss_at(self, share: float) -> int:
+        """RSS of the sample nearest `share` of the requests done (0: before the load, 1: after it)."""
+        target = share * self.requests
+        return min(self.rss, key=lambda sample: abs(sample[0] - target))[2]
+
+    def render(self) -> str:
+        mb = 1024 * 1024
+        from collections import Counter
+
+        answered = self.answered_ms()
+        others = Counter(str(s) for s in self.statuses if s not in (200, 503))
+        lines = [
+            f"{self.clients} clients, {self.workers} worker(s): {self.requests} requests in {self.wall_seconds:.1f} s "
+            f"({self.requests / self.wall_seconds:.1f}/s, answered {len(answered) / self.wall_seconds:.1f}/s)",
+            f"  all responses   p50 {_percentile(self.latencies_ms, 0.5):7.1f} ms  p95 {_percentile(self.latencies_ms, 0.95):7.1f} ms"
+            f"  max {max(self.latencies_ms):7.1f} ms",
+        ]
+        if answered:
+            lines.append(f"  answered (200)  p50 {_percentile(answered, 0.5):7.1f} ms  p95 {_percentile(answered, 0.95):7.1f} ms"
+                         f"  max {max(answered):7.1f} ms")
+        lines += [
+            f"  200: {self.count(200)}  503 busy: {self.count(503)}  errors: {self.errors}"
+            + (f" ({', '.join(f'{s}: {n}' for s, n in sorted(others.items()))})" if others else ""),
+            f"  server RSS start {self.rss_at(0) / mb:.0f} MB, middle {self.rss_at(0.5) / mb:.0f} MB, "
+            f"end {self.rss_at(1) / mb:.0f} MB (max {max(s[2] for s in self.rss) / mb:.0f} MB); "
+            f"server CPU {self.server_cores:.2f} cores, {self.answers_per_cpu_second:.1f} answers per CPU second",
+        ]
+        return "\n".join(lines)
+
+
+def conversations_of(case_files: Sequence[Path]) -> list[list[str]]:
+    """The turns of every eval case: a client sends them the way the chat does, the whole conversation so far."""
+    from assistant.evaluate import load_cases
+
+    return [list(case.turns) for path in case_files for case in load_cases(path) if case.turns]
+
+
+def drive_load(url: str, conversations: Sequence[Sequence[str]], *, clients: int, requests: int, max_seconds: float,
+               rss: Callable[[], int] = lambda: 0, cpu_seconds: Callable[[], float] = lambda: 0.0,
+               request_timeout: float = 60, busy_pause: float = 1.0, unique_words: bool = False) -> LoadResult:
+    """`clients` concurrent clients (one connection each) POST /api/answer until `requests` are sent or
+    `max_seconds` have passed; a request then in flight ends within `request_timeout`. Loopback only.
+
+    A client told "busy" (503) waits `busy_pause` seconds before its next request, as a person retrying
+    would: without it the request budget goes on a storm of instant retries. `unique_words`: each conversation
+    played gets a word never seen before in its first message (as real notes carry names, dates and ids), so
+    whatever a process keeps per distinct word shows in its memory."""
+    import asyncio
+    import itertools
+    import os
+
+    import httpx
+
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:")):
+        raise ValueError(f"the load benchmark drives a local server only, not {url}")
+    plays = itertools.cycle(conversations)
+    played = itertools.count()
+    latencies: list[float] = []
+    statuses: list[int | str] = []
+    kinds: list[str | None] = []
+    samples: list[tuple[int, float, int]] = []
+    sent = 0
+
+    async def client() -> None:
+        nonlocal sent
+        async with httpx.AsyncClient(base_url=url, timeout=request_timeout) as http:
+            while True:
+                conversation = next(plays)
+                if unique_words:
+                    first = f"{conversation[0]} (case ref q{next(played):06d}x{os.getpid() % 1000:03d})"
+                    conversation = [first, *conversation[1:]]
+                for turn in range(1, len(conversation) + 1):
+                    if sent >= requests or time.monotonic() >= deadline:
+                        return
+                    sent += 1
+                    began = time.perf_counter()
+                    status: int | str
+                    kind: str | None = None
+                    try:
+                        response = await http.post("/api/answer", json={"messages": list(conversation[:turn])})
+                        status = response.status_code
+                    except httpx.TimeoutException:
+                        status = "timeout"
+                    except httpx.TransportError:
+                        status = "transport"
+                    latencies.append((time.perf_counter() - began) * 1000)
+                    if isinstance(status, int):
+                        with contextlib.suppress(ValueError, AttributeError):
+                            kind = response.json().get("kind")
+                    statuses.append(status)
+                    kinds.append(kind)
+                    if status == 503:
+                        await asyncio.sleep(busy_pause)
+
+    async def sample() -> None:
+        while True:
+            samples.append((len(statuses), time.monotonic() - start, await asyncio.to_thread(rss)))
+            await asyncio.sleep(0.5)
+
+    async def run() -> None:
+        sampler = asyncio.create_task(sample())
+        try:
+            await asyncio.wait_for(asyncio.gather(*(client() for _ in range(clients))),
+                                   timeout=max_seconds + request_timeout + 5)
+        finally:
+            sampler.cancel()
+
+    samples.append((0, 0.0, rss()))
+    cpu_before = cpu_seconds()
+    start = time.monotonic()
+    deadline = start + max_seconds
+    asyncio.run(run())
+    wall = time.monotonic() - start
+    samples.append((len(statuses), wall, rss()))
+    return LoadResult(clients=clients, workers=1, wall_seconds=wall, latencies_ms=latencies, statuses=statuses,
+                      rss=samples, kinds=kinds, server_cpu_seconds=cpu_seconds() - cpu_before)
+
+
+def run_load_benchmark(settings: Settings, case_files: Sequence[Path], *, clients: int = 20, requests: int = 2000,
+                       max_seconds: float = 300, workers: int = 1, unique_words: bool = False) -> str:
+    """Starts the server, warms it, drives the load, prints the figures and how they compare with the targets."""
+    import os
+
+    build_index(settings)
+    conversations = conversations_of(case_files)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
+        folder = Path(scratch)
+        server = ServerProcess(settings, folder / "server.log", workers=workers,
+                               env={"GRADIO_TEMP_DIR": str(folder / "gradio")})
+        with server:
+            drive_load(server.url, conversations, clients=8, requests=40 * workers, max_seconds=60)  # warm-up
+            result = drive_load(server.url, conversations, clients=clients, requests=requests,
+                                max_seconds=max_seconds, rss=server.rss, cpu_seconds=server.cpu_seconds,
+                                unique_words=unique_words)
+            result.workers = workers
+    # the issue's targets: 20 clients all answered, p95 under 2 s; 100 clients p95 under 10 s, the rest "busy"
+    answered = result.answered_ms()
+    p95 = _percentile(answered, 0.95) if answered else float("inf")
+    target = 2000 if clients <= 20 else 10_000
+    met = p95 < target and result.errors == 0 and (clients > 20 or result.count(503) == 0)
+    verdict = (f"target ({'answered p95 < 2 s, no 503, no errors' if clients <= 20 else 'answered p95 < 10 s, only 200 or 503'}): "
+               + ("met" if met else "NOT met"))
+    return "\n".join([
+        f"Load benchmark: POST /api/answer on 127.0.0.1, {len(conversations)} eval conversations "
+        f"({', '.join(p.name for p in case_files)}) played turn by turn, the whole conversation per request"
+        f"{', a new word in each' if unique_words else ''}; "
+        f"bounded at {requests} requests or {max_seconds:.0f} s; limiter {settings.api_concurrency} running + "
+        f"{settings.api_queue_size} waiting per worker.",
+        f"server: {' '.join(Path(a).name if a == sys.executable else a for a in server.command)}",
+        result.render(),
+        verdict,
+        f"machine: {os.cpu_count()} cores, load average (1 min) {load_before:.1f} before the server started, "
+        f"{os.getloadavg()[0]:.1f} at the end (the server and the clients are part of it)",
+    ])

@@ -458,6 +458,26 @@ def bench_api(cases: tuple[Path, ...], conversations: int, clients: int) -> None
     click.echo(run_api_benchmark(settings, files, conversations=conversations, clients=clients))
 
 
+@bench.command(name="load")
+@click.option("--clients", type=click.IntRange(1, 500), default=20, help="Concurrent clients (one connection each).")
+@click.option("--requests", "requests", type=click.IntRange(1, 1_000_000), default=2000,
+              help="Stop after this many requests ...")
+@click.option("--max-seconds", type=click.FloatRange(1, 86_400), default=300, help="... or after this many seconds.")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, help="uvicorn worker processes of the server.")
+@click.option("--cases", "cases", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Eval case files whose turns are sent (default: evals/cases.jsonl).")
+@click.option("--unique-words", is_flag=True, help="Put a word never seen before in each conversation (as real notes).")
+def bench_load(clients: int, requests: int, max_seconds: float, workers: int, cases: tuple[Path, ...],
+               unique_words: bool) -> None:
+    """Start the server on 127.0.0.1, drive POST /api/answer from N clients; latency, 503s, errors, RSS."""
+    from assistant.bench import run_load_benchmark
+
+    settings = get_settings()
+    files = list(cases) or [settings.corpus_dir.parent / "evals" / "cases.jsonl"]
+    click.echo(run_load_benchmark(settings, files, clients=clients, requests=requests, max_seconds=max_seconds,
+                                  workers=workers, unique_words=unique_words))
+
+
 def main() -> None:  # pragma: no cover - console entry point
     cli()
 

@@ -2,12 +2,14 @@
 
 The Assistant is built once per process in the lifespan and shared by the chat and the API; it keeps no
 state between calls (each call gets the conversation's messages), so sharing it shares no conversation.
+A LiveAssistant holds it and follows index/CURRENT, so a rebuild is served without a restart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,6 +115,30 @@ class RedactQuery(logging.Filter):
         return True
 
 
+class _ServerLog(logging.Handler):
+    """The assistant's own log lines on stderr beside uvicorn's (index switches; the user's words only when
+    ASSISTANT_LOG_USER_TEXT is set, see conversation.py), cleaned of terminal control sequences."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from assistant.textclean import clean_text
+
+        try:
+            sys.stderr.write(clean_text(self.format(record)) + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed stderr must not fail a request
+            self.handleError(record)
+
+
+def _server_log() -> None:
+    logger = logging.getLogger("assistant")
+    if not any(isinstance(h, _ServerLog) for h in logger.handlers):
+        handler = _ServerLog(logging.INFO)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
 def _load_texts(root: Path) -> dict[str, str]:
     data = yaml.safe_load((root / "prompts" / "serve.yaml").read_text(encoding="utf-8"))
     return {str(k): str(v) for k, v in data.items()}
@@ -127,9 +153,11 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
     import gradio as gr
 
     from assistant.conversation import Assistant, load_provenance
+    from assistant.live import LiveAssistant
     from assistant.serve.chat import build_chat
 
     root = settings.corpus_dir.parent
+    _server_log()
     access = logging.getLogger("uvicorn.access")
     if not settings.log_user_text and not any(isinstance(f, RedactQuery) for f in access.filters):
         access.addFilter(RedactQuery())
@@ -142,8 +170,10 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
             loaded = await anyio.to_thread.run_sync(Assistant, settings)
             if warm_up:
                 await anyio.to_thread.run_sync(loaded.warm_up)
-        app.state.references = {r.number: r for r in loaded.index.review.references}
-        app.state.assistant = loaded
+        # Follows index/CURRENT: a rebuild is served from the next request on, without a restart.
+        live = LiveAssistant(settings, loaded, warm_up=warm_up)
+        app.state.references = live.references
+        app.state.assistant = live
         yield
         app.state.assistant = None
 
@@ -195,6 +225,14 @@ def create_app(settings: Settings, *, assistant: Assistant | None = None, warm_u
         pwa=False, mcp_server=False, show_error=False, theme=gr.themes.Default(), css=CHAT_CSS,
         server_name=settings.host, server_port=settings.port)
     return mounted
+
+
+def from_environment() -> FastAPI:
+    """The app with the settings of the environment, for uvicorn's own command line (several workers:
+    `uvicorn --factory assistant.serve.app:from_environment --workers 2`, docs/deploy.md)."""
+    from assistant.settings import get_settings
+
+    return create_app(get_settings())
 
 
 CHAT_CSS = """
