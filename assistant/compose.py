@@ -391,9 +391,10 @@ class Composer:
                            patient=patient_record(facts, self.registry), rule_ids=previous.rule_ids)
 
     def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
-                      covers: Iterable[str] = ()) -> Answer:
+                      covers: Iterable[str] = (), notes: Sequence[str] = ()) -> Answer:
+        """Questions back; `notes`: what the message held beside the question (ignored instructions, dosing)."""
         text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
-                            patient=describe_patient(facts, self.registry), covers=list(covers))
+                            patient=describe_patient(facts, self.registry), covers=list(covers), notes=notes)
         record = patient_record(facts, self.registry)
         if conflicts:
             record["conflicts"] = [c.model_dump() for c in conflicts]

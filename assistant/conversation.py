@@ -37,21 +37,25 @@ from assistant.route import (
     GIST_GROUPS,
     HEAD_TO_HEAD,
     NOTES,
+    OUTCOMES,
     ROUTES,
     Handler,
     Route,
     Situation,
     asks_for_the_gist,
-    asks_for_treatment,
     asks_of,
     choose,
     decision_facts,
+    drug_asked,
+    drugs_asked,
     notes_for,
+    treatment_beside,
 )
 from assistant.scope import ScopeReader
 from assistant.settings import Settings
 from assistant.types import (
     EVIDENCE_ORDER,
+    IMPLIED_CLASSES,
     Answer,
     Comparison,
     Frozen,
@@ -167,6 +171,10 @@ class Assistant:
             find_studies=lambda: self._studies(reading, comparison()),
             find_comparison=comparison,
             find_previous=lambda: self.answer(messages[:-1]) if len(messages) > 1 else None,
+            find_treatment_beside=lambda: treatment_beside(reading.text, lambda piece: read(
+                piece, reading.turn, self.lexicon, self.settings.max_message_chars)),
+            find_decision=lambda: constrain(decide(facts, self.rules), facts, self.constraints, self._drugs_of,
+                                            self.composer.functions),
         )
 
     def _studies(self, last: Reading, comparison: Comparison | None) -> tuple[str, ...]:
@@ -193,10 +201,24 @@ class Assistant:
             "fact": lambda s, r: self.composer.fact(self._cards(s.studies), s.reading.measures, s.reading.text, s.facts),
             "explain_studies": lambda s, r: self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)),
             "ask_patient": lambda s, r: self.composer.clarification(
-                [self.questions[n] for n in ("her2", "setting", "prior")], s.facts, covers=[self.questions["covers"]]),
+                [self.questions[n] for n in ("her2", "setting", "prior")], s.facts, covers=[self.questions["covers"]],
+                notes=self._notes(s)),
             "explain": lambda s, r: self._explain(s.reading, s.facts, s.comparison),
-            "recommend": lambda s, r: self._recommend(s.reading, s.facts, [self.messages[n] for n in notes_for(s)]),
+            "recommend": lambda s, r: self._route(s, OUTCOMES),
+            "ask_conflicts": lambda s, r: self.composer.clarification([], s.facts, conflicts=s.reading.conflicts,
+                                                                      notes=self._notes(s)),
+            "not_covered": lambda s, r: self.composer.not_covered(
+                next(rule for rule in self.rules if rule.id == s.decision.not_covered), s.facts, self._notes(s)),
+            "recommendation": self._recommend,
+            "ask_missing": lambda s, r: self.composer.clarification(
+                [self.questions[name] for name in s.decision.missing[:3] if name in self.questions], s.facts,
+                covers=[self.questions["covers"]], notes=self._notes(s)),
+            "no_recommendation": lambda s, r: self.composer.out_of_scope(self.messages["no_recommendation"], s.facts,
+                                                                         self.questions["covers"]),
         }
+
+    def _notes(self, situation: Situation) -> list[str]:
+        return [self.messages[name] for name in notes_for(situation)]
 
     def _why(self, situation: Situation, route: Route) -> Answer:
         assert situation.previous is not None  # the row requires an earlier answer with citations
@@ -213,31 +235,38 @@ class Assistant:
     def _cards(self, studies: Sequence[str]) -> list[StudyCard]:
         return [card for card in self.index.cards if card.id in studies]
 
-    def _recommend(self, last: Reading, facts: PatientFacts, notes: list[str]) -> Answer:
-        if last.conflicts:
-            return self.composer.clarification([], facts, conflicts=last.conflicts)
-        decision = constrain(decide(facts, self.rules), facts, self.constraints, self._drugs_of, self.composer.functions)
-        if decision.not_covered:
-            rule = next(r for r in self.rules if r.id == decision.not_covered)
-            return self.composer.not_covered(rule, facts)
-        if decision.options or decision.excluded:
-            changes = counterfactuals(facts, self.rules, decision) if decision.options else ()
-            return self.composer.recommendation(decision, facts, changes, notes)
-        return self._undecided(last, facts, decision)
+    def _recommend(self, situation: Situation, route: Route) -> Answer:
+        """The options for the patient; a drug the message asks about ("why not T-DM1?") is placed first."""
+        decision, facts = situation.decision, situation.facts
+        changes = counterfactuals(facts, self.rules, decision) if decision.options else ()
+        notes = self._notes(situation)
+        if drug_asked(situation):
+            notes = [*self._asked_notes(situation.reading, decision), *notes]
+        return self.composer.recommendation(decision, facts, changes, notes)
 
-    def _undecided(self, last: Reading, facts: PatientFacts, decision: Decision) -> Answer:
-        known = decision_facts(facts)
-        if decision.missing and (known or asks_for_treatment(last)):
-            questions = [self.questions[name] for name in decision.missing[:3] if name in self.questions]
-            return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
-        if not known and (asks_for_treatment(last) or last.patient_words) and last.domain_terms:
-            questions = [self.questions[name] for name in ("her2", "setting", "prior")]
-            return self.composer.clarification(questions, facts, covers=[self.questions["covers"]])
-        if last.domain_terms or last.studies:
-            return self._explain(last, facts, self._comparison(last))
-        if known:
-            return self.composer.out_of_scope(self.messages["no_recommendation"], facts, self.questions["covers"])
-        return self.composer.out_of_scope(self.messages["outside"], facts)
+    def _asked_notes(self, last: Reading, decision: Decision) -> list[str]:
+        """Where each drug the message asks about stands for this patient: its place among the options, or
+        not offered and why, or not an option the review gives here. A drug class ("a TKI") is placed only
+        when an option names it: its members are not listed by class."""
+        notes = []
+        for therapy in drugs_asked(last):
+            place = next((number for number, option in enumerate(decision.options, start=1)
+                          if therapy in self._drugs_of(option.spec.option)), None)
+            excluded = next((e for e in decision.excluded if therapy in self._drugs_of(e.option)), None)
+            if place is not None:
+                option = decision.options[place - 1]
+                said = {"preferred": self.messages["asked_preferred"], "alternative": self.messages["asked_alternative"],
+                        "consider": self.messages["asked_consider"]}[option.role]
+                # "T-DXd" (or "T-DM1, another anti-HER2 ADC"), not "pyrotinib plus capecitabine"
+                alone = self._drugs_of(option.spec.option) - {"adc"} == {therapy}
+                it = self.messages["asked_it_is"] if alone else self.messages["asked_part_of"]
+                notes.append(said.format(drug=therapy, it=it, number=place))
+            elif excluded is not None:
+                key = "asked_review" if excluded.review else "asked_not_offered"
+                notes.append(self.messages[key].format(drug=therapy, reason=excluded.reason))
+            elif therapy not in _CLASSES:
+                notes.append(self.messages["asked_absent"].format(drug=therapy))
+        return notes
 
     def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None,
                  studies: Sequence[StudyCard] = ()) -> Answer:
@@ -560,6 +589,11 @@ def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:
 _COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and)\s*")  # not "with": a combination
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
+
+
+# drug classes: placed when an option names the class, never said to be absent (their members may be options)
+_CLASSES = IMPLIED_CLASSES | {"cdk4/6 inhibitor", "immunotherapy", "parp inhibitor", "pi3k inhibitor", "akt inhibitor",
+                              "taxane", "anthracycline"}
 
 
 def _load_texts(path: Path) -> dict[str, str]:
