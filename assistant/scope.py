@@ -90,26 +90,30 @@ class ScopeReader:
     def read(self, text: str, regimens: Sequence[tuple[int, int]] = ()) -> tuple[Mention, ...]:
         """The mentions of a text; `regimens` are where regimen abbreviations stand ("THP"), read as drugs."""
         nlp = self._nlp
-        doc = nlp.make_doc(self._open_labels(text, regimens))
-        for name, component in nlp.pipeline:
-            if name != "medspacy_context":
-                doc = component(doc)
-        _end_sentences_after_glued_stops(doc)
-        spans, values = self._entities(doc)
-        for start, end in regimens:
-            span = doc.char_span(start, end, label=REGIMEN, alignment_mode="expand")
-            if span is not None:
-                spans.append(span)
-        doc.ents = filter_spans(spans)
-        doc = nlp.get_pipe("medspacy_context")(doc)
-        sentences = list(doc.sents)
-        mentions = []
-        for ent in doc.ents:
-            sentence = next(i for i, s in enumerate(sentences) if s.start <= ent.start < s.end)
-            mentions.append(Mention(label=ent.label_, start=ent.start_char, end=ent.end_char, sentence=sentence,
-                                    value=values.get((ent.start, ent.end)), categories=_nearest_first(ent),
-                                    text=ent.text))
-        return tuple(mentions)
+        self._matcher  # noqa: B018  (built before the zone: its strings must outlive every message)
+        # spaCy keeps every new word in its vocabulary for good; a long-running server reading notes full of names
+        # and numbers grew about 1.5 KB a new word. Strings first seen inside the zone are freed after it.
+        with nlp.memory_zone():
+            doc = nlp.make_doc(self._open_labels(text, regimens))
+            for name, component in nlp.pipeline:
+                if name != "medspacy_context":
+                    doc = component(doc)
+            _end_sentences_after_glued_stops(doc)
+            spans, values = self._entities(doc)
+            for start, end in regimens:
+                span = doc.char_span(start, end, label=REGIMEN, alignment_mode="expand")
+                if span is not None:
+                    spans.append(span)
+            doc.ents = filter_spans(spans)
+            doc = nlp.get_pipe("medspacy_context")(doc)
+            sentences = list(doc.sents)
+            mentions = []
+            for ent in doc.ents:
+                sentence = next(i for i, s in enumerate(sentences) if s.start <= ent.start < s.end)
+                mentions.append(Mention(label=ent.label_, start=ent.start_char, end=ent.end_char, sentence=sentence,
+                                        value=values.get((ent.start, ent.end)), categories=_nearest_first(ent),
+                                        text=ent.text))
+            return tuple(mentions)
 
     def _open_labels(self, text: str, regimens: Sequence[tuple[int, int]] = ()) -> str:
         """"T-DXd: opted against it", "Enhertu (declined)", "T-DXd – not available", "T-DXd -> pt declined": a drug

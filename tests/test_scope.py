@@ -103,3 +103,13 @@ def test_context_loads_without_quickumls_nltk_or_scipy() -> None:
     # nothing is left behind that breaks a library imported later (they scan sys.modules with hasattr)
     later = "import assistant.scope, sentence_transformers, inspect; inspect.getmodule(object)"
     subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, check=True)
+
+
+def test_new_words_do_not_stay_in_the_vocabulary(scope: ScopeReader) -> None:
+    """A server reads notes full of names and numbers; each new word kept for good grew its memory without bound."""
+    scope.read("HER2+ MBC, PD on THP. Enhertu declined.")
+    before = len(scope._nlp.vocab.strings)
+    for n in range(300):
+        mentions = scope.read(f"Mrs Zq{n}xv, MRN {n}77{n}, HER2+ MBC, PD on THP. Enhertu declined by patient{n}.")
+        assert "DECLINED" in next(m.categories for m in mentions if m.text == "Enhertu")
+    assert len(scope._nlp.vocab.strings) - before < 50
