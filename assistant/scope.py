@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -69,6 +70,7 @@ class ScopeReader:
         self.registry = registry
         self.vocabulary = vocabulary
         self._rules, self._replaced = load_context_rules(corpus_dir)
+        self._lock = threading.Lock()
 
     @cached_property
     def _nlp(self) -> Language:
@@ -92,8 +94,9 @@ class ScopeReader:
         nlp = self._nlp
         self._matcher  # noqa: B018  (built before the zone: its strings must outlive every message)
         # spaCy keeps every new word in its vocabulary for good; a long-running server reading notes full of names
-        # and numbers grew about 1.5 KB a new word. Strings first seen inside the zone are freed after it.
-        with nlp.memory_zone():
+        # and numbers grew about 1.5 KB a new word. Strings first seen inside the zone are freed after it, so one
+        # message at a time: a zone closing in one thread freed strings another thread's message still used.
+        with self._lock, nlp.memory_zone():
             doc = nlp.make_doc(self._open_labels(text, regimens))
             for name, component in nlp.pipeline:
                 if name != "medspacy_context":

@@ -113,3 +113,14 @@ def test_new_words_do_not_stay_in_the_vocabulary(scope: ScopeReader) -> None:
         mentions = scope.read(f"Mrs Zq{n}xv, MRN {n}77{n}, HER2+ MBC, PD on THP. Enhertu declined by patient{n}.")
         assert "DECLINED" in next(m.categories for m in mentions if m.text == "Enhertu")
     assert len(scope._nlp.vocab.strings) - before < 50
+
+
+def test_messages_read_at_once_from_many_threads_read_as_alone(scope: ScopeReader) -> None:
+    """The server answers in threads; a memory zone closed by one message must not free another's strings."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"Mr Qx{n}vz, HER2+ MBC, PD on THP{n % 3 * ' again'}. Enhertu declined; id {n}77." for n in range(160)]
+    alone = [scope.read(t) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(scope.read, texts))
+    assert together == alone
