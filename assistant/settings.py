@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     api_queue_size: int = Field(32, ge=0, le=10000, description="/api/answer requests waiting before 503.")
     max_request_bytes: int = Field(262144, ge=1024, description="Larger API bodies get 413.")
     cors_origins: tuple[str, ...] = Field(
-        (), description="Host-page origins allowed to call the API (the widget); others get no CORS headers.")
+        (), description="Host-page origins allowed to call the API (the widget); a request from any other origin gets "
+                        "403 and no CORS headers, and the assistant never runs for it.")
     max_messages: int = Field(60, ge=1, le=1000, description="Messages in one conversation sent to the API or chat.")
 
     @classmethod
