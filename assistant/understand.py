@@ -744,6 +744,13 @@ def _read_her2(lower: str, text: str, collect: _Collector) -> None:
                 continue  # "HER2-low" must not also read as "HER2-" negative
             negation = _negation_start(lower, match.start())
             if negation is not None:
+                cue = re.match(_NEG, lower[negation:])
+                between = lower[negation + (cue.end() if cue else 0):match.start()]
+                if re.search(r"\b(?:sure|certain|clear|known)\b", between):
+                    continue  # "not sure about HER2+ status": unknown, neither positive nor negative
+                if re.search(r"\b(?:for|in|with|after|on|than|instead)\b", between):
+                    negation = None  # "why not T-DM1 for HER2+ MBC": the negation is of the drug, not of HER2
+            if negation is not None:
                 if value == "positive":
                     found.append((match.start(), "negative", text[negation:match.end()]))
                     taken.append(match.span())
@@ -959,6 +966,11 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for i, t in enumerate(therapies if received else explicit))
                 if status == "never_received":
                     negated_end = b
+                continue
+            if re.search(r"\bwhy\s+(?:not|no)\s+(?:\w+\s+){0,2}$", before):
+                # "why not T-DM1?" asks about the drug; it does not say she never had it
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
+                                         words=words, turn=turn, status="considered", sentence=said) for t in explicit)
                 continue
             negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
                 bool(re.match(r"[\s-]*(?:na[iï]ve|(?:has\s+|was\s+|is\s+)?never\s+(?:been\s+)?(?:given|received|had|tried|used|started)|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))

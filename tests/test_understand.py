@@ -306,6 +306,9 @@ def test_only_what_is_asked_counts_as_a_dosing_or_toxicity_question(lexicon: Lex
      ("mTNBC, 1L nab-pac + pembrolizumab, PD at 7 mo.", "taxane", "progressed"),
      # a course given for early disease is completed, not progressed on, whatever follows in the sentence
      ("HER2+ eBC, residual tumour after neoadjuvant TCHP; she refused T-DM1. Adjuvant?", "pertuzumab", "completed"),
+     # "why not X" asks about X
+     ("Why not Kadcyla for this HER2+ MBC after THP?", "trastuzumab emtansine", "considered"),
+     ("HER2-low TNBC after SG. Why no eribulin?", "eribulin", "considered"),
      # a plan keeps its drug though the sentence tells a progression ("planned for", a date, "wants")
      ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "trastuzumab emtansine", "considered"),
      ("HER2+ MBC. T-DM1 planned for her after PD on THP.", "taxane", "progressed"),
@@ -448,3 +451,16 @@ def test_other_cancers_by_their_abbreviations(lexicon: Lexicon, text: str) -> No
 @pytest.mark.parametrize("text", ["wait, the latest biopsy report says IHC 1+", "oh wait - newest bx is HER2 2+, ISH negative"])
 def test_a_newer_result_is_a_correction(lexicon: Lexicon, text: str) -> None:
     assert _read(text, lexicon).correction
+
+
+@pytest.mark.parametrize(
+    ("text", "her2"),
+    [("Why not Kadcyla for HER2+ MBC after THP?", "positive"),  # the negation is of the drug
+     ("why not pyrotinib in a HER2-positive mBC?", "positive"),
+     ("not HER2-positive (IHC 1+), HR+ MBC", "low"),
+     ("negative for HER2 amplification, ER+ MBC", "negative")],
+)
+def test_a_negation_of_something_else_does_not_negate_her2(lexicon: Lexicon, text: str, her2: str) -> None:
+    facts = _read(text, lexicon).facts
+    assert facts.her2 is not None
+    assert facts.her2.value == her2
