@@ -58,6 +58,7 @@ from assistant.types import (
     IMPLIED_CLASSES,
     Answer,
     Comparison,
+    Fact,
     Frozen,
     Passage,
     PatientFacts,
@@ -555,6 +556,10 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
         known = therapies.get(therapy.therapy)
         if known is None or therapy.status != "considered" or known.status == "considered":
             therapies[therapy.therapy] = therapy
+    if base.her2 is not None and base.her2.value == "equivocal" and new.her2 is not None and new.her2.value == "negative" \
+            and re.search(r"\b(?:ish|fish|sish|cish|ddish)\b", new.her2.words, re.IGNORECASE):
+        # "HER2 2+, ISH pending", then "ISH non-amplified": IHC 2+ with a negative ISH is HER2-low
+        updates["her2"] = Fact(value="low", words=new.her2.words, turn=new.her2.turn)
     markers = {b.marker: b for b in base.biomarkers}
     markers.update({b.marker: b for b in new.biomarkers})
     updates["therapies"] = tuple(therapies.values())

@@ -362,7 +362,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
         rf"{_HER2}[\s-]*(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
-        rf"\b(?:ish|fish|sish|cish)\s*(?:\+|pos\w*|amplified)\b(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
+        rf"\b(?:ish|fish|sish|cish)\s*(?:(?:was|is|came\s+back|returned|reported|now)\s+){{0,2}}(?:\+|pos\w*|amplified)\b"
+        rf"(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
     )),
     ("low", re.compile(
@@ -382,7 +383,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("negative", re.compile(
         rf"{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:negative|neg\b|non[\s-]*amplified|not\s+amplified|[-−](?![\w])|[-−](?=\s*/))|"
         rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]|"
-        rf"\b(?:ish|fish|sish|cish)\s+(?:was\s+|is\s+)?(?:not\s+amplified|non[\s-]*amplified|negative)\b"
+        rf"\b(?:ish|fish|sish|cish)\s+(?:(?:was|is|came\s+back|returned|reported|result(?:ed)?|now)\s+){{0,2}}"
+        rf"(?:not\s+amplified|non[\s-]*amplified|unamplified|negative)\b"
     )),
 ]
 _CDK_NAME = re.compile(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib")

@@ -371,3 +371,16 @@ def test_a_follow_up_on_the_case_is_answered_as_a_recommendation(assistant: Assi
     assert any(option in r.option for r in answer.recommendations)
     assert not any("deruxtecan" in r.option or "tucatinib" in r.option.split(" plus")[0]
                    for r in answer.recommendations[:1])
+
+
+@pytest.mark.parametrize("result", ["ISH non-amplified.", "FISH came back negative", "ISH returned unamplified"])
+def test_an_ish_result_in_a_later_turn_completes_an_ihc_2_plus(assistant: Assistant, result: str) -> None:
+    """IHC 2+ with ISH pending, then a negative ISH: HER2-low, answered, not asked again."""
+    answer = assistant.answer(["ER+ MBC, HER2 IHC 2+ with ISH pending, PD on letrozole + ribociclib after 4 months, "
+                               "no chemo for mets.", result])
+    assert answer.kind == "recommendation"
+    her2 = answer.patient["her2"]
+    assert isinstance(her2, dict)
+    assert her2["value"] == "low"
+    assert any("deruxtecan" in r.option for r in answer.recommendations)
+

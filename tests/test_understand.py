@@ -36,7 +36,8 @@ def _read(text: str, lexicon: Lexicon):  # type: ignore[no-untyped-def]
      ("HER2 zero", "zero"), ("HER2-negative", "negative"), ("triple negative", "negative"),
      ("not HER2-positive", "negative"), ("HER2 IHC 2+, ISH pending", "equivocal"),
      ("HER2-negative (IHC 1+)", "low"), ("so 2+/ISH neg", "low"), ("ISH was NOT amplified", "negative"),
-     ("HER2/CEP17 ratio 1.3, 2+/ISH", "low")],
+     ("HER2/CEP17 ratio 1.3, 2+/ISH", "low"), ("FISH came back negative", "negative"),
+     ("ISH returned unamplified", "negative"), ("FISH was amplified", "positive")],
 )
 def test_her2_status_in_its_many_spellings(lexicon: Lexicon, text: str, her2: str) -> None:
     facts = _read(text, lexicon).facts
