@@ -26,6 +26,7 @@ from assistant.ingest.references import citation_refs
 from assistant.registry import Registry
 from assistant.retrieve import Retriever, lexical_tokens
 from assistant.types import (
+    DRUG_CLASSES,
     EVIDENCE_ORDER,
     Answer,
     Change,
@@ -252,10 +253,13 @@ class Composer:
     # --- recommendation -------------------------------------------------------------------
 
     def recommendation(self, decision: Decision, facts: PatientFacts, changes: Sequence[Change],
-                       notes: Sequence[str] = ()) -> Answer:
+                       notes: Sequence[str] = (), about: Sequence[tuple[str, str]] = (), query: str = "") -> Answer:
+        """The options; `about` holds (the user's words, therapy) for drugs asked about that no option names:
+        what the review and its studies say of each, cited, or that the review does not discuss it."""
         citations = _Citations(self)
         rules = [self.rules[rule_id] for rule_id in decision.rule_ids]
         recommendations = [self._recommendation(option, citations, facts) for option in decision.options]
+        said_about = [(md(words), *self.review_on(words, therapy, query, citations)) for words, therapy in about]
         perspectives = []
         for rule in rules[:1]:
             for passage_id in rule.perspectives:
@@ -269,7 +273,8 @@ class Composer:
             "recommendation.md.j2", rule=rules[0], rules=rules, recommendations=recommendations,
             preferred=preferred, perspectives=perspectives, patient=describe_patient(facts, self.registry), changes=changes,
             safety=safety, notes=notes, warnings=decision.warnings,
-            not_offered=[(e.option, e.reason, md(e.words), e.review) for e in decision.excluded],
+            not_offered=[(e.option, e.reason, md(e.words), e.review) for e in decision.excluded], about=said_about,
+            instead_of=decision.instead_of,
         )
         return self.answer(
             "recommendation", text, recommendations=tuple(recommendations), citations=tuple(citations.items),
@@ -320,6 +325,73 @@ class Composer:
             notes.append(self.safety["ild_history"])
         notes.append(self.safety["general"])
         return " ".join(dict.fromkeys(notes))
+
+    def review_on(self, words: str, therapy: str, query: str, citations: _Citations) -> tuple[list[str], list[str]]:
+        """What the review says of a drug asked about: the studies it cites that gave the drug (design and
+        headline result), else the review's sentences naming it; ([], []) when it never names it. Returns
+        the lines and their citation ids, each line's ids at its end."""
+        word = words.lower().strip()
+        vocabulary = self.index.vocabulary
+        groups = [m.group for m in vocabulary.find(words)]
+        group = groups[0] if groups else None
+        terms = {word}
+        if group is not None and (therapy not in DRUG_CLASSES or group.lower().startswith(word)):
+            # a drug's other names ("Margenza"), or a class named by itself ("chemo"); a class's members
+            # ("gemcitabine", read as chemotherapy) are other drugs
+            terms |= {t.lower() for t in vocabulary.group(group).terms} if therapy not in DRUG_CLASSES else {group.lower()}
+
+        def gave(card: StudyCard, names: set[str]) -> bool:
+            """The card gave the drug: a vocabulary match of its drugs or arms names it ("trastuzumab" is not
+            "trastuzumab deruxtecan")."""
+            return any(m.term.lower() in names or (m.group == group and therapy not in DRUG_CLASSES)
+                       for text in (*card.drugs, *card.arms) for m in vocabulary.find(text)) or any(
+                re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", " ".join(card.drugs).lower()) for n in names)
+
+        def compared_with(card: StudyCard) -> bool:  # the drug only in a comparator arm
+            return not any(t in d.lower() for d in card.drugs for t in terms) and any(
+                t in arm.lower() for arm in card.arms[1:] for t in terms)
+
+        itself = therapy in DRUG_CLASSES and group is not None and group.lower().startswith(word)  # "chemo"
+        cards = [c for c in self.index.cards if gave(c, terms) and not (itself and compared_with(c))]
+        ranked = {r.passage_id: i for i, r in enumerate(self.retriever.search(f"{words} {query}", 50))}
+
+        def rank(card: StudyCard) -> tuple[int, int]:
+            places = [ranked.get(p.id, 99) for p in self.index.review.passages if set(card.refs) & set(p.refs)]
+            return EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
+
+        lines, ids = [], []
+        for card in sorted(cards, key=rank)[:2]:
+            cited = citations.card(card, f"{words} {query}")
+            shown = [r for r in card.results if not r.value.lower().startswith("unverified")][:1]
+            result = f": {shown[0].measure}: {format_result(shown[0])}" if shown else ""
+            control = next((arm for arm in card.arms[1:] if any(t in arm.lower() for t in terms)), None)
+            if control is not None and compared_with(card):
+                # "gemcitabine" in ASCENT's comparator: the result is not the drug's own
+                result = f": {words} only within the comparator arm ({control}); the trial tested {card.arms[0]}{result}"
+            lines.append(f"{card.name} ({card.design}; {card.population}){result}"
+                         + (f" [{'] ['.join(cited)}]" if cited else ""))
+            ids.extend(cited)
+        if lines:
+            return lines, ids
+        weights = self.retriever.term_weights(f"{words} {query}")
+        best: tuple[float, Passage, int, int] | None = None
+        for passage in self.index.review.passages:
+            if passage.kind == "perspective":
+                continue
+            for start, end in sentence_bounds(passage.text):
+                sentence = passage.text[start:end].lower()
+                if not any(re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", sentence) for t in terms):
+                    continue
+                score = sum(weights.get(t, 0.0) for t in set(lexical_tokens(sentence))) + (10.0 if word in sentence else 0.0)
+                if best is None or score > best[0]:
+                    best = (score, passage, start, end)
+        if best is None:
+            return [], []
+        _, passage, start, end = best
+        quote = self.expand_quote(passage, start, end)
+        refs = _refs_in(quote)
+        cited = [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in refs] or [citations.passage(passage, quote)]
+        return [f"\u201c{quote}\u201d [{'] ['.join(cited)}]"], cited
 
     # --- other kinds ----------------------------------------------------------------------
 

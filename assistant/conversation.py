@@ -21,9 +21,9 @@ from assistant.compose import Composer, card_functions, load_safety, md
 from assistant.decide import (
     Decision,
     case_passages,
-    constrain,
     counterfactuals,
     decide,
+    decide_for,
     load_constraints,
     load_rules,
 )
@@ -174,8 +174,7 @@ class Assistant:
             find_previous=lambda: self.answer(messages[:-1]) if len(messages) > 1 else None,
             find_treatment_beside=lambda: treatment_beside(reading.text, lambda piece: read(
                 piece, reading.turn, self.lexicon, self.settings.max_message_chars)),
-            find_decision=lambda: constrain(decide(facts, self.rules), facts, self.constraints, self._drugs_of,
-                                            self.composer.functions),
+            find_decision=lambda: decide_for(facts, self.rules, self.constraints, self._drugs_of, self.composer.functions),
         )
 
     def _studies(self, last: Reading, comparison: Comparison | None) -> tuple[str, ...]:
@@ -241,32 +240,59 @@ class Assistant:
         decision, facts = situation.decision, situation.facts
         changes = counterfactuals(facts, self.rules, decision) if decision.options else ()
         notes = self._notes(situation)
+        about: list[tuple[str, str]] = []
         if drug_asked(situation):
             notes = [*self._asked_notes(situation.reading, decision), *notes]
-        return self.composer.recommendation(decision, facts, changes, notes)
+            about = self._asked_elsewhere(situation.reading, decision)
+        return self.composer.recommendation(decision, facts, changes, notes, about, situation.reading.text)
+
+    def _asked_elsewhere(self, last: Reading, decision: Decision) -> list[tuple[str, str]]:
+        """Drugs asked about that no option names and no exclusion explains ("can I add atezolizumab?",
+        "is tucidinostat an option?"): (the user's words, therapy), for what the review says of each."""
+        about: list[tuple[str, str]] = []
+        uncovered = [str(f.value).lower() for f in last.facts.uncovered]
+        for therapy in drugs_asked(last):
+            if any(therapy in self._drugs_of(o.spec.option) for o in decision.options) or any(
+                    therapy in self._drugs_of(e.option) for e in decision.excluded):
+                continue
+            words = next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)
+            if any(words.lower() in name for name in uncovered):
+                continue  # "trastuzumab" of "trastuzumab duocarmazine": the uncovered drug is named as such
+            if all(words.lower() != w.lower() for w, _ in about):
+                about.append((words, therapy))
+        return about
 
     def _asked_notes(self, last: Reading, decision: Decision) -> list[str]:
         """Where each drug the message asks about stands for this patient: its place among the options, or
         not offered and why, or not an option the review gives here. A drug class ("a TKI") is placed only
         when an option names it: its members are not listed by class."""
-        notes = []
+        said: list[tuple[str, list[str], str, dict[str, object]]] = []  # (words, therapies, message, values)
         for therapy in drugs_asked(last):
+            words = next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)
             place = next((number for number, option in enumerate(decision.options, start=1)
                           if therapy in self._drugs_of(option.spec.option)), None)
             excluded = next((e for e in decision.excluded if therapy in self._drugs_of(e.option)), None)
             if place is not None:
                 option = decision.options[place - 1]
-                said = {"preferred": self.messages["asked_preferred"], "alternative": self.messages["asked_alternative"],
-                        "consider": self.messages["asked_consider"]}[option.role]
+                key = {"preferred": "asked_preferred", "alternative": "asked_alternative", "consider": "asked_consider"}[option.role]
                 # "T-DXd" (or "T-DM1, another anti-HER2 ADC"), not "pyrotinib plus capecitabine"
                 alone = self._drugs_of(option.spec.option) - {"adc"} == {therapy}
-                it = self.messages["asked_it_is"] if alone else self.messages["asked_part_of"]
-                notes.append(said.format(drug=therapy, it=it, number=place))
+                values: dict[str, object] = {"it": self.messages["asked_it_is" if alone else "asked_part_of"], "number": place}
             elif excluded is not None:
-                key = "asked_review" if excluded.review else "asked_not_offered"
-                notes.append(self.messages[key].format(drug=therapy, reason=excluded.reason))
+                key, values = ("asked_review" if excluded.review else "asked_not_offered"), {"reason": excluded.reason}
             elif therapy not in _CLASSES:
-                notes.append(self.messages["asked_absent"].format(drug=therapy))
+                key, values = "asked_absent", {}
+            else:
+                continue
+            same = next((entry for entry in said if entry[0] == words and entry[2] == key and entry[3] == values), None)
+            if same is not None:  # "HP": trastuzumab and pertuzumab stand in the same place
+                same[1].append(therapy)
+            else:
+                said.append((words, [therapy], key, values))
+        notes = []
+        for words, therapies, key, values in said:
+            drug = words if [words.lower()] == therapies else f"{md(words)} ({', '.join(therapies)})"  # the user's words first
+            notes.append(self.messages[key].format(drug=drug, **values))
         return notes
 
     def _explain(self, last: Reading, facts: PatientFacts, comparison: Comparison | None,

@@ -165,6 +165,7 @@ class Decision(Frozen):
     warnings: tuple[str, ...] = ()  # safety states, each with what the review says of such patients
     missing: tuple[str, ...] = ()  # facets that would let a rule decide
     not_covered: str | None = None  # id of a rule that says the review does not cover the case
+    instead_of: tuple[str, ...] = ()  # drugs out of her reach whose place the review's next options take
 
     @property
     def preferred(self) -> ChosenOption | None:
@@ -760,6 +761,34 @@ def constrain(decision: Decision, facts: PatientFacts, constraints: Constraints,
             any(o.role == "preferred" for o in decision.options):
         kept[0] = kept[0].model_copy(update={"role": "preferred"})  # the review's next option takes its place
     return decision.model_copy(update={"options": tuple(kept), "excluded": tuple(excluded), "warnings": tuple(warnings)})
+
+
+def decide_for(facts: PatientFacts, rules: Sequence[Rule], constraints: Constraints,
+               drugs_of: Callable[[str], frozenset[str]], functions: TemplateFunctions) -> Decision:
+    """The options for this patient. When her facts put every option out of reach (not available, declined,
+    contraindicated: not a progression, not a specialist review), the options the review gives after those
+    drugs take their place, as they would after a progression on them; the decision says whose place."""
+    decision = constrain(decide(facts, rules), facts, constraints, drugs_of, functions)
+    if decision.options or not decision.excluded:
+        return decision
+    barred = {t.therapy for t in facts.therapies if not t.implied and t.status in constraints.exposures
+              and t.status != "progressed" and constraints.exposures[t.status].action != "review"}
+    whole = [drugs_of(e.option) - IMPLIED_CLASSES for e in decision.excluded]
+    if any(e.review or not named or not named <= barred for e, named in zip(decision.excluded, whole, strict=True)):
+        return decision  # a partner still within reach ("taxane plus a PD-1 inhibitor"), or a review to be had
+    out = tuple(sorted(set().union(*whole)))
+    moved = tuple(TherapyFact(therapy=drug, received=True, progressed=True, current=False, words="(in its place)",
+                              turn=0, status="progressed", implied=True) for drug in out)
+    after = constrain(decide(facts.model_copy(update={"therapies": (*facts.therapies, *moved)}), rules), facts,
+                      constraints, drugs_of, functions)
+    if not after.options:
+        return decision
+    options = list(after.options)
+    if not any(o.role == "preferred" for o in options):
+        options[0] = options[0].model_copy(update={"role": "preferred"})
+    excluded = (*decision.excluded, *(e for e in after.excluded if e.option not in {x.option for x in decision.excluded}))
+    return after.model_copy(update={"options": tuple(options), "excluded": excluded, "instead_of": out,
+                                    "warnings": tuple(dict.fromkeys((*decision.warnings, *after.warnings)))})
 
 
 def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, list[TherapyFact]],

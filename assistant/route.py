@@ -79,7 +79,9 @@ _ALTERNATIVES = re.compile(r"\b(?:instead|next|now|else|alternatives?|options?|t
 _WHAT_ABOUT = re.compile(
     r"\bwhy\s+not\b|\b(?:what|how)\s+about\b|\b(?:can|could|may|should|shall)\s+(?:i|we|she|he|you|the\s+patient)\s+"
     r"(?:still\s+)?(?:give|use|try|start|offer|add|get|have|receive|go\s+with|switch\s+to)\b|\bworth\s+(?:trying|giving|a\s+try|it)\b|"
-    r"\bis\s+\S+(?:\s+\S+)?\s+(?:an?\s+)?(?:option|ok|okay|reasonable|appropriate|indicated)\b|\binstead\b")
+    r"\bis\s+\S+(?:\s+\S+)?\s+(?:an?\s+)?(?:option|ok|okay|reasonable|appropriate|indicated)\b|\binstead\b|"
+    r"\ban?\s+(?:option|alternative)\s*\?|\bswitch(?:ing)?\s+to\b|\b(?:any\s+)?(?:role|place|room)\s+for\b|"
+    r"(?<!\bwhy\s)\b(?:would|will|does|could)\s+\S+(?:\s+\S+)?\s+(?:work|help)\b")
 _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"
     r"\bhow\s+(?:strong|good|solid|robust)\s+is\s+the\s+evidence\b|\bwhat\s+level\b")

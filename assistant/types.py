@@ -267,10 +267,15 @@ Therapy = Literal[
     "tyrosine kinase inhibitor", "tucatinib", "pyrotinib", "neratinib", "lapatinib",
     "cdk4/6 inhibitor", "endocrine therapy", "immunotherapy", "parp inhibitor",
     "eribulin", "datopotamab deruxtecan", "margetuximab", "elacestrant", "pi3k inhibitor", "akt inhibitor",
+    "hdac inhibitor", "anti-angiogenic therapy",
 ]
 # Classes a specific mention implies ("paclitaxel" is also chemotherapy): the rules test them, the record
 # shows the drug named.
 IMPLIED_CLASSES: frozenset[str] = frozenset({"chemotherapy", "adc", "tyrosine kinase inhibitor", "endocrine therapy"})
+# Therapies that are classes of drugs: a member asked about ("gemcitabine", read as chemotherapy) is not the class.
+DRUG_CLASSES: frozenset[str] = IMPLIED_CLASSES | {"cdk4/6 inhibitor", "immunotherapy", "parp inhibitor", "pi3k inhibitor",
+                                                  "akt inhibitor", "hdac inhibitor", "anti-angiogenic therapy", "taxane",
+                                                  "anthracycline"}
 Biomarker = Literal["PIK3CA", "AKT1", "PTEN", "ESR1", "BRCA", "PD-L1"]
 Topic = Literal["monitoring", "delay_resistance", "rebiopsy", "sequencing", "dosing", "toxicity"]
 

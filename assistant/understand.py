@@ -119,7 +119,11 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
     facts = _verbatim(facts, corrected, alignment)
     uncovered = tuple(Fact(value=name, words=name, turn=turn) for name in _uncovered(text, lexicon))
     if uncovered:
-        facts = facts.model_copy(update={"uncovered": uncovered})
+        names = [name.lower() for name in _uncovered(text, lexicon)]
+        # "what about trastuzumab duocarmazine?" asks about the uncovered drug, not about trastuzumab
+        therapies = tuple(t for t in facts.therapies if t.received or not any(
+            t.words.lower() in name and t.words.lower() != name for name in names))
+        facts = facts.model_copy(update={"uncovered": uncovered, "therapies": therapies})
     what_if = None
     if what_if_spans:
         kept = [(0, 0)] + [span for span in what_if_spans] + [(len(corrected), len(corrected))]
@@ -574,6 +578,8 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "margetuximab": ("margetuximab",),
     "immunotherapy": ("immunotherapy",),
     "PARP inhibitor": ("parp inhibitor",),
+    "HDAC inhibitor": ("hdac inhibitor",),
+    "anti-angiogenic therapy": ("anti-angiogenic therapy",),
 }
 _HER2_DIRECTED = frozenset({"trastuzumab", "pertuzumab", "trastuzumab emtansine", "tucatinib", "pyrotinib", "neratinib",
                             "lapatinib"})
@@ -606,6 +612,7 @@ _QUESTION_CUE = re.compile(
     r"recommend\w*|prefer\w*|choose|choice|candidate|eligible|option|options|role\s+of|is\s+there|does|would|could|can|"
     r"alternative|alternatives|instead|cheaper|compared|than|worth|try|trying)\b|\?"
 )
+_ASKING_START = re.compile(r"\s*(?:is|are|can|could|would|should|shall|what\s+about|how\s+about|any\s+role\s+for)\b")
 _NOT_RECEIVED = re.compile(
     r"\b(?:no|never|not|without)\s+(?:\w+\s+){0,3}(?:prior|previous|received|had|given|treated|exposure)\b|"
     r"\b(?:no|never|without)\s+(?:prior|previous)?\s*$|\bna[iï]ve\b|\bnot\s+(?:yet\s+)?(?:received|had|given)\b|\bhasn'?t\s+had\b|\bhas\s+not\s+had\b"
@@ -954,6 +961,11 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             said = text[sentence[0]:sentence[1]].strip()
             status = _status_at(exposures, a, b)
             explicit = [t for i, t in enumerate(therapies) if not _implied(t, i)]  # "HP planned": both drugs
+            asking = before.rsplit(",", 1)[-1]  # the part of the clause the drug stands in
+            # "after Enhertu, is margetuximab worth it?": the history's cue stands outside the asking part
+            asking_part = is_question and bool(_ASKING_START.match(asking)) and _last(_PRIOR_CUE, asking) is None
+            if asking_part and status in {"progressed", "received"}:
+                status = None
             if status in {"considered", "unavailable", "declined", "contraindicated"} and _AFTER.search(before):
                 # "would you use it after THP?", "post THP and Kadcyla, Enhertu not reimbursed": THP is the history
                 # the sentence starts from
@@ -986,7 +998,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             question = _last(_QUESTION_CUE, before)
             pretreated = bool(re.match(r"[\s-]*(?:pretreated|pre-treated|refractory|resistant|exposed|treated|failure|progression)\b", after))
             asked = (question is not None and (cue is None or question > cue)) or bool(
-                re.match(r"\s*(?:or|vs\.?|versus)\b", after))
+                re.match(r"\s*(?:or|vs\.?|versus)\b", after)) or (asking_part and status is None)
             if (asked or (cue is None and (is_question or not case) and status not in {"current", "progressed"})) \
                     and not pretreated:
                 # asked about, or named in a general question: "T-DXd or SG next?" ("which ADC?" names no drug)
@@ -1146,6 +1158,10 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
             merged[fact.therapy] = known.model_copy(update={"progressed": progressed, "current": current, "status": status})
         elif fact.received or not (fact.status == "considered" or (fact.status == "never_received" and known.received)):
             merged[fact.therapy] = fact  # the status that holds at the end: "no prior T-DXd ... T-DXd is contraindicated"
+        elif fact.status == "considered" and known.received and fact.words.lower() != known.words.lower() \
+                and f"{fact.therapy}|{fact.words.lower()}" not in merged:
+            # "PD on palbociclib - switch to ribociclib?": another drug of the class she progressed on, asked about
+            merged[f"{fact.therapy}|{fact.words.lower()}"] = fact
     return list(merged.values())
 
 

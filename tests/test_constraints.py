@@ -132,6 +132,24 @@ def test_pregnancy_leaves_no_preferred_option_and_says_why(assistant: Assistant)
 
 
 @pytest.mark.parametrize(
+    ("message", "barred"),
+    [("HR+ HER2-0 mBC after AI + CDK4/6i, capecitabine and paclitaxel, now PD. Trodelvy not available here.",
+      "sacituzumab govitecan"),
+     ("ER-positive HER2 IHC 0 MBC, progressed on letrozole/palbociclib then on eribulin. She declined SG. Next?",
+      "sacituzumab govitecan")],
+)
+def test_when_every_option_is_out_of_reach_the_reviews_next_options_take_its_place(
+        assistant: Assistant, message: str, barred: str) -> None:
+    """The only option the review gives is not available or declined: the options it gives after that drug are
+    offered instead, and the answer says in whose place; the barred drug stays under not offered."""
+    answer = assistant.answer([message])
+    assert answer.recommendations
+    assert all(barred not in r.option.split("(e.g.")[0] for r in answer.recommendations)
+    assert any(barred in n.option for n in answer.not_offered)
+    assert f"In place of {barred}" in answer.text
+
+
+@pytest.mark.parametrize(
     ("message", "failed"),
     [("HER2+ MBC: THP, then T-DXd, then the tucatinib combination, all with PD. Next?", "tucatinib"),
      ("HER2+ MBC, PD on THP, on T-DXd and on pyrotinib + cape. What now?", "pyrotinib"),

@@ -152,11 +152,11 @@ def test_a_dosing_question_after_a_case_is_still_out_of_scope(assistant: Assista
 
 @pytest.mark.parametrize(
     ("turns", "drug", "said"),
-    [(("HER2+ MBC progressed on THP. Why not T-DM1?",), "trastuzumab emtansine", "it is an option to consider"),
-     (("HER2+ MBC progressed on THP.", "Why not T-DM1?"), "trastuzumab emtansine", "it is an option to consider"),
-     (("Why not T-DM1 here? HER2+ MBC, progressed on THP.",), "trastuzumab emtansine", "it is an option to consider"),
+    [(("HER2+ MBC progressed on THP. Why not T-DM1?",), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
+     (("HER2+ MBC progressed on THP.", "Why not T-DM1?"), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
+     (("Why not T-DM1 here? HER2+ MBC, progressed on THP.",), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
      (("HER2+ MBC after THP, what about pyrotinib instead?",), "pyrotinib", "it is part of an alternative"),
-     (("HER2+ MBC after THP. Can I give T-DXd?",), "trastuzumab deruxtecan", "it is the preferred option"),
+     (("HER2+ MBC after THP. Can I give T-DXd?",), "T-DXd (trastuzumab deruxtecan)", "it is the preferred option"),
      (("HER2+ MBC after THP. Is eribulin worth trying?",), "eribulin", "does not give it as an option")],
 )
 def test_a_drug_asked_about_for_a_patient_is_placed_first_in_the_recommendation(
@@ -167,6 +167,36 @@ def test_a_drug_asked_about_for_a_patient_is_placed_first_in_the_recommendation(
     before_options = answer.text.split("\n1. ")[0]
     assert f"You asked about {drug}:" in before_options
     assert said in before_options
+
+
+@pytest.mark.parametrize(
+    ("turns", "words", "study", "ref"),
+    [(("HER2+ mBC PD on trastuzumab + taxane, PD-L1 positive. Can I add atezolizumab to T-DM1?",), "atezolizumab", "KATE2", 23),
+     (("HR+ HER2-low mBC, PD on Ibrance. tucidinostat (HDACi) an option?",), "tucidinostat", "tucidinostat", 43),
+     (("HR+ HER2-low mBC after PD on palbociclib - switch to ribociclib?",), "ribociclib", "MAINTAIN", None),
+     (("HER2-positive MBC progressed on THP. Any role for neratinib?",), "neratinib", "NALA", 29)],
+)
+def test_a_drug_no_option_names_gets_what_the_review_and_its_studies_say_of_it(
+        assistant: Assistant, turns: tuple[str, ...], words: str, study: str, ref: int | None) -> None:
+    """ "Can I add X?" where the review gives X no place for her: the studies that gave X, cited, not only "not an
+    option" (another drug of the class she progressed on is asked about, not read as her history)."""
+    answer = assistant.answer(list(turns))
+    assert answer.kind == "recommendation"
+    about = answer.text.split(f"**What the review says about {words}:**")[1].split("\n1. ")[0]
+    assert study in about
+    if ref is not None:
+        assert ref in {c.ref for c in answer.citations}
+
+
+def test_a_drug_the_review_never_names_is_said_to_be_undiscussed(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2-positive MBC progressed on THP. Can I give ixabepilone?"])
+    assert "**What the review says about ixabepilone:** the review does not discuss it." in answer.text
+
+
+def test_a_drug_given_only_as_a_trials_comparator_is_not_credited_with_its_result(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2-positive MBC progressed on THP. Can I give gemcitabine?"])
+    about = answer.text.split("**What the review says about gemcitabine:**")[1].split("\n1. ")[0]
+    assert "gemcitabine only within the comparator arm" in about
 
 
 def test_an_evidence_level_asked_for_a_patient_is_the_recommendation_with_its_levels(assistant: Assistant) -> None:

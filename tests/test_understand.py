@@ -465,3 +465,26 @@ def test_a_negation_of_something_else_does_not_negate_her2(lexicon: Lexicon, tex
     facts = _read(text, lexicon).facts
     assert facts.her2 is not None
     assert facts.her2.value == her2
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "words"),
+    [("HER2+ after Enhertu, is margetuximab worth it?", "margetuximab", "margetuximab"),
+     ("HER2-positive MBC post THP, could we give tucatinib?", "tucatinib", "tucatinib"),
+     ("HR+ HER2-low after PD on palbociclib - switch to ribociclib?", "cdk4/6 inhibitor", "ribociclib"),
+     ("Progressed on lapatinib; would neratinib work?", "neratinib", "neratinib")],
+)
+def test_a_drug_asked_about_after_a_history_is_asked_not_received(lexicon: Lexicon, text: str, drug: str,
+                                                                  words: str) -> None:
+    """The history's cue ("after Enhertu", "PD on palbociclib") stands outside the asking part of the sentence;
+    another drug of the class she progressed on is asked about, and her own drug stays progressed."""
+    therapies = _read(text, lexicon).facts.therapies
+    assert any(t.therapy == drug and t.words == words and t.status == "considered" for t in therapies)
+    assert any(t.status == "progressed" for t in therapies)
+
+
+def test_every_drug_of_the_vocabulary_is_a_therapy_understanding_can_record(lexicon: Lexicon) -> None:
+    """A drug group with no therapy would be read as nothing at all ("tucidinostat an option?")."""
+    from assistant.understand import _GROUP_THERAPIES
+    drugs = {g.name for g in lexicon.vocabulary.groups if g.kind == "drug"}
+    assert drugs <= set(_GROUP_THERAPIES), sorted(drugs - set(_GROUP_THERAPIES))
