@@ -463,16 +463,21 @@ class Composer:
                            patient=patient_record(facts, self.registry), rule_ids=previous.rule_ids)
 
     def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
-                      covers: Iterable[str] = (), notes: Sequence[str] = ()) -> Answer:
-        """Questions back; `notes`: what the message held beside the question (ignored instructions, dosing)."""
+                      covers: Iterable[str] = (), notes: Sequence[str] = (), about: Sequence[tuple[str, str]] = (),
+                      query: str = "") -> Answer:
+        """Questions back; `notes`: what the message held beside the question (ignored instructions, dosing);
+        `about`: drugs asked about, with what the review and its studies say of each while the case is incomplete."""
+        citations = _Citations(self)
+        said_about = [(md(words), *self.review_on(words, therapy, query, citations)) for words, therapy in about]
         text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
-                            patient=describe_patient(facts, self.registry), covers=list(covers), notes=notes)
+                            patient=describe_patient(facts, self.registry), covers=list(covers), notes=notes,
+                            about=said_about)
         record = patient_record(facts, self.registry)
         if conflicts:
             record["conflicts"] = [c.model_dump() for c in conflicts]
         follow_up = tuple(questions) or tuple(
             f"Which is right for {c.fact.replace('_', ' ')}: \"{c.first}\" or \"{c.second}\"?" for c in conflicts)
-        return self.answer("clarification", text, follow_up=follow_up, patient=record)
+        return self.answer("clarification", text, follow_up=follow_up, patient=record, citations=tuple(citations.items))
 
     def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None) -> Answer:
         text = self._render("out_of_scope.md.j2", reason=reason, detail=detail)

@@ -143,7 +143,8 @@ class Assistant:
         readings: list[Reading | None] = []
         for turn, message in enumerate(messages, start=1):
             try:
-                readings.append(read(message, turn, self.lexicon, self.settings.max_message_chars))
+                metastatic = any(r is not None and r.facts.value("setting") == "metastatic" for r in readings)
+                readings.append(read(message, turn, self.lexicon, self.settings.max_message_chars, metastatic=metastatic))
             except InputRejected as exc:
                 if turn == len(messages):
                     return self.composer.error(str(exc))
@@ -212,7 +213,8 @@ class Assistant:
             "recommendation": self._recommend,
             "ask_missing": lambda s, r: self.composer.clarification(
                 [self.questions[name] for name in s.decision.missing[:3] if name in self.questions], s.facts,
-                covers=[self.questions["covers"]], notes=self._notes(s)),
+                covers=[self.questions["covers"]], notes=self._notes(s),
+                about=self._asked_elsewhere(s.reading, s.decision) if drug_asked(s) else (), query=s.reading.text),
             "no_recommendation": lambda s, r: self.composer.out_of_scope(self.messages["no_recommendation"], s.facts,
                                                                          self.questions["covers"]),
         }

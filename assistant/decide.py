@@ -544,7 +544,11 @@ def _merge(rules: Sequence[Rule], facts: PatientFacts) -> tuple[ChosenOption, ..
             seen.add(key)
             role = option.role if number == 0 or option.role != "preferred" else "alternative"
             chosen.append(ChosenOption(spec=option, role=role, rule_id=rule.id))
-    # Within the first rule, the first applicable option leads even if a conditional one preceded it.
+    # Within the first rule, the first applicable option leads when the preferred ones did not apply
+    # ("elacestrant for ESR1" or "capivasertib for AKT", whichever the tumour has).
+    first = [i for i, c in enumerate(chosen) if rules and c.rule_id == rules[0].id]
+    if first and not any(chosen[i].role == "preferred" for i in first) and any(o.role == "preferred" for o in rules[0].recommend):
+        chosen[first[0]] = chosen[first[0]].model_copy(update={"role": "preferred"})
     return tuple(chosen)
 
 

@@ -78,7 +78,7 @@ HEAD_TO_HEAD = re.compile(r"\bhead[\s-]*to[\s-]*head\b|\bdirect(?:ly)?\s+compar\
 _ALTERNATIVES = re.compile(r"\b(?:instead|next|now|else|alternatives?|options?|then)\b")
 _WHAT_ABOUT = re.compile(
     r"\bwhy\s+not\b|\b(?:what|how)\s+about\b|\b(?:can|could|may|should|shall)\s+(?:i|we|she|he|you|the\s+patient)\s+"
-    r"(?:still\s+)?(?:give|use|try|start|offer|add|get|have|receive|go\s+with|switch\s+to)\b|\bworth\s+(?:trying|giving|a\s+try|it)\b|"
+    r"(?:still\s+)?(?:give|use|try|start|offer|add|get|have|receive|go\s+with|switch\s+to)\b|\bworth\s+(?:trying|giving|a\s+try|it|consider\w*|using)\b|\bworth\s*\?|"
     r"\bis\s+\S+(?:\s+\S+)?\s+(?:an?\s+)?(?:option|ok|okay|reasonable|appropriate|indicated)\b|\binstead\b|"
     r"\ban?\s+(?:option|alternative)\s*\?|\bswitch(?:ing)?\s+to\b|\b(?:any\s+)?(?:role|place|room)\s+for\b|"
     r"(?<!\bwhy\s)\b(?:would|will|does|could)\s+\S+(?:\s+\S+)?\s+(?:work|help)\b")
@@ -286,6 +286,18 @@ def follow_up(s: Situation) -> bool:
     return s.turns > 1
 
 
+_SAFETY_FACTS = ("pregnancy", "lvef", "heart_failure", "ecog", "hepatic_impairment", "renal_impairment",
+                 "dpd_deficiency", "ild", "oxygen")
+
+
+def adds_to_case(s: Situation) -> bool:
+    """A later turn that tells more of the patient the conversation holds ("echo today: LVEF 38%. does that change
+    things?", "forgot to mention: active pneumonitis"): answered for the updated patient."""
+    facts = s.reading.facts
+    return follow_up(s) and known(s) and (case_facts(facts) or bool(facts.toxicities) or any(
+        getattr(facts, name) is not None for name in _SAFETY_FACTS))
+
+
 def previous_cited(s: Situation) -> bool:
     """The answer before it was a recommendation, a study result or an explanation with citations to explain."""
     previous = s.previous
@@ -427,7 +439,7 @@ ROUTES: tuple[Route, ...] = (
     _route("toxicity management", "refuse", 65, ["How do I manage nausea on T-DXd?",
                                                   "grade 2 pneumonitis on Enhertu - steroids and when can I rechallenge?",
                                                   "HER2+ MBC progressed on THP, now on T-DXd. How do I manage her nausea?"],
-           asks=[Ask.TOXICITY], unless=[clinical_aside], message="toxicity", detail="toxicity_detail"),
+           asks=[Ask.TOXICITY], unless=[clinical_aside, adds_to_case], message="toxicity", detail="toxicity_detail"),
     # the review itself
     _route("the review itself", "about_review", 60, ["Which journal published this review, and who funded it?"],
            asks=[Ask.REVIEW], unless=[case]),
@@ -468,7 +480,7 @@ ROUTES: tuple[Route, ...] = (
     _route("definition", "explain", 36, ["How is HER2-low defined?", "What is an antibody-drug conjugate?"],
            asks=[Ask.DEFINITION], unless=[about_someone, drug_asked_for_a_patient]),
     _route("general question", "explain", 35, ["Is T-DXd active in HER2-low disease?"],
-           asks=[Ask.QUESTION], unless=[about_someone, profiled, topics, treatment_words]),
+           asks=[Ask.QUESTION], unless=[about_someone, profiled, topics, treatment_words, adds_to_case]),
     # a patient: decide, or ask what decides
     _route("recommendation", "recommend", 0,
            ["HER2+ MBC progressed on trastuzumab and docetaxel, no prior ADC.",

@@ -108,14 +108,16 @@ class Lexicon:
     scope: ScopeReader
 
 
-def read(message: str, turn: int, lexicon: Lexicon, max_chars: int) -> Reading:
+def read(message: str, turn: int, lexicon: Lexicon, max_chars: int, *, metastatic: bool = False) -> Reading:
+    """One message read; `metastatic`: an earlier turn said the disease is metastatic, so a line history in this
+    one ("prev: letrozole/palbo, paclitaxel. next?") is a history of progressions."""
     text, markup = sanitize(message, max_chars)
     corrected, alignment = lexicon.speller.correct_aligned(text)
     lower = corrected.lower()
     mentions = lexicon.scope.read(corrected, regimen_spans(corrected, lexicon.vocabulary))
     what_if_spans = _what_if_sentences(lower)
     factual = _mask(corrected, what_if_spans)
-    facts, conflicts = _facts(factual, turn, lexicon, mentions)
+    facts, conflicts = _facts(factual, turn, lexicon, mentions, metastatic)
     facts = _verbatim(facts, corrected, alignment)
     uncovered = tuple(Fact(value=name, words=name, turn=turn) for name in _uncovered(text, lexicon))
     if uncovered:
@@ -373,7 +375,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("low", re.compile(
         rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
-        rf"{_HER2}[\s-]*(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:ish|fish|sish|cish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
+        rf"{_HER2}[\s-]*(?:(?:is|was|score|status)\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
+        rf"(?:(?:was|is|came\s+back|returned)\s+)?(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)|"
         rf"\b2\s*\+\s*/\s*(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)"
     )),
@@ -412,7 +415,7 @@ _ER_NEG = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)[\s-]*(?:[-−](?![\w]
 _METASTATIC = re.compile(
     r"\bmetasta\w*|\bmbc\b|\bmtnbc\b|\bstage\s*(?:iv|4)\b|\badvanced\b|\brecurren\w*|\brelapse\w*|\bde\s*novo\b|"
     r"\b(?:liver|lung|bone|brain|nodal|visceral|cns|pleural|peritoneal|skin)\s+(?:mets?|metastas\w*|lesions?|disease|involvement)\b|\bmets\b|"
-    r"\bpd\b|\bprogressive\s+disease\b|\bheavily\s+pre[\s-]*treated\b|\b(?:progress\w*|pd|growing|new)\s+(?:in\s+(?:the\s+)?)?(?:liver|lungs?|bones?|nodes|pleura|peritoneum)\b|"
+    r"\bpd\b(?![-\s]?l1)|\bprogressive\s+disease\b|\bheavily\s+pre[\s-]*treated\b|\b(?:progress\w*|pd|growing|new)\s+(?:in\s+(?:the\s+)?)?(?:liver|lungs?|bones?|nodes|pleura|peritoneum)\b|"
     r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:lines?|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
 )
 _NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s-]*metastatic\b|\bm0\b")
@@ -442,6 +445,7 @@ _PCR_YES = re.compile(
 # "2L" is a line; "2 L/min", "4 L oxygen", "2 L at rest" are litres of oxygen
 _LINE = re.compile(r"\b(first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b"
                    r"(?!\s*/\s*min|\s*(?:per\s+min\w*|of\s+(?:o2|oxygen)|o2\b|oxygen|at\s+rest|nasal|via\b|by\s+nasal))")
+_LINE_COUNT = re.compile(r"[1-5]\s+lines?\s+(?:of|with|on)\b")  # "1 line of capecitabine": a line behind her, not the one asked
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 # a metastatic history that says lines are behind her or asks for the next one: "2 ET lines", "3 prior endocrine lines",
 # "1 chemo line (capecitabine)", "lines of chemo", "T-DXd next?", "what now?"
@@ -506,6 +510,8 @@ _OLIGO = re.compile(
     r"\boligo[\s-]*progress\w*|\boligoprogression\b|"
     r"\b(?:one|single|a\s+single|a|1|two|2|solitary|isolated)\s+(?:new\s+)?(?:enlarging|growing|progressing|progressive|increasing)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci|deposits?)|"
     r"\b(?:growing|enlarging|progressing|new)\b[^.;]{0,60}\b(?:all\s+)?(?:other|remaining)\s+(?:sites?|lesions?|disease|metastases)\s+(?:\w+\s+){0,2}(?:stable|responding|controlled|shrinking)|\b(?:one|single|a\s+single|1|two|2|a\s+few|few|isolated|solitary)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci)\s+(?:\w+\s+){0,3}(?:progress\w*|grow\w*|grew|enlarg\w*|increas\w*|new)|"
+    r"\b(?:one|single|a\s+single|1|solitary|isolated)\s+new\s+(?:[\w-]+\s+){0,3}(?:lesions?|nodules?|mets?|metastas[ie]s|deposits?)\b"
+    r"[^.;]{0,40}\b(?:everything\s+else|all\s+else|the\s+rest|elsewhere|other\s+(?:sites?|lesions?|disease))\b[^.;]{0,25}\b(?:stable|respon\w*|controlled|shrinking)|"
     r"\b(?:isolated|limited|single[\s-]*site|focal)\s+progression\b|\b(?:progress\w*|grow\w*|enlarg\w*)\s+(?:in\s+)?(?:only\s+)?(?:one|a\s+single|single|1|two)\s+(?:\w+\s+){0,2}(?:lesions?|sites?|mets?|metastas[ie]s|nodes?)"
 )
 _OLIGO_NOT = re.compile(r"\b(?:no|not|without)\s+oligo[\s-]*progress\w*|\bmultiple\s+new\s+lesions\b|"
@@ -598,12 +604,12 @@ _REGIMENS: dict[str, tuple[str, ...]] = {
 }
 _REGIMEN = re.compile(r"(?<![\w-])(ac-thp|ac-th|tchp|thp|tch|ddac|th|ac|ec|ai|hp|h)(?![\w-])", re.IGNORECASE)
 _PRIOR_CUE = re.compile(
-    r"\b(?:after|post|following|progress\w*|prog(?:d|'d|ed)?|pd\b|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|"
+    r"\b(?:after|post|following|progress\w*|prog(?:d|'d|ed)?|pd\b(?![-\s]?l1)|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|prev|hx|"
     r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
     r"through|intoleran\w*|stopped|discontinued|history\s+of|then|s/p|status\s+post|was|were)\b|\bs/p\b|-(?:pretreated|refractory|resistant|exposed)"
 )
 _PROGRESS_CUE = re.compile(  # a PFS on a regimen says it ended in progression: "then HP maintenance, PFS ~14 mo"
-    r"\bpfs\b|\bttp\b|\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
+    r"\bpfs\b|\bttp\b|\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
     r"\bafter\b|\bpost\b|\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
 )
 _CURRENT_CUE = re.compile(r"\b(?:on|currently|receiving|while\s+on|during|maintenance|still\s+on|now\s+on)\b")
@@ -612,6 +618,7 @@ _QUESTION_CUE = re.compile(
     r"recommend\w*|prefer\w*|choose|choice|candidate|eligible|option|options|role\s+of|is\s+there|does|would|could|can|"
     r"alternative|alternatives|instead|cheaper|compared|than|worth|try|trying)\b|\?"
 )
+_HISTORY_LABEL = re.compile(r"\b(?:prev|previous(?:ly)?|prior|hx|history|h/o|pmh|treated\s+with|pretreated\s+with|received)\s*[:=-]\s*$")
 _ASKING_START = re.compile(r"\s*(?:is|are|can|could|would|should|shall|what\s+about|how\s+about|any\s+role\s+for)\b")
 _NOT_RECEIVED = re.compile(
     r"\b(?:no|never|not|without)\s+(?:\w+\s+){0,3}(?:prior|previous|received|had|given|treated|exposure)\b|"
@@ -666,7 +673,8 @@ class _Collector:
         return facts, conflicts
 
 
-def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> tuple[PatientFacts, tuple[Conflict, ...]]:
+def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
+           metastatic: bool = False) -> tuple[PatientFacts, tuple[Conflict, ...]]:
     """The facts of a text in which what is not about the patient now is blanked (same offsets)."""
     found = [m for m in found if text[m.start:m.end].strip()]  # not in a blanked sentence
     text, scoped = _scoped_findings(text, found, lexicon.registry)
@@ -679,7 +687,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
     _read_hr(lower, text, collect)
     _read_setting(lower, text, collect)
     lines = [(_ORDINALS.get(m.group(1), int(m.group(1)) if m.group(1).isdigit() else 0), text[m.start():m.end()])
-             for m in _LINE.finditer(lower)]
+             for m in _LINE.finditer(lower) if not _LINE_COUNT.match(lower, m.start())]
     if lines:
         collect.add("line", *max(lines))  # "first line was X ... what second line?": the line asked about
     if (m := _DE_NOVO.search(lower)):
@@ -705,12 +713,15 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention]) -> 
         collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
         collect.add(therapy.therapy, "received", therapy.words)
     therapies = _dedupe(mentions)
-    if _METASTATIC.search(lower) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
+    if (metastatic or _METASTATIC.search(lower)) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
         therapies = [_moved_on(t) for t in therapies]
     if any(t.therapy == "cdk4/6 inhibitor" and t.status == "progressed" for t in therapies):
         _read_cdk_months(lower, text, collect)  # the criterion is time to progression, not a course stopped or ongoing
     received = [t for t in therapies if t.received]
     naive = _NAIVE.search(lower)
+    if naive and naive.group(0).startswith("not") and re.search(
+            r"\b(?:mets?|metastas[ie]s|lesions?|brain|nodules?|deposits?)\b(?:[^.;]|\.(?=\d)){0,60}$", lower[:naive.start()]):
+        naive = None  # "3 new brain mets, mild headache, not yet treated": the lesions are untreated, not she
     if naive and not received:
         collect.add("treatment_naive", True, text[naive.start():naive.end()])
     elif naive and any(t.progressed for t in received) and not re.search(r"\b(?:first|1st)[\s-]*line\b", naive.group(0)):
@@ -917,7 +928,7 @@ def _negation_start(lower: str, position: int) -> int | None:
     """Where a negation word shortly before a position (in the same clause) starts, if there is one."""
     start = max(0, position - 30)
     window = lower[start:position]
-    pieces = re.split(r"[.;,:!?(]|\bbut\b|\band\b|--", window)
+    pieces = re.split(r"[.;,:!?()]|\bbut\b|\band\b|--", window)  # "(IHC 0, no staining) MBC": not MBC
     clause_start = start + len(window) - len(pieces[-1])
     match = re.search(rf"\b{_NEG}\b(?!\s+(?:only|just)\b)[^.]*$", pieces[-1])
     return clause_start + match.start() if match else None
@@ -995,6 +1006,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 negated_end = b
                 continue
             cue = _last(_PRIOR_CUE, before)
+            if cue is None and _HISTORY_LABEL.search(lower[max(0, offset - 30):offset]):
+                cue = 0  # "prev: letrozole/palbo, fulvestrant, ...": a list under a history label
             question = _last(_QUESTION_CUE, before)
             pretreated = bool(re.match(r"[\s-]*(?:pretreated|pre-treated|refractory|resistant|exposed|treated|failure|progression)\b", after))
             asked = (question is not None and (cue is None or question > cue)) or bool(
@@ -1015,6 +1028,12 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for i, t in enumerate(therapies))
                 continue
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
+            if not progressed and not current and _GIVEN_EARLY.search(before):
+                # "(adj chemo 3y ago)": a course for early disease, over
+                facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
+                                         turn=turn, status="completed", sentence=said, implied=_implied(t, i))
+                             for i, t in enumerate(therapies))
+                continue
             if current and re.search(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bworking\b|\bshrink\w*", lower[sentence[0]:sentence[1]]) \
                     and not _progression_on(lower, sentence, a, [m[0] for m in mentions]):
                 progressed = False
@@ -1032,7 +1051,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
-_EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\bpd\b|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
+_EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\bpd\b(?![-\s]?l1)|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
                     r"\benlarg\w*|\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s|nodules?|disease)\b")
 _RESPONDING = re.compile(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bongoing\b")
 _NO_EVENT = re.compile(r"\b(?:no|not|without|nor|never|free\s+of)\s+(?:\w+\s+){0,2}$")
@@ -1101,10 +1120,10 @@ def regimen_spans(text: str, vocabulary: Vocabulary) -> list[tuple[int, int]]:
 
 
 _AFTER = re.compile(r"\b(?:after|post|following|s/p|status\s+post|beyond)\s+(?:\w+\s+){0,2}$")
-_GIVEN_EARLY = re.compile(r"\b(?:neo[\s-]*)?adjuvant\w*\s+(?:[\w/+-]+\s+){0,2}$|\bperi[\s-]*operative\s+(?:\w+\s+){0,2}$")
-_RELAPSE_WORD = re.compile(r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b|\bfail\w*|\brefractory|\bresistan\w*|\brelaps\w*|"
+_GIVEN_EARLY = re.compile(r"\b(?:neo[\s-]*)?adj(?:uvant\w*|\.)?\s+(?:[\w/+-]+\s+){0,2}$|\bperi[\s-]*operative\s+(?:\w+\s+){0,2}$")
+_RELAPSE_WORD = re.compile(r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfail\w*|\brefractory|\bresistan\w*|\brelaps\w*|"
                            r"\brecur\w*|\bmetasta\w*|\bmbc\b|\bgrow\w*|\bnew\s+lesions?")
-_EARLY_OR_UNCLEAR = re.compile(r"\b(?:neo[\s-]*)?adjuvant\w*|\bearly\b|\bunclear\b|\bunknown\b|\bperi[\s-]*operative\b")
+_EARLY_OR_UNCLEAR = re.compile(r"\b(?:neo[\s-]*)?adj(?:uvant\w*)?\b|\bearly\b|\bunclear\b|\bunknown\b|\bperi[\s-]*operative\b")
 
 
 def _moved_on(therapy: TherapyFact) -> TherapyFact:
@@ -1257,12 +1276,12 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
             continue
         if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course
             words = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
-            if not re.search(r"\bprogress|\bpd\b|\bfail", _sentence_of(text.lower(), mention.start)):
+            if not re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", _sentence_of(text.lower(), mention.start)):
                 # "Grade 3 ILD on T-DXd, hospitalised. T-DXd permanently discontinued.": the reason stands just before
                 words |= set(re.findall(r"[a-z0-9-]+", _sentence_before(text.lower(), mention.start)))
             if words & set(registry.toxicity_cues):
                 return "stopped_toxicity"
-            if re.search(r"\bprogress|\bpd\b|\bfail", _sentence_of(text.lower(), mention.start)):
+            if re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", _sentence_of(text.lower(), mention.start)):
                 return "progressed"
             return "completed"
         rule = next((r for r in registry.exposures if category in r.categories), None)

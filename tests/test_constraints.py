@@ -166,3 +166,22 @@ def test_a_regimen_whose_own_drug_failed_is_not_offered_again(assistant: Assista
 def test_a_partner_that_failed_does_not_remove_the_regimen(assistant: Assistant) -> None:
     answer = assistant.answer(["HER2+ MBC, PD on trastuzumab + docetaxel, then on T-DXd. Next?"])
     assert "tucatinib" in answer.recommendations[0].option.lower()
+
+
+@pytest.mark.parametrize(
+    ("message", "preferred"),
+    [("ER+ HER2 IHC 1+ MBC: first-line letrozole + ribociclib for 22 months, then PD. No chemotherapy so far. Next?",
+      "endocrine therapy chosen by molecular findings"),
+     ("HR+ HER2-low mBC, PD after 2 years of anastrozole + abemaciclib (1st line), chemo-naive; ESR1 mutation on "
+      "ctDNA. 2L?", "elacestrant")],
+)
+def test_destiny_breast06_criteria_not_met_keep_t_dxd_out_of_the_preferred_slot(
+        assistant: Assistant, message: str, preferred: str) -> None:
+    """One endocrine line that held for more than 6 months: DESTINY-Breast06's criteria are not met, so a second
+    endocrine line leads and T-DXd is an option to consider later, not the preferred one under a caveat."""
+    answer = assistant.answer([message])
+    assert answer.recommendations[0].role == "preferred"
+    assert answer.recommendations[0].option.startswith(preferred)
+    t_dxd = [r for r in answer.recommendations if r.option.startswith("trastuzumab deruxtecan")]
+    assert t_dxd
+    assert t_dxd[0].role == "consider"

@@ -205,3 +205,19 @@ def test_an_evidence_level_asked_for_a_patient_is_the_recommendation_with_its_le
     assert answer.evidence_level is not None
     assert any("deruxtecan" in r.option and f"(evidence level {r.evidence_level})" in answer.text
                for r in answer.recommendations)
+
+
+def test_a_later_turn_that_adds_a_safety_fact_is_answered_for_the_updated_patient(assistant: Assistant) -> None:
+    """ "Does that change things?" after new facts: the recommendation again, now with the state acted on."""
+    answer = assistant.answer(["HER2-positive MBC, progressed on trastuzumab + docetaxel. Next line?",
+                               "Update: she is 18 weeks pregnant. Does this change anything?"])
+    assert answer.kind == "recommendation"
+    assert answer.warnings
+    assert "pregnan" in answer.warnings[0].lower()
+
+
+def test_a_drug_asked_about_while_a_deciding_fact_is_missing_still_gets_its_studies(assistant: Assistant) -> None:
+    answer = assistant.answer(["Is margetuximab worth considering after two anti-HER2 lines?"])
+    assert answer.kind == "clarification"
+    assert "**What the review says about margetuximab:**" in answer.text
+    assert 30 in {c.ref for c in answer.citations}

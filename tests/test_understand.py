@@ -488,3 +488,50 @@ def test_every_drug_of_the_vocabulary_is_a_therapy_understanding_can_record(lexi
     from assistant.understand import _GROUP_THERAPIES
     drugs = {g.name for g in lexicon.vocabulary.groups if g.kind == "drug"}
     assert drugs <= set(_GROUP_THERAPIES), sorted(drugs - set(_GROUP_THERAPIES))
+
+
+@pytest.mark.parametrize(
+    ("text", "fact", "value"),
+    [("ER+ HER2-0 (IHC 0, no membrane staining at all) metastatic breast cancer.", "setting", "metastatic"),
+     ("Her2 was 2+ with FISH negative, PR 40%.", "her2", "low"),
+     ("HER2 status is 2+ and ISH non-amplified", "her2", "low"),
+     ("one new 15 mm lung nodule, the rest of the disease still responding on T-DXd", "oligoprogression", True)],
+)
+def test_notes_wordings_of_deciding_facts(lexicon: Lexicon, text: str, fact: str, value: object) -> None:
+    """A negation inside a parenthesis does not reach past it; HER2 2+ with a negative ISH in more words; a single
+    new lesion with everything else responding is oligoprogression."""
+    assert _read(text, lexicon).facts.value(fact) == value
+
+
+def test_a_count_of_lines_behind_her_is_not_the_line_asked(lexicon: Lexicon) -> None:
+    facts = _read("HR+ HER2-low MBC; she has had 2 lines of chemo and 1 line with fulvestrant.", lexicon).facts
+    assert facts.line is None
+
+
+def test_pd_l1_is_not_progressive_disease(lexicon: Lexicon) -> None:
+    """"PD-L1 CPS 20 ... adj AC then paclitaxel 4 years ago": a course for early disease, completed, not progressed."""
+    therapies = _read("mTNBC, PD-L1 CPS 20, HER2 0, adj AC then paclitaxel 4 years ago. 1L?", lexicon).facts.therapies
+    assert therapies
+    assert all(t.status == "completed" for t in therapies)
+
+
+def test_a_history_under_a_label_in_a_later_turn_is_a_history_of_progressions(lexicon: Lexicon) -> None:
+    """"prev: ..." lists treatments she had; once the conversation has said the disease is metastatic, a line history
+    that asks for the next one tells progressions."""
+    text = "prev: anastrozole/ribociclib, exemestane, docetaxel. ECOG 1. next line?"
+    reading = read(text, 2, lexicon, 20_000, metastatic=True)
+    statuses = {t.therapy: t.status for t in reading.facts.therapies}
+    assert statuses["cdk4/6 inhibitor"] == "progressed"
+    assert statuses["taxane"] == "progressed"
+
+
+def test_untreated_lesions_do_not_make_her_treatment_naive(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ MBC after THP. Two new brain mets, 1.2 cm, not yet treated. What now?", lexicon).facts
+    assert facts.treatment_naive is None
+    assert facts.progressed_on
+    assert "trastuzumab" in facts.progressed_on
+
+
+def test_regimen_shorthand_in_a_history(lexicon: Lexicon) -> None:
+    therapies = {t.therapy for t in _read("HER2+ MBC, PD on tuc/cape/tras after T-DXd.", lexicon).facts.therapies}
+    assert {"tucatinib", "capecitabine", "trastuzumab"} <= therapies
