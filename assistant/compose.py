@@ -479,9 +479,10 @@ class Composer:
             f"Which is right for {c.fact.replace('_', ' ')}: \"{c.first}\" or \"{c.second}\"?" for c in conflicts)
         return self.answer("clarification", text, follow_up=follow_up, patient=record, citations=tuple(citations.items))
 
-    def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None) -> Answer:
-        text = self._render("out_of_scope.md.j2", reason=reason, detail=detail)
-        return self.answer("out_of_scope", text, patient=patient_record(facts, self.registry))
+    def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None,
+                     warnings: Sequence[str] = ()) -> Answer:
+        text = self._render("out_of_scope.md.j2", reason=reason, detail=detail, warnings=warnings)
+        return self.answer("out_of_scope", text, patient=patient_record(facts, self.registry), warnings=tuple(warnings))
 
     def error(self, message: str) -> Answer:
         return self.answer("error", self._render("error.md.j2", message=message))

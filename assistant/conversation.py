@@ -26,6 +26,7 @@ from assistant.decide import (
     decide_for,
     load_constraints,
     load_rules,
+    safety_warnings,
 )
 from assistant.errors import CorpusError, InputRejected
 from assistant.index import open_index
@@ -66,7 +67,14 @@ from assistant.types import (
     ScoredPassage,
     StudyCard,
 )
-from assistant.understand import Conflict, Lexicon, Reading, read, therapies_named
+from assistant.understand import (
+    Conflict,
+    Lexicon,
+    Reading,
+    moved_on_in_conversation,
+    read,
+    therapies_named,
+)
 from assistant.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -161,7 +169,7 @@ class Assistant:
             changed = silent_changes(facts, last.facts)
             if changed:
                 last = last.model_copy(update={"conflicts": (*last.conflicts, *changed)})
-        facts = merge_facts(facts, last.facts, keep_topics=True)
+        facts = moved_on_in_conversation(merge_facts(facts, last.facts, keep_topics=True), last)
         if last.what_if is not None:  # this turn answers the hypothetical patient; later turns forget it
             facts = merge_facts(facts, last.what_if, keep_topics=True)
         reading = last
@@ -232,7 +240,8 @@ class Assistant:
         if route.message == "other_cancer":
             reason = reason.format(what=md(situation.reading.other_cancer))
         detail = self.messages[route.detail] if route.detail else None
-        return self.composer.out_of_scope(reason, situation.facts, detail)
+        warnings = safety_warnings(situation.facts, self.constraints, self.composer.functions)
+        return self.composer.out_of_scope(reason, situation.facts, detail, warnings)
 
     def _cards(self, studies: Sequence[str]) -> list[StudyCard]:
         return [card for card in self.index.cards if card.id in studies]

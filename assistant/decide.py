@@ -745,13 +745,8 @@ def constrain(decision: Decision, facts: PatientFacts, constraints: Constraints,
     for therapy in facts.therapies:
         if not therapy.implied:  # "PD on paclitaxel" rules out paclitaxel, not every chemotherapy
             by_drug.setdefault(therapy.therapy, []).append(therapy)
-    warnings: list[str] = []
-    state_drugs: list[tuple[SafetyState, Fact]] = []
-    for state in constraints.states:
-        fact = getattr(facts, state.fact)
-        if isinstance(fact, Fact) and _state_holds(state, fact.value):
-            warnings.append(render(state.warning, {**functions, "words": fact.words}))
-            state_drugs.append((state, fact))
+    state_drugs = _states(facts, constraints)
+    warnings = [render(state.warning, {**functions, "words": fact.words}) for state, fact in state_drugs]
     kept: list[ChosenOption] = []
     excluded: list[Excluded] = []
     for chosen in decision.options:
@@ -793,6 +788,21 @@ def decide_for(facts: PatientFacts, rules: Sequence[Rule], constraints: Constrai
     excluded = (*decision.excluded, *(e for e in after.excluded if e.option not in {x.option for x in decision.excluded}))
     return after.model_copy(update={"options": tuple(options), "excluded": excluded, "instead_of": out,
                                     "warnings": tuple(dict.fromkeys((*decision.warnings, *after.warnings)))})
+
+
+def _states(facts: PatientFacts, constraints: Constraints) -> list[tuple[SafetyState, Fact]]:
+    states = []
+    for state in constraints.states:
+        fact = getattr(facts, state.fact)
+        if isinstance(fact, Fact) and _state_holds(state, fact.value):
+            states.append((state, fact))
+    return states
+
+
+def safety_warnings(facts: PatientFacts, constraints: Constraints, functions: TemplateFunctions) -> tuple[str, ...]:
+    """The warnings of the safety states the clinician wrote, for answers that give no options (a dose asked):
+    never silent about them."""
+    return tuple(render(state.warning, {**functions, "words": fact.words}) for state, fact in _states(facts, constraints))
 
 
 def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, list[TherapyFact]],

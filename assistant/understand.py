@@ -366,14 +366,14 @@ _HER2 = r"(?:her[\s-]?2|her2/neu|erbb2|c-?erbb2)"
 _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("positive", re.compile(
         rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
-        rf"{_HER2}[\s-]*(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
+        rf"{_HER2}[\s-]*(?:(?:is|was|were|be|status|score)\s+){{0,2}}(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
         rf"\b(?:ish|fish|sish|cish)\s*(?:(?:was|is|came\s+back|returned|reported|now)\s+){{0,2}}(?:\+|pos\w*|amplified)\b"
         rf"(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
     )),
     ("low", re.compile(
-        rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
+        rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:(?:is|was|were|be|status|score)\s+){{0,2}}(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
         rf"{_HER2}[\s-]*(?:(?:is|was|score|status)\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
         rf"(?:(?:was|is|came\s+back|returned)\s+)?(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
@@ -550,7 +550,7 @@ _BIOMARKER_POS = re.compile(
 _TOPICS: dict[str, re.Pattern[str]] = {
     "monitoring": re.compile(r"\bmonitor\w*|\b(?:ctdna|ctcs?|liquid\s+biops\w*|circulating\s+tumou?r\s+(?:dna|cells?))\b[^.?]{0,60}\b(?:resistance|progression|early)|\b(?:pick\s+up|catch|spot|flag|anticipate)\s+(?:\w+\s+){0,3}(?:resistance|progression)|\b(?:track|follow|serial)\w*\s+(?:\w+\s+){0,2}(?:ctdna|liquid\s+biops\w*|ctcs?)\b|\bpredict\w*\s+(?:\w+\s+){0,2}resistance|\bdetect\w*\s+(?:\w+\s+){0,2}resistance|\bsurveillance\b|\bearly\s+(?:sign|warning|detection)"),
     "delay_resistance": re.compile(r"\b(?:delay|prevent|overcome|reduce|avoid|postpone|circumvent|get\s+around|slow)\w*\s+(?:\w+\s+){0,4}resistance|\bresistance\s+(?:be\s+)?(?:delayed|prevented|overcome|reduced)"),
-    "rebiopsy": re.compile(r"\bre[\s-]*biops\w*|\brepeat\s+biops\w*|\bnew\s+biops\w*|\bbiopsy\s+(?:again|useful|worth|needed|helpful)|\bbiops\w*\b.*\b(?:useful|worth|needed|helpful|should)\b"),
+    "rebiopsy": re.compile(r"\bre[\s-]*biops\w*|\bbiops\w*\s+(?:her\s+|it\s+)?again\b|\?\s*biops\w*|\brepeat\s+biops\w*|\bnew\s+biops\w*|\bbiopsy\s+(?:again|useful|worth|needed|helpful)|\bbiops\w*\b.*\b(?:useful|worth|needed|helpful|should)\b"),
     "sequencing": re.compile(r"\bsequenc\w*|\bwhich\s+(?:adc\s+)?first\b|\border\s+of\b|\bafter\s+(?:the\s+)?(?:first|other)\s+adc\b|\badc\s+after\s+(?:an?\s+)?adc\b|\bcross[\s-]*resist\w*"),
 }
 
@@ -587,6 +587,9 @@ _GROUP_THERAPIES: dict[str, tuple[str, ...]] = {
     "HDAC inhibitor": ("hdac inhibitor",),
     "anti-angiogenic therapy": ("anti-angiogenic therapy",),
 }
+# Drugs the review and its trials give only for metastatic disease: having had one says the disease is metastatic.
+_METASTATIC_ONLY = frozenset({"sacituzumab govitecan", "trastuzumab deruxtecan", "tucatinib", "margetuximab", "elacestrant",
+                              "eribulin"})
 _HER2_DIRECTED = frozenset({"trastuzumab", "pertuzumab", "trastuzumab emtansine", "tucatinib", "pyrotinib", "neratinib",
                             "lapatinib"})
 _REGIMENS: dict[str, tuple[str, ...]] = {
@@ -737,6 +740,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     if "setting" not in collect.values and any(t.progressed for t in received) and not _NEOADJ.search(lower):
         first = next(t for t in received if t.progressed)
         collect.add("setting", "metastatic", first.words)  # progression on a treatment: advanced disease
+    elif "setting" not in collect.values and (given := next((t for t in received if t.therapy in _METASTATIC_ONLY), None)):
+        collect.add("setting", "metastatic", given.words)  # "prior SG stopped for toxicity": given only for metastases
     facts, conflicts = collect.resolve()
     for name, fact in scoped.items():
         if lexicon.registry.fact(name).read_by == "patterns":
@@ -998,7 +1003,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                                          words=words, turn=turn, status="considered", sentence=said) for t in explicit)
                 continue
             negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
-                bool(re.match(r"[\s-]*(?:na[iï]ve|(?:has\s+|was\s+|is\s+)?never\s+(?:been\s+)?(?:given|received|had|tried|used|started)|(?:is\s+|was\s+)?not\s+(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
+                bool(re.match(r"[\s-]*(?:na[iï]ve|(?:has\s+|was\s+|is\s+)?never\s+(?:been\s+)?(?:given|received|had|tried|used|started)|(?:is\s+|was\s+)?not\s+(?:yet\s+)?(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable|started|had|tried|used)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
                 # "never had capecitabine" says nothing about chemotherapy in general
                 facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
@@ -1133,6 +1138,18 @@ def _moved_on(therapy: TherapyFact) -> TherapyFact:
     if therapy.status != "received" or _EARLY_OR_UNCLEAR.search(therapy.sentence.lower()):
         return therapy
     return therapy.model_copy(update={"status": "progressed", "progressed": True})
+
+
+def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts:
+    """A later turn that tells a progression or asks for a later line ("PD: liver + brain ... 2L?") says that the
+    regimens an earlier turn of a metastatic history listed as received ended in progression."""
+    lower = last.text.lower()
+    line = last.facts.value("line")
+    if last.turn < 2 or facts.value("setting") != "metastatic" or not (
+            _PROGRESS_CUE.search(lower) or _LINES_BEHIND.search(lower) or (isinstance(line, int) and line >= 2)):
+        return facts
+    return facts.model_copy(update={"therapies": tuple(
+        _moved_on(t) if t.turn < last.turn else t for t in facts.therapies)})
 
 
 def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:

@@ -221,3 +221,18 @@ def test_a_drug_asked_about_while_a_deciding_fact_is_missing_still_gets_its_stud
     assert answer.kind == "clarification"
     assert "**What the review says about margetuximab:**" in answer.text
     assert 30 in {c.ref for c in answer.citations}
+
+
+def test_a_dose_asked_for_a_patient_with_a_safety_state_keeps_the_warning(assistant: Assistant) -> None:
+    """The dose is not answered, but the state the clinician wrote is not passed over in silence."""
+    answer = assistant.answer(["HER2-low mBC after 1 chemo line, creatinine clearance 25 mL/min. T-DXd dose?"])
+    assert answer.kind == "out_of_scope"
+    assert answer.warnings
+    assert "renal" in answer.warnings[0].lower()
+
+
+def test_a_later_turn_that_tells_the_progression_makes_the_earlier_history_progressed(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2-positive MBC, had THP as first line; no ADC so far.",
+                               "Now PD in the liver. What second line?"])
+    assert answer.kind == "recommendation"
+    assert answer.recommendations[0].option.startswith("trastuzumab deruxtecan")

@@ -535,3 +535,23 @@ def test_untreated_lesions_do_not_make_her_treatment_naive(lexicon: Lexicon) -> 
 def test_regimen_shorthand_in_a_history(lexicon: Lexicon) -> None:
     therapies = {t.therapy for t in _read("HER2+ MBC, PD on tuc/cape/tras after T-DXd.", lexicon).facts.therapies}
     assert {"tucatinib", "capecitabine", "trastuzumab"} <= therapies
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("HER2+ mBC, prior THP, Enhertu not yet given.", "trastuzumab deruxtecan", "never_received"),
+     ("HER2-positive MBC after THP; T-DM1 not yet started.", "trastuzumab emtansine", "never_received")],
+)
+def test_not_yet_given_is_never_received(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert {t.therapy: t.status for t in _read(text, lexicon).facts.therapies}[drug] == status
+
+
+def test_a_drug_given_only_for_metastases_says_the_disease_is_metastatic(lexicon: Lexicon) -> None:
+    facts = _read("TNBC HER2 IHC 1+, Trodelvy stopped after grade 4 neutropenia. What next?", lexicon).facts
+    assert facts.value("setting") == "metastatic"
+
+
+def test_her2_in_a_what_if_with_a_verb(lexicon: Lexicon) -> None:
+    reading = _read("What if her HER2 were 1+ instead?", lexicon)
+    assert reading.what_if is not None
+    assert reading.what_if.value("her2") == "low"
