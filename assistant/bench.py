@@ -28,7 +28,9 @@ _MIN_OVERLAP = 100
 # other sets; each blind set's first-run figure is in docs/retrieval-benchmark.md
 RETRIEVAL_SETS = ("retrieval.jsonl", "retrieval_heldout.jsonl", "retrieval_blind.jsonl", "retrieval_blind2.jsonl",
                   "retrieval_blind3.jsonl", "retrieval_blind4.jsonl", "retrieval_blind5.jsonl",
-                  "retrieval_blind6.jsonl")
+                  "retrieval_blind6.jsonl", "retrieval_blind7.jsonl")
+# questions the review does not address (kind "near": in its vocabulary; "far": outside it), for the weak signal
+NOT_COVERED = Path("calibration") / "not_covered.jsonl"
 
 
 class LabelledQuestion(Frozen):
@@ -142,6 +144,39 @@ def second_annotator_line(labels: dict[str, SecondLabel], questions: Sequence[La
             f"{ours.recall_at_5:.3f} on ours.")
 
 
+def weakness_line(retriever: Any, questions: Sequence[LabelledQuestion], hybrid: dict[str, list[list[str]]],
+                  not_covered: Path, threshold: float) -> str:
+    """How often the weak-retrieval signal (support below the threshold) fires on labelled questions whose
+    passages the hybrid found in its top 5, on those it missed, and on questions the review does not address."""
+    groups: dict[str, list[float]] = {"found": [], "missed": []}
+    for question in questions:
+        found = set(question.passages) <= {p for covered in hybrid[question.id][:5] for p in covered}
+        groups["found" if found else "missed"].append(retriever.support(question.question))
+    if not_covered.is_file():
+        import json
+
+        for line in not_covered.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                case = json.loads(line)
+                groups.setdefault(f"not covered ({case.get('kind', '?')})", []).append(
+                    retriever.support(case["question"]))
+    rates = "; ".join(f"{name} {sum(1 for v in values if v is not None and v < threshold)}/{len(values)}"
+                      for name, values in groups.items() if values)
+    return f"Weak-retrieval signal (best passage-key cosine < {threshold:.2f}) flags: {rates}."
+
+
+def _load_average() -> str:
+    import os
+
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -206,20 +241,27 @@ def run_retrieval_benchmark(settings: Settings, question_files: Sequence[Path], 
     if second.is_file():
         lines.append(second_annotator_line(load_second_labels(second), everything, results[hybrid_name]))
 
-    latencies = []
-    for question in everything[:3]:  # warm-up: model, Chroma and BM25 caches
+    not_covered = settings.corpus_dir.parent / "evals" / NOT_COVERED
+    lines.append(weakness_line(assistant.retriever, everything, results[hybrid_name], not_covered,
+                               settings.weak_support))
+
+    latencies, cpu = [], []
+    for question in everything[:3]:  # warm-up: model, vectors and BM25 caches
         assistant.search(question.question)
     for _ in range(repeat):
         for question in everything:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             assistant.search(question.question)
             latencies.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
     cold = _cold_start(settings, everything[0].question)
     lines.append("")
     lines.append(f"Index build (fresh folder, includes model load and a fresh-process verify): {build_seconds:.1f} s")
     lines.append(f"Cold start, process start to first result (`assistant search`, median of 3): {cold:.2f} s")
     lines.append(f"Warm hybrid search over {len(latencies)} queries: p50 {_percentile(latencies, 0.5):.1f} ms, "
-                 f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms")
+                 f"p95 {_percentile(latencies, 0.95):.1f} ms, max {max(latencies):.1f} ms; CPU time a query "
+                 f"p50 {_percentile(cpu, 0.5):.1f} ms, p95 {_percentile(cpu, 0.95):.1f} ms "
+                 f"(load average {_load_average()} on {_cores()} cores)")
     lines.append(f"corpus_version {index.corpus_version}; {len(index.chunks)} chunks; "
                  f"model {settings.embedding_model}")
     return "\n".join(lines)

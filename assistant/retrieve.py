@@ -12,16 +12,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 import Stemmer
 from rank_bm25 import BM25Okapi
 
 from assistant.errors import InputRejected
-from assistant.index import LoadedIndex, model_path
+from assistant.index import LoadedIndex, Vectors, model_path
 from assistant.ingest import embedded_text, name_key
 from assistant.settings import Settings
-from assistant.types import Chunk, ScoredPassage, Scores, StudyCard
+from assistant.types import Chunk, Frozen, ScoredPassage, Scores, StudyCard
 from assistant.vocabulary import Speller, Vocabulary
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -67,6 +69,21 @@ def check_query(query: str, max_chars: int) -> str:
     return stripped
 
 
+class Retrieval(Frozen):
+    """A search's passages, best first, and whether the review seems to address the question at all.
+
+    `support` is the cosine similarity between the question and the closest passage key (a question a
+    clinician would ask that the passage answers); below `threshold` (Settings.weak_support) the
+    search is `weak`: the review may not address the question, and its passages are the nearest it
+    has, not an answer. None (and never weak) for a lexical-only search, which embeds nothing.
+    """
+
+    passages: tuple[ScoredPassage, ...]
+    support: float | None
+    threshold: float
+    weak: bool
+
+
 @dataclass
 class Retriever:
     """Search over one loaded index; build once per process."""
@@ -79,7 +96,10 @@ class Retriever:
 
     def __post_init__(self) -> None:
         self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
-        self._key_tokens = [lexical_tokens(key.text) for key in self.index.keys]
+        # Keys are written in clinicians' many spellings of one concept ("ERBB2-amplified", "HER2+"); a
+        # spelling only a few keys use would be rare among keys and pull every question that uses it to
+        # those few passages. Keys and the query are read as concepts on this view.
+        self._key_tokens = [lexical_tokens(self.in_concepts(key.text)) for key in self.index.keys]
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -100,6 +120,10 @@ class Retriever:
         return Speller(words, english)
 
     @cached_property
+    def _chunk_position(self) -> dict[str, int]:
+        return {c.id: i for i, c in enumerate(self.index.chunks)}
+
+    @cached_property
     def _chunk_studies(self) -> dict[str, frozenset[str]]:
         """Chunk id -> ids of the studies it cites or names, computed once."""
         result = {}
@@ -110,12 +134,12 @@ class Retriever:
         return result
 
     @cached_property
-    def _bm25(self) -> BM25Okapi:
-        return BM25Okapi(self._chunk_tokens)
+    def _bm25(self) -> Bm25:
+        return Bm25(self._chunk_tokens)
 
     @cached_property
-    def _key_bm25(self) -> BM25Okapi | None:
-        return BM25Okapi(self._key_tokens) if self._key_tokens else None
+    def _key_bm25(self) -> Bm25 | None:
+        return Bm25(self._key_tokens) if self._key_tokens else None
 
     @cached_property
     def _study_aliases(self) -> dict[str, StudyCard]:
@@ -218,11 +242,21 @@ class Retriever:
         """
         return self._bm25_scores(self._bm25, query)
 
-    def _bm25_scores(self, bm25: BM25Okapi, query: str) -> list[float]:
+    def _bm25_scores(self, bm25: Bm25, query: str) -> list[float]:
         own, added = self.expand(query)
         scores = bm25.get_scores(own)
         if added:
             scores = scores + self.settings.expansion_weight * bm25.get_scores(added)
+        return [float(x) for x in scores]
+
+    def _key_bm25_scores(self, query: str) -> list[float]:
+        """BM25 over the keys of the query read as concepts, plus the discounted study names it adds."""
+        assert self._key_bm25 is not None
+        own = lexical_tokens(self.in_concepts(query))
+        added = [t for t in self.expand(query)[1] if t not in set(own)]
+        scores = self._key_bm25.get_scores(own)
+        if added:
+            scores = scores + self.settings.expansion_weight * self._key_bm25.get_scores(added)
         return [float(x) for x in scores]
 
     def normalized_query(self, query: str) -> str:
@@ -231,16 +265,21 @@ class Retriever:
 
         MiniLM knows "trastuzumab deruxtecan" but not "Enhertu", "SG" or "palbo".
         """
-        pieces, cursor = [], 0
-        for match in self.vocabulary.find(query):
-            group = self.vocabulary.group(match.group)
-            pieces.append(query[cursor:match.start])
-            pieces.append(query[match.start:match.end] if group.kind == "intent" else group.name)
-            cursor = match.end
-        pieces.append(query[cursor:])
         names = [card.name for card in self.named_studies(query)]
-        text = "".join(pieces)
+        text = self.in_concepts(query)
         return f"{text} ({'; '.join(names)})" if names else text
+
+    def in_concepts(self, text: str) -> str:
+        """The text with each vocabulary term replaced by its concept's name ("ERBB2-amplified",
+        "HER2+" -> "HER2-positive"); words that ask (intents) stay as typed."""
+        pieces, cursor = [], 0
+        for match in self.vocabulary.find(text):
+            group = self.vocabulary.group(match.group)
+            pieces.append(text[cursor:match.start])
+            pieces.append(text[match.start:match.end] if group.kind == "intent" else group.name)
+            cursor = match.end
+        pieces.append(text[cursor:])
+        return "".join(pieces)
 
     def query_vector(self, query: str) -> list[float]:
         """Mean of the embeddings of the query as typed and in the review's words (the last few kept:
@@ -263,10 +302,11 @@ class Retriever:
 
     def sentence_similarities(self, query: str, k: int = 12) -> dict[tuple[str, int, int], float]:
         """(passage id, start, end) of the sentences closest in meaning to the query -> cosine similarity."""
-        hits = self.index.sentence_store.similarity_search_by_vector_with_relevance_scores(
-            self.query_vector(self.speller.correct_text(check_query(query, self.settings.max_query_chars))), k=k)
-        return {(doc.metadata["passage_id"], int(doc.metadata["start"]), int(doc.metadata["end"])): 1.0 - distance
-                for doc, distance in hits}
+        vectors = self.index.sentence_vectors
+        hits = vectors.nearest(
+            self.query_vector(self.speller.correct_text(check_query(query, self.settings.max_query_chars))), k)
+        return {(vectors.passage_ids[row], int(vectors.metadatas[row]["start"]), int(vectors.metadatas[row]["end"])):
+                similarity for row, similarity in hits}
 
     def search(
         self,
@@ -278,7 +318,22 @@ class Retriever:
         mode: Mode = "hybrid",
         case_passages: Sequence[str] = (),
     ) -> list[ScoredPassage]:
-        """The k best passages (one result per passage, its best chunk), best first.
+        """The k best passages (one result per passage, its best chunk), best first (see `retrieve`)."""
+        return list(self.retrieve(query, k, section=section, study=study, mode=mode,
+                                  case_passages=case_passages).passages)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        section: str | None = None,
+        study: str | None = None,
+        mode: Mode = "hybrid",
+        case_passages: Sequence[str] = (),
+    ) -> Retrieval:
+        """The k best passages (one result per passage, its best chunk), best first, and whether the
+        retrieval is weak (no passage key close to the question).
 
         case_passages: for a question that describes a patient, the passages that the recommendation
         rules fitting that patient rest on, their Perspectives first (see `Assistant.search`). Words
@@ -287,21 +342,19 @@ class Retriever:
         """
         query = self.speller.correct_text(check_query(query, self.settings.max_query_chars))
         k = k or self.settings.top_k
-        allowed = self._allowed(section, study, query)
+        allowed = self._allowed(section, study, query, mode)
+        threshold = self.settings.weak_support
         if not allowed:
-            return []
+            return Retrieval(passages=(), support=None, threshold=threshold, weak=False)
         n = self.settings.candidates
         chunks = self.index.chunks
 
         dense: list[tuple[int, float]] = []  # (chunk position, cosine), best first
         if mode in {"hybrid", "dense"}:
-            position_of = {c.id: i for i, c in enumerate(chunks)}
-            hits = self.index.store.similarity_search_by_vector_with_relevance_scores(
-                self.query_vector(query), k=min(n, len(allowed)),
-                filter=self._where(allowed),
-            )
-            # Despite its name this call returns Chroma's cosine distance (lower is closer).
-            dense = [(position_of[doc.id], 1.0 - distance) for doc, distance in hits if doc.id in allowed]
+            vectors = self.index.chunk_vectors
+            hits = vectors.nearest(self.query_vector(query), min(n, len(allowed)),
+                                   lambda row: vectors.ids[row] in allowed)
+            dense = [(self._chunk_position[vectors.ids[row]], similarity) for row, similarity in hits]
 
         lexical: list[tuple[int, float]] = []
         bm25: Sequence[float] = [0.0] * len(chunks)
@@ -381,34 +434,47 @@ class Retriever:
                     sentence_rank=se[0] if se else None, key_rank=min(keys) if keys else None,
                 ),
             ))
-        return results
+        support = self._support(query, allowed) if mode != "lexical" else None
+        return Retrieval(passages=tuple(results), support=support, threshold=threshold,
+                         weak=support is not None and support < threshold)
+
+    def support(self, query: str) -> float | None:
+        """The cosine similarity of the query to the closest passage key (None without keys)."""
+        query = self.speller.correct_text(check_query(query, self.settings.max_query_chars))
+        return self._support(query, {c.id for c in self.index.chunks})
+
+    def _support(self, query: str, allowed: set[str]) -> float | None:
+        if not self.index.keys:
+            return None
+        passages = {c.passage_id for c in self.index.chunks if c.id in allowed}
+        vectors = self.index.key_vectors
+        nearest = vectors.nearest(self.query_vector(query), 1, lambda row: vectors.passage_ids[row] in passages)
+        return round(nearest[0][1], 4) if nearest else None
 
     def _sentence_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
         """Passages ranked by their sentence closest in meaning to the query (a passage's first chunk
         stands for it). A long paragraph's chunk embedding blurs its topics together; the one sentence
         that answers ("fast disease progression, high malignancy and poor prognosis") stays sharp."""
-        return self._store_ranking(self.index.sentence_store, self.settings.sentence_candidates, query, allowed)
+        return self._store_ranking(self.index.sentence_vectors, self.settings.sentence_candidates, query, allowed)
 
-    def _store_ranking(self, store: Any, k: int, query: str, allowed: set[str]) -> list[tuple[int, float]]:
-        """Passages (their first chunks) in the order of their records in a store of passage parts
+    def _store_ranking(self, vectors: Vectors, k: int, query: str, allowed: set[str]) -> list[tuple[int, float]]:
+        """Passages (their first chunks) in the order of their records among passage parts
         (sentences, keys) closest in meaning to the query; a passage may recur, its first place counts."""
         first_chunk = self._first_chunks(allowed)
-        hits = store.similarity_search_by_vector_with_relevance_scores(
-            self.query_vector(query), k=k, filter=self._where(allowed))
-        # best first; Chroma's cosine distance
-        return [(first_chunk[doc.metadata["passage_id"]], 1.0 - distance) for doc, distance in hits
-                if doc.metadata["passage_id"] in first_chunk]
+        owners = vectors.passage_ids
+        hits = vectors.nearest(self.query_vector(query), k, lambda row: owners[row] in first_chunk)
+        return [(first_chunk[owners[row]], similarity) for row, similarity in hits]
 
     def _key_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
         """Passages ranked by their key closest in meaning to the query (its first chunk stands for it)."""
-        return self._store_ranking(self.index.key_store, min(self.settings.key_candidates, len(self.index.keys)),
+        return self._store_ranking(self.index.key_vectors, min(self.settings.key_candidates, len(self.index.keys)),
                                    query, allowed)
 
     def _key_lexical_ranking(self, query: str, allowed: set[str]) -> list[tuple[int, float]]:
         """Passages ranked by BM25 of the query against their best key (own words and, discounted, added ones)."""
         if self._key_bm25 is None:
             return []
-        scores = self._bm25_scores(self._key_bm25, query)
+        scores = self._key_bm25_scores(query)
         first_chunk = self._first_chunks(allowed)
         best: dict[str, float] = {}
         for key, score in zip(self.index.keys, scores, strict=True):
@@ -417,16 +483,27 @@ class Retriever:
         ordered = sorted(best, key=lambda p: (-best[p], first_chunk[p]))
         return [(first_chunk[p], best[p]) for p in ordered]
 
+    def _back_matter_keyed(self, query: str) -> set[str]:
+        """The back-matter passages owning the key closest in meaning to the query or the one sharing
+        most of its words (none, one or two)."""
+        if not self.index.keys:
+            return set()
+        vectors = self.index.key_vectors
+        nearest = vectors.nearest(self.query_vector(query), 1)
+        owners = {vectors.passage_ids[row] for row, _ in nearest}
+        scores = self._key_bm25_scores(query)
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        if scores[best] > 0:
+            owners.add(self.index.keys[best].passage_id)
+        return owners & self._back_matter_passages
+
+    @cached_property
+    def _back_matter_passages(self) -> frozenset[str]:
+        return frozenset(c.passage_id for c in self.index.chunks if c.kind == "backmatter")
+
     def _first_chunks(self, allowed: set[str]) -> dict[str, int]:
         """Passage id -> position of its first allowed chunk: what a passage-level ranking ranks."""
         return {c.passage_id: i for i, c in reversed(list(enumerate(self.index.chunks))) if c.id in allowed}
-
-    def _where(self, allowed: set[str]) -> dict[str, Any] | None:
-        """A Chroma filter to the allowed chunks' passages, so a filtered search still gets its full
-        share of dense candidates (None when nothing is filtered out)."""
-        if len(allowed) == len(self.index.chunks):
-            return None
-        return {"passage_id": {"$in": sorted({c.passage_id for c in self.index.chunks if c.id in allowed})}}
 
     def intents(self, query: str) -> set[str]:
         return {m.group for m in self.vocabulary.find(query)
@@ -450,12 +527,16 @@ class Retriever:
         for rank, passage_id in enumerate(wanted, start=1):
             fused[passage_id] += self.settings.intent_weight / (rrf + rank)
 
-    def _allowed(self, section: str | None, study: str | None, query: str) -> set[str]:
+    def _allowed(self, section: str | None, study: str | None, query: str, mode: Mode = "hybrid") -> set[str]:
         asked = set(lexical_tokens(query))
         # The back matter (funding, competing interests, data availability) answers questions about the
-        # review, never clinical ones: it is searched only when the query names its heading's words.
+        # review, never clinical ones: a statement is searched only when the query names its heading's
+        # words or when the passage key closest to the query is one of its keys ("who paid for this
+        # work?" names no heading but is a funding question).
+        asked_back_matter = self._back_matter_keyed(query) if mode == "hybrid" else set()
         chunks = [c for c in self.index.chunks
-                  if c.kind != "backmatter" or asked & set(lexical_tokens(c.section_title or ""))]
+                  if c.kind != "backmatter" or c.passage_id in asked_back_matter
+                  or asked & set(lexical_tokens(c.section_title or ""))]
         if section:
             wanted = section.strip().rstrip(".")
             chunks = [c for c in chunks if c.section and (c.section == wanted or c.section.startswith(wanted + "."))]
@@ -479,3 +560,31 @@ def _passage_ranks(ranked: list[tuple[int, float]], chunks: Sequence[Chunk]) -> 
         if passage_id not in result:
             result[passage_id] = (len(result) + 1, position, chunk_score)
     return result
+
+
+class Bm25:
+    """rank_bm25's Okapi BM25 with each word's per-document weights computed once: a query's scores
+    are the sum of its words' rows (a word repeated counts again, as in BM25Okapi.get_scores), about
+    a tenth of the time of scoring every document word by word at each query."""
+
+    def __init__(self, corpus: Sequence[Sequence[str]]) -> None:
+        okapi = BM25Okapi(corpus)
+        self.idf: dict[str, float] = {word: float(value) for word, value in okapi.idf.items()}
+        lengths = np.asarray(okapi.doc_len, dtype=np.float64)
+        norm = okapi.k1 * (1 - okapi.b + okapi.b * lengths / okapi.avgdl)
+        self._size = len(corpus)
+        self._rows: dict[str, npt.NDArray[np.float64]] = {}
+        for doc, frequencies in enumerate(okapi.doc_freqs):
+            for word, count in frequencies.items():
+                row = self._rows.get(word)
+                if row is None:
+                    row = self._rows[word] = np.zeros(self._size)
+                row[doc] = self.idf.get(word, 0.0) * count * (okapi.k1 + 1) / (count + norm[doc])
+
+    def get_scores(self, query: Sequence[str]) -> npt.NDArray[np.float64]:
+        scores = np.zeros(self._size)
+        for word in query:
+            row = self._rows.get(word)
+            if row is not None:
+                scores += row
+        return scores

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         3.0, ge=0, le=10,
         description="Weight of the passages that the recommendation rules fitting a described patient rest on.",
     )
+    weak_support: float = Field(
+        0.48, ge=0, le=1,
+        description="A search whose question is less similar (cosine) than this to every passage key is marked weak: "
+                    "the review may not address it. Calibrated by `assistant bench retrieval` (it prints the rates).",
+    )
     max_query_chars: int = Field(2000, ge=10, description="Longer search queries are refused, not cut.")
     max_message_chars: int = Field(
         20000, ge=100, description="Longer chat messages are refused, not cut (a pasted note fits)."

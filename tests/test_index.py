@@ -152,3 +152,15 @@ def test_status_json_from_the_command_line(settings: Settings) -> None:
                                 env={"ASSISTANT_INDEX_DIR": str(settings.index_dir)})
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["health"] == "ready"
+
+
+def test_vectors_in_memory_rank_as_the_chroma_store_does(index) -> None:  # type: ignore[no-untyped-def]
+    """Search reads each collection once and ranks exactly in memory; the order is Chroma's own."""
+    vectors = index.chunk_vectors
+    assert len(vectors.ids) == len(index.chunks)
+    probe = index.embedder.embed_query("oligoprogression on an antibody-drug conjugate: local therapy?")
+    stored = [doc.id for doc, _ in index.store.similarity_search_by_vector_with_relevance_scores(probe, k=5)]
+    assert [vectors.ids[row] for row, _ in vectors.nearest(probe, 5)] == stored
+    kept = vectors.nearest(probe, 3, lambda row: vectors.passage_ids[row] == "review:6.2:p2")
+    assert {vectors.passage_ids[row] for row, _ in kept} == {"review:6.2:p2"}
+    assert len(index.key_vectors.ids) == len(index.keys)

@@ -131,3 +131,40 @@ def test_one_sentence_of_a_long_paragraph_is_found_by_its_meaning(retriever) -> 
     results = retriever.search("How fast does HER2-positive breast cancer progress, and is the outlook poor?", 5)
     background = next(r for r in results if r.passage_id == "review:1:p1")
     assert background.scores.sentence_rank == 1
+
+
+def test_bm25_rows_score_exactly_as_rank_bm25() -> None:
+    from rank_bm25 import BM25Okapi
+
+    from assistant.retrieve import Bm25
+
+    corpus = [lexical_tokens(t) for t in ["T-DXd after T-DM1 in HER2-positive disease", "sacituzumab in TNBC",
+                                           "HER2-low disease and T-DXd", "funding of the review"]]
+    for query in (["tdxd", "her2"], ["her2", "her2", "low"], ["unknown"], []):
+        assert list(Bm25(corpus).get_scores(query)) == pytest.approx(list(BM25Okapi(corpus).get_scores(query)))
+
+
+def test_spellings_of_one_concept_read_as_the_concept(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert retriever.in_concepts("ERBB2-amplified or HER2+ disease") == "HER2-positive or HER2-positive disease"
+
+
+def test_a_question_about_the_paper_finds_the_back_matter_without_its_heading_words(retriever) -> None:  # type: ignore[no-untyped-def]
+    assert retriever.search("When was the PubMed search run?", 1)[0].passage_id == "review:data-availability:p1"
+
+
+def test_a_question_the_review_does_not_address_is_marked_weak(retriever) -> None:  # type: ignore[no-untyped-def]
+    outside = retriever.retrieve("What is the amoxicillin dose for otitis media in a child?")
+    assert outside.weak
+    assert outside.support is not None
+    assert outside.support < outside.threshold == retriever.settings.weak_support
+    assert outside.passages  # the nearest passages are still there, for "what the review does cover"
+    inside = retriever.retrieve("What hazard ratio did DESTINY-Breast03 report for PFS versus T-DM1?")
+    assert not inside.weak
+    assert inside.support is not None
+    assert inside.support >= inside.threshold
+    assert retriever.retrieve("T-DXd", mode="lexical").support is None  # a lexical search embeds nothing
+
+
+def test_search_is_retrieve_without_the_signal(retriever) -> None:  # type: ignore[no-untyped-def]
+    query = "trastuzumab deruxtecan in HER2-low disease"
+    assert retriever.search(query, 5) == list(retriever.retrieve(query, 5).passages)
