@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from assistant.evaluate import report as failures_report
 from assistant.evaluate import write_answers
 from assistant.evaluation.cases import EvalFile, load_aliases, load_eval_file
 from assistant.evaluation.metrics import Corpus
-from assistant.evaluation.run import System, check_thresholds, evaluate_files
+from assistant.evaluation.run import System, SystemRun, check_thresholds, evaluate_files
 from assistant.settings import Settings
 
 
@@ -62,9 +63,34 @@ def expand(paths: Sequence[Path], holdout: bool) -> list[Path]:
     return unique
 
 
-def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
-    from assistant.index import open_index
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """torch computes on one thread for the run, then as before.
 
+    A run embeds one short query at a time (a question, a conversation), where a second intra-op
+    thread saves little; on a machine whose cores are busy with other work the threads wait for each
+    other at every layer instead: on 2 cores under a load average of 4.5, one query took 35 ms with
+    one thread and 500 ms with two. One thread also keeps the figures from depending on the
+    machine's core count.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
+    if options.api and not options.baseline:
+        return _run_eval(options, settings)  # nothing is embedded here: the server answers
+    with _one_torch_thread():
+        return _run_eval(options, settings)
+
+
+def _run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
     paths = expand(options.cases, options.holdout)
     files = [load_eval_file(path) for path in paths]
     default_aliases = [paths[0].parent / "aliases.json", paths[0].parent.parent / "aliases.json",
@@ -74,44 +100,12 @@ def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
         raise CorpusError("No aliases file: pass --aliases FILE")
     aliases = load_aliases(alias_path)
 
-    index = open_index(settings)
-    original = (settings.corpus_dir / "review.txt").read_text(encoding="utf-8")
-    corpus = Corpus((chunk.text for chunk in index.chunks), index.review, original, index.cards)
+    result, run, local_version = _answer_and_score(options, settings, files, aliases)
     if options.api:
-        from assistant.evaluation.remote import RemoteAssistant
-
-        remote = RemoteAssistant(options.api)
-        system = System("assistant", remote.answer, None,
-                        note=f"answers from {remote.endpoint}; the API has no search, so retrieval recall is "
-                             "measured for the baseline only")
-        source = remote.endpoint
-        corpus_version = index.corpus_version
-    else:
-        from assistant.conversation import Assistant
-
-        assistant = Assistant(settings)
-
-        def search(question: str) -> list[list[str]]:
-            return [[r.passage_id] for r in assistant.search(question, 5)]
-
-        system = System("assistant", assistant.answer, search)
-        source = "the assistant in-process"
-        corpus_version = assistant.corpus_version
-    baseline = None
-    if options.baseline:
-        from assistant.evaluation.baseline import NaiveBaseline, query_of
-
-        naive = NaiveBaseline(settings, index.review, index.cards, original)
-        naive.prepare([query_of(f.cases[i].turns) for f in files for i in range(len(f.cases))]
-                      + [q.question for f in files for q in f.questions])
-        baseline = System("baseline", naive.answer, naive.search, amortised_ms=naive.ms_per_query)
-    result, run = evaluate_files(files, aliases, corpus, system, baseline, source=source,
-                                 corpus_version=corpus_version)
-    if options.api:
-        served = {a.corpus_version for a in run.answers.values()} - {index.corpus_version}
+        served = {a.corpus_version for a in run.answers.values()} - {local_version}
         if served:
             result["meta"]["warning"] = (f"the server answered from corpus_version {', '.join(sorted(served))}, "
-                                         f"the local corpus is {index.corpus_version}: quotes are checked locally")
+                                         f"the local corpus is {local_version}: quotes are checked locally")
 
     if options.grades:
         from assistant.evaluation.review_sheet import grade_figures, read_grades
@@ -166,6 +160,45 @@ def run_eval(options: EvalOptions, settings: Settings) -> EvalOutcome:
     lines += [f"GATE: {failure}" for failure in gate]
     summary = result["systems"]["assistant"]["summary"]
     return EvalOutcome(result, "\n".join(lines), written, gate, summary["pass_rate"] or 0.0)
+
+
+def _answer_and_score(options: EvalOptions, settings: Settings, files: Sequence[EvalFile],
+                      aliases: dict[str, tuple[str, ...]]) -> tuple[dict[str, Any], SystemRun, str]:
+    """Both systems on every file: the result, the assistant's run and the local corpus_version."""
+    if options.api:
+        from assistant.evaluation.remote import RemoteAssistant
+        from assistant.index import open_index
+
+        index = open_index(settings)
+        remote = RemoteAssistant(options.api)
+        system = System("assistant", remote.answer, None,
+                        note=f"answers from {remote.endpoint}; the API has no search, so retrieval recall is "
+                             "measured for the baseline only")
+        source = remote.endpoint
+    else:
+        from assistant.conversation import Assistant
+
+        assistant = Assistant(settings)
+        index = assistant.index  # the assistant's own index: opened (and its chroma copied) once
+
+        def search(question: str) -> list[list[str]]:
+            return [[r.passage_id] for r in assistant.search(question, 5)]
+
+        system = System("assistant", assistant.answer, search)
+        source = "the assistant in-process"
+    original = (settings.corpus_dir / "review.txt").read_text(encoding="utf-8")
+    corpus = Corpus((chunk.text for chunk in index.chunks), index.review, original, index.cards)
+    baseline = None
+    if options.baseline:
+        from assistant.evaluation.baseline import NaiveBaseline, query_of
+
+        naive = NaiveBaseline(settings, index.review, index.cards, original)
+        naive.prepare([query_of(case.turns) for f in files for case in f.cases]
+                      + [q.question for f in files for q in f.questions])
+        baseline = System("baseline", naive.answer, naive.search, amortised_ms=naive.ms_per_query)
+    result, run = evaluate_files(files, aliases, corpus, system, baseline, source=source,
+                                 corpus_version=index.corpus_version)
+    return result, run, index.corpus_version
 
 
 def _write_all_answers(files: Sequence[EvalFile], run: Any, path: Path) -> None:

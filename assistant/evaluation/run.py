@@ -119,11 +119,12 @@ def evaluate_files(files: Sequence[EvalFile], aliases: Aliases, corpus: Corpus, 
     started = time.perf_counter()
     theirs = run_system(baseline, files, aliases, corpus) if baseline else None
     baseline_seconds = time.perf_counter() - started
+    scores = {f"{s.file}:{s.id}": s for s in mine.scores}
     cases = []
     for eval_file in files:
         for case in eval_file.cases:
             key = f"{eval_file.name}:{case.id}"
-            score = next(s for s in mine.scores if s.file == eval_file.name and s.id == case.id)
+            score = scores[key]
             entry: dict[str, Any] = {
                 "key": key, "file": eval_file.name, "id": case.id, "split": eval_file.split, "kind": score.kind,
                 "turns": list(case.turns), "expect": case.expect.model_dump(exclude_defaults=True),
