@@ -18,6 +18,7 @@ offline_environment()
 
 CORPUS = ROOT / "corpus"
 EVALS = ROOT / "evals"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's: Playwright cannot download a browser here (`make browser`)
 
 
 @pytest.fixture(autouse=True)
@@ -136,3 +137,25 @@ def live_server(settings: Settings, assistant, host_socket: socket.socket,  # ty
     server.should_exit = True
     thread.join(timeout=10)
     sock.close()
+
+
+# --- a real browser (tests/test_ui.py, test_widget.py, test_isolation.py, test_eval_product.py) ---------
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    """Playwright's sync API, once per test module (it runs its own event loop while open)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Headless Chromium, once per test module; each test opens its own context (no shared cookies)."""
+    launched = playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    yield launched
+    launched.close()

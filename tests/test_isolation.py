@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer
-
-CHROMIUM = Path("/usr/bin/chromium")
+from tests.conftest import CHROMIUM, LiveServer
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,18 +18,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists() and shutil.which("chromium") is None,
                        reason="Debian's chromium is not installed: run `make browser` (make test does)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        launched.close()
 
 
 def _open(browser: Any, url: str) -> Any:

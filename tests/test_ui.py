@@ -20,9 +20,8 @@ from click.testing import CliRunner
 from assistant.cli import cli
 from assistant.conversation import Assistant
 from assistant.settings import ROOT, Settings
-from tests.conftest import LiveServer
+from tests.conftest import CHROMIUM, LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots"
 
 pytestmark = [
@@ -36,18 +35,6 @@ HER2_POSITIVE = ("HER2-positive metastatic breast cancer, progressed on trastuzu
                  "What is the next line?")
 HER2_LOW = ("HER2-low (IHC 1+), ER-positive metastatic breast cancer after a CDK4/6 inhibitor and one line of "
             "chemotherapy. What next?")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        launched.close()
 
 
 class Chat:

@@ -14,7 +14,7 @@ import pytest
 
 from assistant.settings import ROOT
 from tests.conftest import LiveServer
-from tests.test_ui import CHROMIUM, SHOTS, pytestmark  # noqa: F401 - same markers: browser, loopback only
+from tests.test_ui import SHOTS, pytestmark  # noqa: F401 - same markers: browser, loopback only
 
 HER2_LOW = ("HER2-low (IHC 1+), ER-positive metastatic breast cancer after a CDK4/6 inhibitor and one line of "
             "chemotherapy. What next?")
@@ -57,23 +57,6 @@ def host_url(live_server: LiveServer, host_socket: socket.socket) -> Iterator[st
     server = _serve_host_page(host_socket, live_server.url)
     yield f"http://127.0.0.1:{host_socket.getsockname()[1]}/host.html"
     server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as started:
-        yield started
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Any) -> Iterator[Any]:
-    launched = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-    yield launched
-    launched.close()
 
 
 def _open(browser: Any, url: str) -> tuple[Any, list[str], list[str]]:
