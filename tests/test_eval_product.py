@@ -219,37 +219,81 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
 # --- the HTML report in a real browser -----------------------------------------------------------
 
 
-@pytest.mark.browser
-def test_the_html_report_draws_its_charts_and_loads_nothing_from_outside(report_run: tuple[Any, Path]) -> None:
-    from playwright.sync_api import sync_playwright
-
-    _, out = report_run
-    page_url = (out / "report" / "report.html").resolve().as_uri()
+def _open_report(browser: Any, path: Path) -> tuple[Any, list[str], str]:
+    """The report opened from disk: the page, every URL it requested, its own URL."""
+    page_url = path.resolve().as_uri()
     requests: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requests.append(request.url))
-            page.goto(page_url)
-            page.wait_for_load_state("load")
-            charts = page.locator("svg.chart")
-            assert charts.count() == 4  # by file, by kind, metric bars, retrieval
-            for i in range(charts.count()):
-                box = charts.nth(i).bounding_box()
-                assert box is not None
-                assert box["width"] > 300
-                assert box["height"] > 50
-            bars = page.locator("svg.chart rect.bar")
-            assert bars.count() >= 10
-            widths = [bars.nth(i).bounding_box()["width"] for i in range(bars.count())]  # type: ignore[index]
-            assert max(widths) > 100
-            assert page.get_by_role("heading", name="Failed cases (1)").is_visible()
-            assert page.get_by_text("kind is clarification, expected recommendation").is_visible()
-            linked = page.evaluate("() => [...document.querySelectorAll('[src],[href],link,script,iframe,object')]"
-                                   ".map(e => e.outerHTML.slice(0, 80))")
-            assert linked == []  # nothing that could load, beside the CSP that forbids it
-        finally:
-            browser.close()
+    page = browser.new_context().new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(page_url)
+    page.wait_for_load_state("load")
+    return page, requests, page_url
+
+
+def _assert_charts_drawn(page: Any, charts: int, bars: int) -> None:
+    drawn = page.locator("svg.chart")
+    assert drawn.count() == charts
+    for i in range(drawn.count()):
+        box = drawn.nth(i).bounding_box()
+        assert box is not None
+        assert box["width"] > 300
+        assert box["height"] > 50
+    rects = page.locator("svg.chart rect.bar")
+    assert rects.count() >= bars
+    widths = [rects.nth(i).bounding_box()["width"] for i in range(rects.count())]
+    assert max(widths) > 100
+    linked = page.evaluate("() => [...document.querySelectorAll('[src],[href],link,script,iframe,object')]"
+                           ".map(e => e.outerHTML.slice(0, 80))")
+    assert linked == []  # nothing that could load, beside the CSP that forbids it
+
+
+@pytest.mark.browser
+def test_the_html_report_draws_its_charts_and_loads_nothing_from_outside(report_run: tuple[Any, Path],
+                                                                          browser: Any) -> None:
+    _, out = report_run
+    page, requests, page_url = _open_report(browser, out / "report" / "report.html")
+    _assert_charts_drawn(page, charts=4, bars=10)  # by file, by kind, metric bars, retrieval
+    assert page.get_by_role("heading", name="Failed cases (1)").is_visible()
+    assert page.get_by_text("kind is clarification, expected recommendation").is_visible()
+    page.context.close()
     assert requests == [page_url]
+
+
+COMMITTED_REPORT = ROOT / "docs" / "eval-report"
+
+
+@pytest.mark.browser
+def test_the_committed_report_draws_its_charts_and_loads_nothing_from_outside(browser: Any) -> None:
+    result = json.loads((COMMITTED_REPORT / "results.json").read_text(encoding="utf-8"))
+    page, requests, page_url = _open_report(browser, COMMITTED_REPORT / "report.html")
+    groups = len(result["systems"]["assistant"]["by_file"]) + len(result["systems"]["assistant"]["by_kind"])
+    _assert_charts_drawn(page, charts=4, bars=2 * groups)
+    failed = sum(not c["passed"] for c in result["cases"])
+    assert page.get_by_role("heading", name=f"Failed cases ({failed})").is_visible()
+    assert page.get_by_role("columnheader", name="baseline (committed)").first.is_visible()
+    page.context.close()
+    assert requests == [page_url]
+
+
+def test_the_readme_headline_table_is_the_committed_reports() -> None:
+    """README's eval table shows the figures of docs/eval-report/results.json as the report prints them."""
+    from assistant.evaluation.report import fmt, headline_rows
+
+    result = json.loads((COMMITTED_REPORT / "results.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Eval report"):]
+    section = section[:section.index("\n## ", 3)]
+    table = {cells[0]: cells[1:] for line in section.splitlines() if line.startswith("| ")
+             for cells in [[c.strip() for c in line.strip().strip("|").split("|")]]}
+    header, rows = headline_rows(result)
+    assert table["metric"] == header[1:]
+    shown = [row for row in rows if row[0] in table]
+    assert len(shown) >= 9  # every headline figure but the latency
+    for row in shown:
+        assert table[row[0]] == row[1:], row[0]
+    retrieval = next(cells for label, cells in table.items() if label.startswith("retrieval recall@5"))
+    systems = result["systems"]
+    assert retrieval[0] == fmt("recall_at_5", systems["assistant"]["retrieval"]["summary"]["recall_at_5"])
+    assert retrieval[2] == fmt("recall_at_5", systems["baseline"]["retrieval"]["summary"]["recall_at_5"])
+    assert f"{systems['assistant']['retrieval']['summary']['n']} labelled questions" in next(
+        label for label in table if label.startswith("retrieval recall@5"))

@@ -12,7 +12,15 @@ import pytest
 
 from assistant.errors import AssistantError, CorpusError
 from assistant.evaluation.cases import EvalCase, EvalFile, Expect, load_cases, load_eval_file
-from assistant.evaluation.metrics import CaseScore, Corpus, score_case, score_ranking, summarise
+from assistant.evaluation.metrics import (
+    CaseScore,
+    Corpus,
+    group,
+    score_case,
+    score_ranking,
+    summarise,
+    summarise_retrieval,
+)
 from assistant.evaluation.report import bar_chart, compare, render_html, render_markdown
 from assistant.evaluation.review_sheet import grade_figures, read_grades, write_review_sheet
 from assistant.evaluation.run import System, check_thresholds, evaluate_files
@@ -146,6 +154,60 @@ def test_latency_percentiles(checker: Corpus) -> None:
     assert (figures["latency_p50_ms"], figures["latency_p95_ms"]) == (51.0, 95.0)
 
 
+def test_option_recall_counts_an_any_group_once(checker: Corpus) -> None:
+    expect = {"options_all": ["TDXD"], "options_any": ["SG", "PYRO"]}
+    both = _answer(recommendations=(_option("trastuzumab deruxtecan (T-DXd)"), _option("pyrotinib", "consider")))
+    one = _answer(recommendations=(_option("trastuzumab emtansine (T-DM1)"), _option("sacituzumab govitecan")))
+    scores = [_score(expect, both, checker), _score(expect, one, checker)]
+    assert [(s.options_expected, s.options_found) for s in scores] == [(2, 2), (2, 1)]
+    assert summarise(scores)["option_recall"] == pytest.approx(3 / 4)
+
+
+def test_a_metric_with_nothing_to_count_is_none_not_zero_or_one(checker: Corpus) -> None:
+    figures = summarise([_score({}, _answer(kind="fact", text="No figures here."), checker)])
+    assert figures["pass_rate"] == 1.0
+    for name in ("preferred_accuracy", "option_recall", "forbidden_option_rate", "citation_precision",
+                 "citation_recall", "evidence_level_accuracy", "clarification_accuracy", "refusal_accuracy",
+                 "quote_faithfulness", "number_faithfulness"):
+        assert figures[name] is None, name
+
+
+def test_groups_are_micro_averaged_per_file_kind_and_split(checker: Corpus) -> None:
+    """A group's figure is its summed counts, not the mean of its cases' ratios."""
+    def scored(file: str, split: str, expect: dict[str, Any], answer: Answer) -> CaseScore:
+        case = EvalCase(id=f"{file}-{len(answer.citations)}", turns=("q",), expect=Expect.model_validate(expect))
+        return score_case(case, answer, 1.0, ALIASES, checker, file=file, split=split)
+
+    one_of_one = _answer(kind="fact", citations=(_citation("1", 7, DB03),))
+    one_of_three = _answer(kind="fact", citations=(
+        _citation("1", 7, DB03), _citation("2", 10, DB03.replace("0.28", "0.82")),
+        _citation("3", 12, DB03.replace("0.28", "0.83"))))
+    scores = [scored("a.jsonl", "dev", {"kind": "fact", "refs_all": [7]}, one_of_one),
+              scored("a.jsonl", "dev", {"kind": "fact", "refs_all": [7]}, one_of_three),
+              scored("h.jsonl", "holdout", {"kind": "recommendation"}, one_of_one)]
+    by_file, by_kind, by_split = group(scores, "file"), group(scores, "kind"), group(scores, "split")
+    assert list(by_file) == ["a.jsonl", "h.jsonl"]
+    # quotes: 1 of 1 and 1 of 3 verbatim -> 2/4 (the mean of the two ratios would be 2/3)
+    assert by_file["a.jsonl"]["quote_faithfulness"] == pytest.approx(2 / 4)
+    # cited refs in the key: 1 of 1 and 1 of 3 -> 2/4
+    assert by_file["a.jsonl"]["citation_precision_key"] == pytest.approx(2 / 4)
+    assert (by_file["a.jsonl"]["n"], by_file["a.jsonl"]["pass_rate"]) == (2, 1.0)
+    assert (by_kind["recommendation"]["n"], by_kind["recommendation"]["pass_rate"]) == (1, 0.0)
+    assert by_split["dev"] == by_file["a.jsonl"]
+    assert by_split["holdout"]["pass_rate"] == 0.0
+
+
+def test_retrieval_figures_are_means_over_questions() -> None:
+    scores = [score_ranking("Q1", "f", "k", ["a"], [["a"]]),
+              score_ranking("Q2", "f", "k", ["a", "b"], [["x"], ["a"]])]
+    figures = summarise_retrieval(scores)
+    assert figures["n"] == 2
+    assert figures["recall_at_1"] == pytest.approx((1 + 0) / 2)
+    assert figures["recall_at_5"] == pytest.approx((1 + 0.5) / 2)
+    assert figures["mrr"] == pytest.approx((1 + 0.5) / 2)
+    assert summarise_retrieval([])["recall_at_5"] is None
+
+
 def test_recall_at_k_mrr_and_ndcg_of_a_ranking() -> None:
     # labelled a, b; ranked: x, [a, y] (one naive chunk covering two passages), z, b
     score = score_ranking("Q", "f", "k", ["a", "b"], [["x"], ["a", "y"], ["z"], ["b"]])
@@ -259,6 +321,18 @@ def test_compare_lists_improved_and_regressed_cases(small_run: tuple[dict[str, A
     assert comparison["metrics"]["pass_rate"]["change"] == "better"
 
 
+def test_compare_judges_each_metric_as_the_report_prints_it() -> None:
+    def run(refusal: float, pass_rate: float, p95: float) -> dict[str, Any]:
+        dev = {"refusal_accuracy": refusal, "pass_rate": pass_rate, "latency_p95_ms": p95}
+        return {"meta": {}, "systems": {"assistant": {"by_split": {"dev": dev}, "summary": dev}}, "cases": []}
+
+    metrics = compare(run(0.98214, 0.95, 120.0), run(0.98245, 0.99, 100.0))["metrics"]
+    assert metrics["refusal_accuracy"]["change"] == "same"  # 98.2% and 98.2%
+    assert metrics["pass_rate"]["change"] == "better"
+    assert metrics["latency_p95_ms"]["change"] == "better"  # lower is better
+    assert compare(run(0.5, 0.99, 100.0), run(0.5, 0.95, 100.04))["metrics"]["pass_rate"]["change"] == "worse"
+
+
 def test_the_gate_names_each_missed_threshold(small_run: tuple[dict[str, Any], Any]) -> None:
     result, _ = small_run
     assert check_thresholds(result, {"metrics": {"pass_rate": 0.6}, "t.jsonl": 0.6}) == []
@@ -266,6 +340,23 @@ def test_the_gate_names_each_missed_threshold(small_run: tuple[dict[str, Any], A
     assert len(missed) == 2
     assert missed[0].startswith("pass_rate 0.6667 on the committed cases misses the threshold 0.95")
     assert "t.jsonl pass rate 0.6667 is below its threshold 0.9" in missed[1]
+
+
+def _splits(dev: float, holdout: float, forbidden: float = 0.0) -> dict[str, Any]:
+    figures = {"dev": {"pass_rate": dev, "forbidden_option_rate": forbidden}, "holdout": {"pass_rate": holdout}}
+    return {"systems": {"assistant": {"by_split": figures, "by_file": {}}}}
+
+
+def test_the_gate_bounds_the_holdout_gap_and_lower_is_better_metrics() -> None:
+    committed = json.loads((Path(__file__).parents[1] / "evals" / "thresholds.json").read_text())
+    gap = committed["holdout_max_gap"]
+    assert gap == 0.05
+    assert check_thresholds(_splits(0.99, 0.941), {"holdout_max_gap": gap}) == []
+    missed = check_thresholds(_splits(0.99, 0.939), {"holdout_max_gap": gap})
+    assert missed == ["holdout pass rate 0.9390 is 5.1 points below the committed cases' 0.9900 (allowed 5)"]
+    assert check_thresholds(_splits(0.99, 0.5), {}) == []  # no gap in the file: not checked
+    assert check_thresholds(_splits(1.0, 1.0, forbidden=0.01), {"metrics": {"forbidden_option_rate": 0.0}}) == [
+        "forbidden_option_rate 0.0100 on the committed cases misses the threshold 0.0"]
 
 
 def test_grading_round_trip(small_run: tuple[dict[str, Any], Any], tmp_path: Path) -> None:
