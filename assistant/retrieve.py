@@ -35,6 +35,11 @@ _STOPWORDS = frozenset(
 _ENGLISH_NAMES = frozenset({"maintain", "curb", "ascent", "emerald", "daisy", "begonia"})
 _TRIAL_CONTEXT = frozenset({"trial", "trials", "study", "studies", "pfs", "os", "orr", "hr", "endpoint", "arm", "arms", "cohort"})
 _STEMMER = Stemmer.Stemmer("english")
+# Vocabulary kinds whose terms are spellings of one specific thing (a HER2 or hormone status, a drug's
+# generic, brand and code names). Classes and broader concepts ("HER2-directed therapy" for "targeted
+# therapy", "HER2 blockade") are left as written: their names would put the same generic words into
+# many keys (measured: reading every kind as concepts cost a question on two seen sets).
+_KEY_CONCEPTS = frozenset({"finding", "drug"})
 _TOKEN = re.compile(r"\d+(?:\.\d+)+|[a-z0-9]+(?:[-/][a-z0-9]+)*\+?")
 
 
@@ -96,10 +101,10 @@ class Retriever:
 
     def __post_init__(self) -> None:
         self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
-        # Keys are written in clinicians' many spellings of one concept ("ERBB2-amplified", "HER2+"); a
-        # spelling only a few keys use would be rare among keys and pull every question that uses it to
-        # those few passages. Keys and the query are read as concepts on this view.
-        self._key_tokens = [lexical_tokens(self.in_concepts(key.text)) for key in self.index.keys]
+        # Keys are written in clinicians' many spellings of one thing ("ERBB2-amplified", "HER2+"; "Kadcyla",
+        # "T-DM1"); a spelling only a few keys use would be rare among keys and pull every question that
+        # uses it to those few passages. Keys and the query are read as concepts on this view.
+        self._key_tokens = [lexical_tokens(self.in_concepts(key.text, _KEY_CONCEPTS)) for key in self.index.keys]
 
     @property
     def vocabulary(self) -> Vocabulary:
@@ -252,7 +257,7 @@ class Retriever:
     def _key_bm25_scores(self, query: str) -> list[float]:
         """BM25 over the keys of the query read as concepts, plus the discounted study names it adds."""
         assert self._key_bm25 is not None
-        own = lexical_tokens(self.in_concepts(query))
+        own = lexical_tokens(self.in_concepts(query, _KEY_CONCEPTS))
         added = [t for t in self.expand(query)[1] if t not in set(own)]
         scores = self._key_bm25.get_scores(own)
         if added:
@@ -269,14 +274,16 @@ class Retriever:
         text = self.in_concepts(query)
         return f"{text} ({'; '.join(names)})" if names else text
 
-    def in_concepts(self, text: str) -> str:
+    def in_concepts(self, text: str, kinds: frozenset[str] | None = None) -> str:
         """The text with each vocabulary term replaced by its concept's name ("ERBB2-amplified",
-        "HER2+" -> "HER2-positive"); words that ask (intents) stay as typed."""
+        "HER2+" -> "HER2-positive"), for the groups of the given kinds (default: all); words that ask
+        (intents) stay as typed."""
         pieces, cursor = [], 0
         for match in self.vocabulary.find(text):
             group = self.vocabulary.group(match.group)
+            keep = group.kind == "intent" or (kinds is not None and group.kind not in kinds)
             pieces.append(text[cursor:match.start])
-            pieces.append(text[match.start:match.end] if group.kind == "intent" else group.name)
+            pieces.append(text[match.start:match.end] if keep else group.name)
             cursor = match.end
         pieces.append(text[cursor:])
         return "".join(pieces)
