@@ -98,6 +98,7 @@ class Retriever:
     _chunk_tokens: list[list[str]] = field(init=False, repr=False)
     _key_tokens: list[list[str]] = field(init=False, repr=False)
     _vectors: dict[str, list[float]] = field(init=False, repr=False, default_factory=dict)
+    _last_key_scores: tuple[str, list[float]] | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self._chunk_tokens = [lexical_tokens(embedded_text(c)) for c in self.index.chunks]
@@ -255,7 +256,16 @@ class Retriever:
         return [float(x) for x in scores]
 
     def _key_bm25_scores(self, query: str) -> list[float]:
-        """BM25 over the keys of the query read as concepts, plus the discounted study names it adds."""
+        """BM25 over the keys of the query read as concepts, plus the discounted study names it adds
+        (the last query's kept: the back-matter check and the key ranking both read it)."""
+        last = self._last_key_scores
+        if last is not None and last[0] == query:
+            return last[1]
+        scores = self._score_keys(query)
+        self._last_key_scores = (query, scores)  # one assignment: safe for threads that share the retriever
+        return scores
+
+    def _score_keys(self, query: str) -> list[float]:
         assert self._key_bm25 is not None
         own = lexical_tokens(self.in_concepts(query, _KEY_CONCEPTS))
         added = [t for t in self.expand(query)[1] if t not in set(own)]
@@ -505,6 +515,10 @@ class Retriever:
         return owners & self._back_matter_passages
 
     @cached_property
+    def _title_words(self) -> dict[str, frozenset[str]]:
+        return {c.section_title or "": frozenset(lexical_tokens(c.section_title or "")) for c in self.index.chunks}
+
+    @cached_property
     def _back_matter_passages(self) -> frozenset[str]:
         return frozenset(c.passage_id for c in self.index.chunks if c.kind == "backmatter")
 
@@ -543,7 +557,7 @@ class Retriever:
         asked_back_matter = self._back_matter_keyed(query) if mode == "hybrid" else set()
         chunks = [c for c in self.index.chunks
                   if c.kind != "backmatter" or c.passage_id in asked_back_matter
-                  or asked & set(lexical_tokens(c.section_title or ""))]
+                  or asked & self._title_words[c.section_title or ""]]
         if section:
             wanted = section.strip().rstrip(".")
             chunks = [c for c in chunks if c.section and (c.section == wanted or c.section.startswith(wanted + "."))]
