@@ -191,8 +191,14 @@ class Assistant:
         tested when a result is asked ("head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is
         not the results of tucatinib's trial)."""
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
-        return last.studies or described or (
+        found = last.studies or described or (
             last.drug_studies if last.asks_result and not last.patient_words and comparison is None else ())
+        if _AFTER_PROGRESSION.search(last.text):
+            # "In DESTINY-Breast03, what did patients get after progressing on T-DXd?": the trial's own analysis of
+            # what came after it (a card "<trial>-post-progression"), not its main result
+            ids = {card.id for card in self.index.cards}
+            found = tuple(f"{s}-post-progression" if f"{s}-post-progression" in ids else s for s in found)
+        return tuple(dict.fromkeys(found))
 
     def _route(self, situation: Situation, routes: Sequence[Route] = ROUTES) -> Answer:
         route = choose(situation, routes)
@@ -634,6 +640,9 @@ _COMPARISON_WORD = re.compile(
 
 
 # drug classes: placed when an option names the class, never said to be absent (their members may be options)
+# what came after the trial's own drug: "after progression on T-DXd", "subsequent therapy", "next-line"
+_AFTER_PROGRESSION = re.compile(r"\b(?:after|post|progress\w*|pd)\W+(?:\w+\W+){0,2}(?:t-?dxd|enhertu|trastuzumab\s+deruxtecan)\b|"
+                                r"\bsubsequent[\s-]+(?:therap|treatment|line)\w*|\bnext[\s-]*line\b", re.IGNORECASE)
 _CLASSES = IMPLIED_CLASSES | {"cdk4/6 inhibitor", "immunotherapy", "parp inhibitor", "pi3k inhibitor", "akt inhibitor",
                               "taxane", "anthracycline"}
 

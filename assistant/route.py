@@ -82,6 +82,7 @@ _WHAT_ABOUT = re.compile(
     r"\bis\s+\S+(?:\s+\S+)?\s+(?:an?\s+)?(?:option|ok|okay|reasonable|appropriate|indicated)\b|\binstead\b|"
     r"\ban?\s+(?:option|alternative)\s*\?|\bswitch(?:ing)?\s+to\b|\b(?:any\s+)?(?:role|place|room)\s+for\b|"
     r"(?<!\bwhy\s)\b(?:would|will|does|could)\s+\S+(?:\s+\S+)?\s+(?:work|help)\b")
+_STUDY_SAYS = re.compile(r"\bwhat\s+(?:does|did)\b[^?]{0,80}\b(?:say|show|find|report|conclude)\w*\b")
 _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"
     r"\bhow\s+(?:strong|good|solid|robust)\s+is\s+the\s+evidence\b|\bwhat\s+level\b")
@@ -324,7 +325,7 @@ def about_studies(s: Situation) -> bool:
     asks for a result, not a choice between the two drugs."""
     if not s.studies:
         return False
-    return (Ask.STUDY_RESULT in s.asks or Ask.EXPLANATION in s.asks
+    return (Ask.STUDY_RESULT in s.asks or bool(_STUDY_SAYS.search(s.reading.text.lower())) or Ask.EXPLANATION in s.asks
             or (Ask.MEASURE in s.asks and not about_a_patient(s))
             or not (about_a_patient(s) or Ask.RECOMMENDATION in s.asks))
 

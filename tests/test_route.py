@@ -236,3 +236,20 @@ def test_a_later_turn_that_tells_the_progression_makes_the_earlier_history_progr
                                "Now PD in the liver. What second line?"])
     assert answer.kind == "recommendation"
     assert answer.recommendations[0].option.startswith("trastuzumab deruxtecan")
+
+
+@pytest.mark.parametrize("question", [
+    "DB03: what did patients go on to after progressing on Enhertu, and how did those therapies compare?",
+    "What does the DESTINY-Breast03 subsequent-therapy analysis report?"])
+def test_a_trials_analysis_of_what_came_after_its_drug_is_that_analysis(assistant: Assistant, question: str) -> None:
+    """Not DESTINY-Breast03's main result: the post-progression analysis the review reports (64/130 on T-DM1)."""
+    answer = assistant.answer([question])
+    assert answer.kind == "fact"
+    assert "64/130" in answer.text
+
+
+def test_a_trial_population_described_after_progression_on_other_drugs_keeps_the_main_result(
+        assistant: Assistant) -> None:
+    answer = assistant.answer(["DESTINY-Breast03 enrolled patients after progression on trastuzumab and a taxane: "
+                               "what was the PFS hazard ratio?"])
+    assert "0.28" in answer.text
