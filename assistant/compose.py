@@ -133,7 +133,7 @@ class _Citations:
             if found:
                 ids.append(self.reference(ref, found[0], found[1], card.name))
         if not card.refs:
-            found = self.composer.quote_naming(card, hint)
+            found = self.composer.quote_naming(card, hint) or self.composer.quote_of_claims(card)
             if found:
                 ids.append(self.passage(found[0], found[1], trial=card.name))
         return ids
@@ -209,6 +209,16 @@ class Composer:
         for passage in self.index.review.passages:
             for start, end in sentence_bounds(passage.text):
                 if card in self.retriever.named_studies(passage.text[start:end], by_drug=False):
+                    return passage, self._with_context(passage, start, end)
+        return None
+
+    def quote_of_claims(self, card: StudyCard) -> tuple[Passage, str] | None:
+        """The review sentence that states an uncited analysis's figures ("49 % (64/130)"): its own words are the
+        only source the answer can show."""
+        figures = {f for claim in card.review_claims for f in re.findall(r"\b\d+/\d+\b", claim)}
+        for passage in self.index.review.passages:
+            for start, end in sentence_bounds(passage.text):
+                if figures and any(f in passage.text[start:end] for f in figures):
                     return passage, self._with_context(passage, start, end)
         return None
 
