@@ -172,6 +172,13 @@ class Composer:
     def original(self) -> str:
         return (self.index.settings.corpus_dir / "review.txt").read_text(encoding="utf-8")
 
+    @cached_property
+    def _card_terms(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Card id -> (term, vocabulary group) of each drug its drugs and arms name, read once per process."""
+        vocabulary = self.index.vocabulary
+        return {card.id: tuple((m.term.lower(), m.group) for text in (*card.drugs, *card.arms) for m in vocabulary.find(text))
+                for card in self.index.cards}
+
     @property
     def review_title(self) -> str:
         return "Ma & Li review"
@@ -353,8 +360,8 @@ class Composer:
         def gave(card: StudyCard, names: set[str]) -> bool:
             """The card gave the drug: a vocabulary match of its drugs or arms names it ("trastuzumab" is not
             "trastuzumab deruxtecan")."""
-            return any(m.term.lower() in names or (m.group == group and therapy not in DRUG_CLASSES)
-                       for text in (*card.drugs, *card.arms) for m in vocabulary.find(text)) or any(
+            return any(term in names or (matched == group and therapy not in DRUG_CLASSES)
+                       for term, matched in self._card_terms[card.id]) or any(
                 re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", " ".join(card.drugs).lower()) for n in names)
 
         def compared_with(card: StudyCard) -> bool:  # the drug only in a comparator arm

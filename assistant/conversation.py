@@ -272,7 +272,7 @@ class Assistant:
             if any(therapy in self._drugs_of(o.spec.option) for o in decision.options) or any(
                     therapy in self._drugs_of(e.option) for e in decision.excluded):
                 continue
-            words = next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)
+            words = _asked_words(last, therapy)
             if any(words.lower() in name for name in uncovered):
                 continue  # "trastuzumab" of "trastuzumab duocarmazine": the uncovered drug is named as such
             if all(words.lower() != w.lower() for w, _ in about):
@@ -285,7 +285,7 @@ class Assistant:
         when an option names it: its members are not listed by class."""
         said: list[tuple[str, list[str], str, dict[str, object]]] = []  # (words, therapies, message, values)
         for therapy in drugs_asked(last):
-            words = next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)
+            words = _asked_words(last, therapy)
             place = next((number for number, option in enumerate(decision.options, start=1)
                           if therapy in self._drugs_of(option.spec.option)), None)
             excluded = next((e for e in decision.excluded if therapy in self._drugs_of(e.option)), None)
@@ -643,6 +643,11 @@ _COMPARISON_WORD = re.compile(
 # what came after the trial's own drug: "after progression on T-DXd", "subsequent therapy", "next-line"
 _AFTER_PROGRESSION = re.compile(r"\b(?:after|post|progress\w*|pd)\W+(?:\w+\W+){0,2}(?:t-?dxd|enhertu|trastuzumab\s+deruxtecan)\b|"
                                 r"\bsubsequent[\s-]+(?:therap|treatment|line)\w*|\bnext[\s-]*line\b", re.IGNORECASE)
+def _asked_words(last: Reading, therapy: str) -> str:
+    """The user's words for a therapy asked about ("Enhertu"), or its name when none were kept."""
+    return next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)
+
+
 _CLASSES = IMPLIED_CLASSES | {"cdk4/6 inhibitor", "immunotherapy", "parp inhibitor", "pi3k inhibitor", "akt inhibitor",
                               "taxane", "anthracycline"}
 

@@ -119,9 +119,10 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int, *, metastati
     factual = _mask(corrected, what_if_spans)
     facts, conflicts = _facts(factual, turn, lexicon, mentions, metastatic)
     facts = _verbatim(facts, corrected, alignment)
-    uncovered = tuple(Fact(value=name, words=name, turn=turn) for name in _uncovered(text, lexicon))
+    names = _uncovered(text, lexicon)
+    uncovered = tuple(Fact(value=name, words=name, turn=turn) for name in names)
     if uncovered:
-        names = [name.lower() for name in _uncovered(text, lexicon)]
+        names = [name.lower() for name in names]
         # "what about trastuzumab duocarmazine?" asks about the uncovered drug, not about trastuzumab
         therapies = tuple(t for t in facts.therapies if t.received or not any(
             t.words.lower() in name and t.words.lower() != name for name in names))
