@@ -32,6 +32,7 @@ from assistant.errors import CorpusError, InputRejected
 from assistant.index import open_index
 from assistant.ingest import load_corpus
 from assistant.ingest.mapped import sentence_bounds
+from assistant.ingest.references import citation_refs
 from assistant.registry import load_registry
 from assistant.retrieve import Mode, Retriever, check_query, lexical_tokens
 from assistant.route import (
@@ -416,20 +417,59 @@ class Assistant:
     def explaining_passages(self, query: str, limit: int = 2) -> list[tuple[Passage, str]]:
         """The few sentences that answer, from the passages retrieval ranks best.
 
-        Sentences are scored by the rare words they share with the question and by whether they
-        have the shape of an answer to its kind of question (a cause for "why", a place for "where").
+        Sentences are scored by the rare words and concepts they share with the question, by their
+        meaning, by their passage's place in the search, and by whether they have the shape of an
+        answer to the relation the question asks about (an order for "which first", a difference for
+        "X vs Y", a cause for "why", a study for "what is the evidence", a gap for "is there any
+        data"). A quote that states a study's result without naming it starts at the sentence that
+        cites the study, so the answer rests on it (and carries its evidence level).
         """
+        candidates = self._scored_sentences(query)
+        if candidates and candidates[0][2].kind == "perspective":
+            # A Perspective is the review's conclusion; its grounds (the trials, the figures) are in the
+            # paragraphs of its own section, which the second quote should come from when they answer too.
+            section = candidates[0][2].section
+            grounds = [(score + (_RELATION_BONUS if p.section == section and p.kind != "perspective" else 0.0),
+                        position, p, start, end) for score, position, p, start, end in candidates[1:]]
+            candidates = [candidates[0], *sorted(grounds, key=lambda c: (-c[0], c[2].id, -c[1]))]
+        spans: dict[str, tuple[Passage, int, int]] = {}  # one contiguous span per passage, in best-first order
+        for picked, (score, _, passage, start, end) in enumerate(candidates[:limit + 1]):
+            if picked and score < 0.6 * candidates[0][0]:
+                break
+            known = spans.get(passage.id)
+            if known is None:
+                if picked == limit:  # one more sentence only when it joins a quote already chosen
+                    break
+                spans[passage.id] = (passage, start, end)
+            elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
+                # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
+                spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
+        relations = _relations(query)
+        if _CAUSE in relations:  # "why": the cause often follows the sentence that restates the question
+            for passage_id, (passage, start, end) in spans.items():
+                following = next(((s, e) for s, e in sentence_bounds(passage.text) if s >= end), None)
+                if following and _CAUSE.search(passage.text[following[0]:following[1]]):
+                    spans[passage_id] = (passage, start, following[1])
+        return [(passage, self.composer.expand_quote(passage, *_from_citing_sentence(passage, *_to_results(passage, start, end))))
+                for passage, start, end in spans.values()]
+
+    def _scored_sentences(self, query: str) -> list[tuple[float, int, Passage, int, int]]:
+        """(score, -position, passage, start, end) of the candidate sentences, best first."""
         weights = self.retriever.term_weights(query)
-        cue = _answer_cue(query)
-        meaning = self.retriever.sentence_similarities(query)
+        relations = _relations(query)
+        # every sentence's meaning, not only the closest few: a sentence just outside them would lose
+        # several points to one inside for a hair's difference in cosine
+        meaning = self.retriever.sentence_similarities(query, len(self.index.sentence_vectors.ids))
         ranks = {r.passage_id: rank for rank, r in enumerate(self.retriever.search(query, 6))}
         for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
             ranks.setdefault(result.passage_id, rank)
         vocabulary = self.index.vocabulary
-        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
+        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind in {"concept", "finding"}}
         rarity = self.retriever.concept_idf
-        for passage_id, _, _ in meaning:
+        closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
+        for (passage_id, _, _), _ in closest:
             ranks.setdefault(passage_id, 6)
+        measures = _asked_measures(query)
         # The abstract restates the body in general words; an explanation quotes the body, where the
         # detail and the citations are, unless the gist is what was asked for.
         skipped = {"backmatter", "title"} if "asks for a summary" in self.retriever.intents(query) \
@@ -443,30 +483,19 @@ class Assistant:
                 sentence = passage.text[start:end]
                 shared = sum(weights.get(t, 0.0) for t in set(lexical_tokens(sentence)))
                 similar = meaning.get((passage_id, start, end), 0.0)
-                if shared <= 0 and similar <= 0:
+                if shared <= 0 and similar <= 0.2:
                     continue
-                bonus = 3.0 if cue and cue.search(sentence) else 0.0
+                # a study cited where the evidence is asked for counts twice: the answer rests on it
+                bonus = sum(_RELATION_BONUS * (2 if shape is _EVIDENCE else 1) for shape in relations if shape.search(sentence))
                 # the question's own concept, phrase and all ("cross-resistance"), weighs as much as its rarity
                 bonus += sum(rarity.get(group, 0.0) for group in self._concepts(passage_id, start, end) if group in asked)
-                score = shared + bonus + 0.4 * (6 - rank) + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2)
+                if measures and _states_measures(sentence, measures):  # "give PFS and OS HRs": the figures
+                    bonus += _RELATION_BONUS
+                score = (shared + bonus + _RANK_WEIGHT * (6 - rank)
+                         + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2))
                 candidates.append((score, -position, passage, start, end))
         candidates.sort(key=lambda c: (-c[0], c[2].id, -c[1]))
-        spans: dict[str, tuple[Passage, int, int]] = {}  # one contiguous span per passage, in best-first order
-        for picked, (score, _, passage, start, end) in enumerate(candidates[:limit]):
-            if picked and score < 0.6 * candidates[0][0]:
-                break
-            known = spans.get(passage.id)
-            if known is None:
-                spans[passage.id] = (passage, start, end)
-            elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
-                # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
-                spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
-        if cue is _CAUSE:  # "why": the cause often follows the sentence that restates the question
-            for passage_id, (passage, start, end) in spans.items():
-                following = next(((s, e) for s, e in sentence_bounds(passage.text) if s >= end), None)
-                if following and cue.search(passage.text[following[0]:following[1]]):
-                    spans[passage_id] = (passage, start, following[1])
-        return [(passage, self.composer.expand_quote(passage, start, end)) for passage, start, end in spans.values()]
+        return candidates
 
 
 _DEFINE = re.compile(
@@ -545,6 +574,75 @@ def _answer_cue(query: str) -> re.Pattern[str] | None:
         if question.search(query):
             return cue
     return None
+
+
+_EVIDENCE = re.compile(  # the shape of an answer to "what is the evidence?": a study it cites
+    r"\[\d+\]", re.I)
+_DIFFERENCE = re.compile(  # the shape of an answer to "X vs Y?", "does it depend on X?": a difference, or none
+    r"\b(?:compared|than|vs\.?|versus|differen\w*|differ|both|regardless|irrespective|no\s+significant|superior|"
+    r"inferior|better|distinguish\w*|divided|classify\w*|whether)\b", re.I)
+_RELATION_CUES = [
+    (re.compile(r"\b(?:evidence|data|trials?|stud(?:y|ies)|show(?:s|ed)?|support\w*|hrs?|hazard|results?)\b", re.I),
+     _EVIDENCE),
+    (re.compile(r"\bvs\.?\b|\bversus\b|\bover\b|\bcompar\w*|\bbetter\b|\bworse\b|\bdiffer\w*|\bdepends?\s+on\b"
+                r"|\bsplit\b|\bseparat\w*|\bdistinguish\w*|\brather\s+than\b|\binstead\s+of\b|\bequivalent\b", re.I),
+     _DIFFERENCE),
+]
+_RELATION_BONUS = 3.0  # a sentence with the shape of the asked relation: about one rare shared word
+_RANK_WEIGHT = 0.6  # per place in the search's first six: the passages, not only the words, decide
+_MEASURES = {
+    "pfs": re.compile(r"\b(?:pfs|progression[\s-]*free)\b", re.I),
+    "os": re.compile(r"\b(?:os|overall\s+survival)\b", re.I),
+    "hr": re.compile(r"\b(?:hrs?|hazard\s+ratios?)\b(?!\s*[+-]|\s*(?:positive|negative))", re.I),
+    "orr": re.compile(r"\b(?:orr|objective\s+response|response\s+rate)\b", re.I),
+}
+
+
+def _relations(query: str) -> list[re.Pattern[str]]:
+    """The shapes of answer a question asks for: each relation it names (an order, a difference, a cause,
+    a study, a gap in the evidence), the first matching row of _CUES and every row of _RELATION_CUES."""
+    shapes = [cue] if (cue := _answer_cue(query)) else []
+    shapes += [shape for question, shape in _RELATION_CUES if question.search(query) and shape not in shapes]
+    return shapes
+
+
+def _asked_measures(query: str) -> list[re.Pattern[str]]:
+    """The outcome measures a question asks figures for ("give PFS and OS HRs")."""
+    return [pattern for pattern in _MEASURES.values() if pattern.search(query)]
+
+
+def _states_measures(sentence: str, measures: Sequence[re.Pattern[str]]) -> bool:
+    """A sentence that gives a figure for one of the measures asked."""
+    return bool(re.search(r"\d", sentence)) and any(m.search(sentence) for m in measures)
+
+
+_INTRODUCES = re.compile(  # a sentence that says what a study set out to do, not what it found
+    r"\b(?:explored|analy[sz]ed|investigated|evaluated|enrolled|compared|assessed|aimed|designed)\b", re.I)
+_FOUND = re.compile(r"\b(?:results?|showed|shown|demonstrated|found|improved?|prolong\w*|reduced?)\b", re.I)
+
+
+def _to_results(passage: Passage, start: int, end: int, reach: int = 2) -> tuple[int, int]:
+    """A span ending on a sentence that only introduces a study ("ASCENT study [10] explored ...") runs
+    on to the sentence, within `reach`, that gives its results ("The results showed ... HR = 0.43")."""
+    bounds = sentence_bounds(passage.text)
+    last = next((b for b in reversed(bounds) if b[1] <= end + 1 and b[0] < end), None)
+    if last is None or not _INTRODUCES.search(passage.text[last[0]:last[1]]) or _FOUND.search(passage.text[last[0]:last[1]]):
+        return start, end
+    for s, e in [b for b in bounds if b[0] >= last[1]][:reach]:
+        if _FOUND.search(passage.text[s:e]):
+            return start, e
+    return start, end
+
+
+def _from_citing_sentence(passage: Passage, start: int, end: int, reach: int = 3) -> tuple[int, int]:
+    """A span that cites no study but follows, within `reach` sentences, one that does ("The results
+    showed ... From these real-world data ..." after "MD Anderson [38] analyzed ...") starts there: the
+    quote then names what it rests on."""
+    if citation_refs(passage.text[start:end], 10_000):
+        return start, end
+    before = [b for b in sentence_bounds(passage.text) if b[1] <= start][-reach:]
+    citing = [b for b in before if citation_refs(passage.text[b[0]:b[1]], 10_000)]
+    return (citing[-1][0], end) if citing else (start, end)
 
 
 def load_provenance(path: Path) -> dict[str, object]:
