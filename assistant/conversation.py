@@ -325,6 +325,11 @@ class Assistant:
             definitions = [(card, str(getattr(card, e.card.field))) for e in entries if e.card
                            for card in self.index.cards if card.id == e.card.id]
             return self.composer.explanation(last.text, facts, quotes, definitions)
+        if not studies and comparison is None and self.retriever.retrieve(last.text, 1).weak:
+            # No passage key is near the question: the nearest sentences would answer something else, so
+            # the answer says the review may not address it and what the review does cover.
+            answer = self.composer.explanation(last.text, facts, [])
+            return answer.model_copy(update={"text": f"{answer.text.rstrip()}\n\n{self.questions['covers']}"})
         passages = self.explaining_passages(last.text)
         if not passages and not studies:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)

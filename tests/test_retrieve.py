@@ -168,3 +168,33 @@ def test_a_question_the_review_does_not_address_is_marked_weak(retriever) -> Non
 def test_search_is_retrieve_without_the_signal(retriever) -> None:  # type: ignore[no-untyped-def]
     query = "trastuzumab deruxtecan in HER2-low disease"
     assert retriever.search(query, 5) == list(retriever.retrieve(query, 5).passages)
+
+
+# Explanations quote what retrieval finds: the sentences chosen for the relation the question asks about.
+
+def test_a_weak_explanation_says_the_review_may_not_cover_it_and_quotes_nothing(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["What OS benefit did CLEOPATRA show for pertuzumab?"])
+    assert answer.kind == "explanation"
+    assert "may not be covered by the review" in answer.text
+    assert "The review covers:" in answer.text
+    assert answer.citations == ()
+
+
+def test_an_order_question_quotes_the_sequencing_data_from_the_study_it_rests_on(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["HER2-low mBC - does the sequence matter, SG then T-DXd or T-DXd then SG?"])
+    assert answer.kind == "explanation"
+    assert "[38]" in answer.text
+    assert "MD Anderson" in answer.text  # the citing sentence opens the quote
+
+
+def test_a_study_that_only_introduces_itself_is_quoted_with_its_results(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["What evidence supports sacituzumab in previously treated metastatic TNBC? PFS and OS HRs?"])
+    assert "ASCENT" in answer.text
+    assert "0.43" in answer.text
+    assert "0.51" in answer.text
+    assert answer.evidence_level == "I"
+
+
+def test_asked_for_evidence_a_perspective_is_followed_by_the_trial_of_its_section(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["Does local treatment help in oligoprogression on an ADC? which evidence?"])
+    assert "CURB" in answer.text
