@@ -134,6 +134,11 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int, *, metastati
         supposed = [m.model_copy(update={"categories": tuple(c for c in m.categories if c != "HYPOTHETICAL")})
                     for m in mentions]  # in a what-if sentence the hypothetical is the patient to answer for
         what_if = _verbatim(_facts(_mask(corrected, others), turn, lexicon, supposed)[0], corrected, alignment)
+        # "what if she had brain mets: would tucatinib then be preferred over T-DXd?" asks about both drugs for her too
+        named = {t.therapy for t in facts.therapies}
+        asked_about = tuple(t for t in what_if.therapies if t.status == "considered" and t.therapy not in named)
+        if asked_about:
+            facts = facts.model_copy(update={"therapies": (*facts.therapies, *asked_about)})
     studies = tuple(card.id for card in lexicon.named_studies(corrected))
     groups = tuple(dict.fromkeys(m.group for m in lexicon.vocabulary.find(corrected)))
     asked = _questions(lower)
@@ -681,6 +686,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
            metastatic: bool = False) -> tuple[PatientFacts, tuple[Conflict, ...]]:
     """The facts of a text in which what is not about the patient now is blanked (same offsets)."""
     found = [m for m in found if text[m.start:m.end].strip()]  # not in a blanked sentence
+    # "her sister had ILD on Enhertu": a drug someone else had is no exposure of the patient
+    others = [m for m in found if "FAMILY" in m.categories and (m.label == REGIMEN or _is_drug(m.label, lexicon))]
+    text = _mask(text, [(m.start, m.end) for m in others])
+    found = [m for m in found if m not in others]
     text, scoped = _scoped_findings(text, found, lexicon.registry)
     lower = text.lower()
     collect = _Collector(turn)
@@ -707,7 +716,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     elif breast:
         collect.add("primary_site", "breast", text[breast.start():breast.end()])
     _read_flag(lower, text, collect, "oligoprogression", _OLIGO, _OLIGO_NOT)
-    _read_flag(lower, text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
+    # "Enhertu not reimbursed": one drug unavailable is its exposure status, not a general limit on the options
+    unavailable = [(m.start, m.start + len(_clause_from(lower, m.start))) for m in found
+                   if m.categories[:1] == ("UNAVAILABLE",) and (m.label == REGIMEN or _is_drug(m.label, lexicon))]
+    _read_flag(_mask(lower, unavailable), text, collect, "access_limited", _ACCESS, _ACCESS_NOT)
     case = bool(_PATIENT.search(lower) or lines or {"her2", "hr", "setting"} & collect.values.keys())
     exposures = {(m.start, m.end): status for m in found if (status := _exposure(m, text, lexicon)) is not None}
     exposures = _coordinated(text, found, exposures, lexicon)
@@ -1026,8 +1038,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for t in explicit if t != "adc")
                 continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
-            if progressed and not pretreated and _GIVEN_EARLY.search(before) and not _RELAPSE_WORD.search(
-                    lower[sentence[0]:sentence[1]]):
+            if progressed and not pretreated and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
+                    lower[sentence[0]:sentence[1]])) and not _RELAPSE_WORD.search(lower[sentence[0]:sentence[1]]):
                 # "residual disease after neoadjuvant THP": a course given for early disease, not a failed line
                 facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
                                          turn=turn, status="completed", sentence=said, implied=_implied(t, i))
@@ -1051,16 +1063,32 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 progressed, current = state == "progressed", state == "current"
             if state == "current" and _progression_on(lower, sentence, a, [m[0] for m in mentions]):
                 state, progressed = "progressed", True  # "one new liver lesion, other sites responding on T-DXd"
+            induction = state in {"progressed", "received"} and _INDUCTION.search(lower[sentence[0]:sentence[1]]) \
+                and not _MAINTAINED.search(lower[b:sentence[1]])
             facts.extend(TherapyFact(therapy=t, received=True, progressed=progressed, current=current,
                                      words=words, turn=turn, status=state, sentence=said, implied=_implied(t, i))
+                         if not (induction and t in _INDUCTION_CLASSES) else
+                         TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words, turn=turn,
+                                     status="completed", sentence=said, implied=_implied(t, i))
                          for i, t in enumerate(therapies))
     return facts
+
+
+# "6 cycles of docetaxel with HP, then HP maintenance until progression": the chemotherapy of an induction was
+# completed; the maintenance drugs carry the progression
+_INDUCTION = re.compile(r"\bmaint(?:enance\b|\b|\.)")
+_MAINTAINED = re.compile(r"^\W*(?:\w+\W+){0,1}maint")
+_INDUCTION_CLASSES = frozenset({"taxane", "anthracycline", "chemotherapy"})
+# the outcome of surgery after neoadjuvant therapy: "residual disease after 6 x TCHP", "pCR after THP"
+_SURGERY_OUTCOME = re.compile(r"\bp?cr\b|\bresidual\b|\byp\s*t|\bypt\d|\bnon[\s-]*pcr\b")
 
 
 _EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\bpd\b(?![-\s]?l1)|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
                     r"\benlarg\w*|\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s|nodules?|disease)\b")
 _RESPONDING = re.compile(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bongoing\b")
 _NO_EVENT = re.compile(r"\b(?:no|not|without|nor|never|free\s+of)\s+(?:\w+\s+){0,2}$")
+# an event that a treatment was given for, or one supposed: not a progression on the drug of the sentence
+_NOT_ON_IT = re.compile(r"\b(?:for|if|when|whether|unless|should|once)\s+(?:\w+\s+){0,3}$")
 _ELSEWHERE = re.compile(r"[\s,]+(?:on|after|through|despite|following|post)\b")
 
 
@@ -1071,6 +1099,8 @@ def _progression_on(lower: str, sentence: tuple[int, int], position: int, drugs:
     for event in _EVENT.finditer(lower, sentence[0], sentence[1]):
         if _NO_EVENT.search(lower, max(sentence[0], event.start() - 30), event.start()):
             continue  # "still responding, no PD"
+        if _NOT_ON_IT.search(lower, max(sentence[0], event.start() - 40), event.start()):
+            continue  # "started for progressive brain mets", "what if she developed oligoprogression?"
         first = min((d for d in drugs if d >= event.end()), default=None)
         if _ELSEWHERE.match(lower, event.end()) and first is not None and first != position:
             continue
@@ -1107,10 +1137,11 @@ def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, in
     """Regimen abbreviations outside the drug names found: "THP", "TCHP", "EC", "AI", "H + chemo"."""
     found = []
     for regimen in _REGIMEN.finditer(text):
-        word = regimen.group(1).lower()
-        if word == "hp" or (word == "ai" and not regimen.group(1).isupper()):
+        written = regimen.group(1)
+        word = written.lower()
+        if word == "hp" or (word == "ai" and not written.isupper()):
             continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
-        if word in {"th", "ac", "ec", "h"} and not regimen.group(1).isupper():
+        if word in {"th", "ac", "ec", "h"} and not written.isupper():
             continue
         if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5]):
             continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
@@ -1263,6 +1294,12 @@ def _sentence_of(text: str, position: int) -> str:
     return ""
 
 
+def _clause_from(text: str, position: int) -> str:
+    """The text from a position to the end of its clause (a comma, a stop, a semicolon)."""
+    end = re.search(r"[,.;!?\n]|\s(?:but|and|so|as|because)\s", text[position:])
+    return text[position:position + end.start()] if end else text[position:]
+
+
 def _sentence_before(text: str, position: int) -> str:
     previous = ""
     for match in re.finditer(r"[^.;!?\n]+", text):
@@ -1276,6 +1313,11 @@ def _status_at(exposures: dict[tuple[int, int], Exposure], start: int, end: int)
     return next((status for (a, b), status in exposures.items() if a < end and start < b), None)
 
 
+# a course started and then stopped in the same sentence: the stop is how it stands
+_LATER_STOP = re.compile(r"[^.;!?\n]*?\b(?:but|then|and)\s+(?:was\s+|were\s+|it\s+was\s+|they\s+were\s+|had\s+to\s+be\s+|"
+                         r"has\s+been\s+|have\s+been\s+)?(?:stopped|discontinued|ceased|halted|abandoned|withdrawn|d/c'?d)\b")
+
+
 def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     """A drug mention's status from its nearest scope cue, by the registry's table; None when no cue."""
     try:
@@ -1287,7 +1329,10 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     past = "HISTORICAL" in mention.categories  # "Enhertu wasn't available back then": it is now
     end = re.search(r"[.;!?\n]", text[mention.end:])
     asked = end is not None and end.group(0) == "?"  # "stop Enhertu?" asks; it does not say she stopped
-    for category in mention.categories:
+    categories = list(mention.categories)
+    if categories[:1] == ["CURRENT"] and _LATER_STOP.match(text, mention.end):
+        categories.insert(0, "STOPPED")  # "started tucatinib/trastuzumab/cape but stopped after 6 weeks": how it ended
+    for category in categories:
         if asked and category in {"STOPPED", "COMPLETED"}:
             return "considered"
         if past and category in {"UNAVAILABLE", "CONSIDERED"}:

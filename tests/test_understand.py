@@ -555,3 +555,82 @@ def test_her2_in_a_what_if_with_a_verb(lexicon: Lexicon) -> None:
     reading = _read("What if her HER2 were 1+ instead?", lexicon)
     assert reading.what_if is not None
     assert reading.what_if.value("her2") == "low"
+
+
+# --- classes clinicians' conversations failed on: each in the reported wording and in others --------------
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [  # a drug said to be available or approved is an option, not a treatment she had
+     ("HER2-low mBC after 2 lines of chemo. Trodelvy is approved here. Next?", "sacituzumab govitecan", "considered"),
+     ("HR+ HER2-low mBC after palbociclib. Capivasertib is licensed here now.", "akt inhibitor", "considered"),
+     ("HER2+ mBC post THP. Enhertu is available at our centre.", "trastuzumab deruxtecan", "considered"),
+     # ruled out for a condition: contraindicated, never an ADC she had
+     ("HER2-low mBC, PD on capecitabine. T-DXd is off the table because of pulmonary fibrosis. Options?",
+      "trastuzumab deruxtecan", "contraindicated"),
+     ("Anthracyclines are out given her cumulative dose. HER2-negative mBC.", "anthracycline", "contraindicated"),
+     ("I would not give her neratinib: she has Crohn's disease with chronic diarrhoea.", "neratinib", "contraindicated"),
+     # a course started and then stopped for a side effect, the disease not progressing
+     ("HER2+ mBC: started tucatinib/trastuzumab/cape but stopped after 6 wks for G3 diarrhoea (disease was stable, not PD).",
+      "tucatinib", "stopped_toxicity"),
+     ("HER2+ mBC: began T-DM1 in May and then it was discontinued for grade 3 thrombocytopenia, no progression.",
+      "trastuzumab emtansine", "stopped_toxicity"),
+     # what comes next, or after a date, is planned
+     ("mTNBC, PD-L1 neg, post 2 lines, SG next? ECOG 1.", "sacituzumab govitecan", "considered"),
+     ("HER2+ mBC; T-DM1 stopped for thrombocytopenia. T-DXd next as 3L.", "trastuzumab deruxtecan", "considered"),
+     ("Contraception counselled before starting T-DXd. HER2-low mBC.", "trastuzumab deruxtecan", "considered"),
+     ("Adjuvant docetaxel and trastuzumab started 2 weeks ago; tamoxifen to follow.", "endocrine therapy", "considered"),
+     ("Residual disease after neoadjuvant THP; she switched to trastuzumab to complete a year.", "trastuzumab", "current"),
+     # the reason a course was started is not a progression on it; nor is a supposed one
+     ("HER2+ mBC. Tucatinib/cape/trastuzumab started in May for progressive brain mets, now on cycle 6.",
+      "tucatinib", "current"),
+     ("She is on T-DXd: what would you do if she developed oligoprogression?", "trastuzumab deruxtecan", "current"),
+     # the outcome of surgery after a neoadjuvant course; the chemotherapy of an induction before maintenance
+     ("No pCR: 1.2 cm residual IDC with 2 positive nodes after 6 x TCHP.", "pertuzumab", "completed"),
+     ("Phesgo maintenance every 3 weeks since 2022 after 6 cycles of docetaxel. HER2-positive mBC.", "taxane",
+      "completed"),
+     ("She had 6 cycles of docetaxel with HP, then HP maintenance until liver progression.", "trastuzumab", "progressed"),
+     ],
+)
+def test_reported_exposure_classes_in_other_wordings(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert {t.therapy: t.status for t in _read(text, lexicon).facts.therapies}[drug] == status
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["HER2+ mBC. Her SISTER had ILD on Enhertu; pt herself no lung disease. PD on THP, next?",
+     "HER2-low mBC after chemo. Her mother was treated with Kadcyla and T-DXd for her own cancer.",
+     "HR+ HER2-low mBC. Her aunt developed fatal pneumonitis on trastuzumab deruxtecan."],
+)
+def test_a_relatives_drugs_and_findings_are_not_the_patients(lexicon: Lexicon, text: str) -> None:
+    facts = _read(text, lexicon).facts
+    assert not {"trastuzumab deruxtecan", "trastuzumab emtansine"} & {t.therapy for t in facts.therapies}
+    assert facts.value("ild") in (None, "none")
+
+
+@pytest.mark.parametrize(
+    ("text", "limited"),
+    [("HER2+ mBC after THP; Enhertu not reimbursed. Next?", None),
+     ("HER2+ mBC after THP; T-DXd isn't available at this hospital.", None),
+     ("HER2+ mBC after THP; she cannot afford the newer drugs. Next?", True),
+     ("HER2+ mBC after THP, in a low-resource setting. Next?", True)],
+)
+def test_one_drug_out_of_reach_is_its_status_not_a_general_limit(lexicon: Lexicon, text: str,
+                                                                 limited: bool | None) -> None:
+    """access_limited is a general statement about cost or access (docs/fact-types.md); one drug unavailable is
+    that drug's exposure status."""
+    assert _read(text, lexicon).facts.value("access_limited") == limited
+
+
+@pytest.mark.parametrize("text", ["HER2+ mBC on HD 3x/wk (ESRD). PD on THP.",
+                                  "HER2-low mBC, end-stage kidney disease, on haemodialysis.",
+                                  "ESRD on dialysis; HR+ HER2-low mBC after palbociclib."])
+def test_dialysis_and_end_stage_kidney_disease_are_renal_impairment(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).facts.value("renal_impairment") is True
+
+
+def test_a_drug_asked_about_in_a_what_if_is_asked_about_for_her_too(lexicon: Lexicon) -> None:
+    reading = _read("What if she had brain mets: would tucatinib then be preferred over T-DXd?", lexicon)
+    statuses = {t.therapy: t.status for t in reading.facts.therapies}
+    assert statuses == {"tucatinib": "considered", "trastuzumab deruxtecan": "considered"}
+    assert reading.facts.value("brain_mets") is None
