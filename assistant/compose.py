@@ -481,20 +481,22 @@ class Composer:
 
     def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
                       covers: Iterable[str] = (), notes: Sequence[str] = (), about: Sequence[tuple[str, str]] = (),
-                      query: str = "") -> Answer:
+                      query: str = "", warnings: Sequence[str] = ()) -> Answer:
         """Questions back; `notes`: what the message held beside the question (ignored instructions, dosing);
-        `about`: drugs asked about, with what the review and its studies say of each while the case is incomplete."""
+        `about`: drugs asked about, with what the review and its studies say of each while the case is incomplete;
+        `warnings`: the safety states the conversation holds, said before the questions."""
         citations = _Citations(self)
         said_about = [(md(words), *self.review_on(words, therapy, query, citations)) for words, therapy in about]
         text = self._render("clarification.md.j2", questions=questions, conflicts=conflicts,
                             patient=describe_patient(facts, self.registry), covers=list(covers), notes=notes,
-                            about=said_about)
+                            about=said_about, warnings=warnings)
         record = patient_record(facts, self.registry)
         if conflicts:
             record["conflicts"] = [c.model_dump() for c in conflicts]
         follow_up = tuple(questions) or tuple(
             f"Which is right for {c.fact.replace('_', ' ')}: \"{c.first}\" or \"{c.second}\"?" for c in conflicts)
-        return self.answer("clarification", text, follow_up=follow_up, patient=record, citations=tuple(citations.items))
+        return self.answer("clarification", text, follow_up=follow_up, patient=record, citations=tuple(citations.items),
+                           warnings=tuple(warnings))
 
     def out_of_scope(self, reason: str, facts: PatientFacts, detail: str | None = None,
                      warnings: Sequence[str] = ()) -> Answer:

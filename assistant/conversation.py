@@ -193,7 +193,7 @@ class Assistant:
         not the results of tucatinib's trial)."""
         described = self._described_study(last) if (last.asks_result or last.measures) else ()
         found = last.studies or described or (
-            last.drug_studies if last.asks_result and not last.patient_words and comparison is None else ())
+            last.drug_studies if (last.asks_result or last.measures) and not last.patient_words and comparison is None else ())
         if _AFTER_PROGRESSION.search(last.text):
             # "In DESTINY-Breast03, what did patients get after progressing on T-DXd?": the trial's own analysis of
             # what came after it (a card "<trial>-post-progression"), not its main result
@@ -218,17 +218,17 @@ class Assistant:
             "explain_studies": lambda s, r: self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)),
             "ask_patient": lambda s, r: self.composer.clarification(
                 [self.questions[n] for n in ("her2", "setting", "prior")], s.facts, covers=[self.questions["covers"]],
-                notes=self._notes(s)),
+                notes=self._notes(s), warnings=self._warnings(s)),
             "explain": lambda s, r: self._explain(s.reading, s.facts, s.comparison),
             "recommend": lambda s, r: self._route(s, OUTCOMES),
             "ask_conflicts": lambda s, r: self.composer.clarification([], s.facts, conflicts=s.reading.conflicts,
-                                                                      notes=self._notes(s)),
+                                                                      notes=self._notes(s), warnings=self._warnings(s)),
             "not_covered": lambda s, r: self.composer.not_covered(
                 next(rule for rule in self.rules if rule.id == s.decision.not_covered), s.facts, self._notes(s)),
             "recommendation": self._recommend,
             "ask_missing": lambda s, r: self.composer.clarification(
                 [self.questions[name] for name in s.decision.missing[:3] if name in self.questions], s.facts,
-                covers=[self.questions["covers"]], notes=self._notes(s),
+                covers=[self.questions["covers"]], notes=self._notes(s), warnings=self._warnings(s),
                 about=self._asked_elsewhere(s.reading, s.decision) if drug_asked(s) else (), query=s.reading.text),
             "no_recommendation": lambda s, r: self.composer.out_of_scope(self.messages["no_recommendation"], s.facts,
                                                                          self.questions["covers"]),
@@ -236,6 +236,11 @@ class Assistant:
 
     def _notes(self, situation: Situation) -> list[str]:
         return [self.messages[name] for name in notes_for(situation)]
+
+    def _warnings(self, situation: Situation) -> tuple[str, ...]:
+        """The warnings for the safety states the conversation holds: a question back or a refusal never
+        passes over a state the clinician wrote."""
+        return safety_warnings(situation.facts, self.constraints, self.composer.functions)
 
     def _why(self, situation: Situation, route: Route) -> Answer:
         assert situation.previous is not None  # the row requires an earlier answer with citations
@@ -247,8 +252,7 @@ class Assistant:
         if route.message == "other_cancer":
             reason = reason.format(what=md(situation.reading.other_cancer))
         detail = self.messages[route.detail] if route.detail else None
-        warnings = safety_warnings(situation.facts, self.constraints, self.composer.functions)
-        return self.composer.out_of_scope(reason, situation.facts, detail, warnings)
+        return self.composer.out_of_scope(reason, situation.facts, detail, self._warnings(situation))
 
     def _cards(self, studies: Sequence[str]) -> list[StudyCard]:
         return [card for card in self.index.cards if card.id in studies]

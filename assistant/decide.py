@@ -752,6 +752,13 @@ def constrain(decision: Decision, facts: PatientFacts, constraints: Constraints,
     for chosen in decision.options:
         named = drugs_of(chosen.spec.option)
         reason = _excluded(chosen, named, by_drug, constraints, state_drugs, facts)
+        examples = _examples(chosen.spec.option, drugs_of)
+        if reason is None and examples and not named - IMPLIED_CLASSES:
+            # "another ADC (e.g. sacituzumab govitecan)": a class stands for its examples; when every example is out
+            # of her reach (progressed, not available, declined), the option names nothing she can have
+            reasons = [_excluded(chosen, frozenset({drug}), by_drug, constraints, state_drugs, facts) for drug in sorted(examples)]
+            if all(r is not None for r in reasons):
+                reason = reasons[0]
         if reason is None:
             kept.append(chosen)
         else:
@@ -788,6 +795,15 @@ def decide_for(facts: PatientFacts, rules: Sequence[Rule], constraints: Constrai
     excluded = (*decision.excluded, *(e for e in after.excluded if e.option not in {x.option for x in decision.excluded}))
     return after.model_copy(update={"options": tuple(options), "excluded": excluded, "instead_of": out,
                                     "warnings": tuple(dict.fromkeys((*decision.warnings, *after.warnings)))})
+
+
+_EXAMPLES = re.compile(r"\(\s*e\.?g\.?,?\s*([^)]*)\)", re.I)
+
+
+def _examples(option: str, drugs_of: Callable[[str], frozenset[str]]) -> frozenset[str]:
+    """The drugs an option gives as examples: "(e.g. sacituzumab govitecan)"."""
+    found = _EXAMPLES.search(option)
+    return drugs_of(found.group(1)) - IMPLIED_CLASSES if found else frozenset()
 
 
 def _states(facts: PatientFacts, constraints: Constraints) -> list[tuple[SafetyState, Fact]]:

@@ -186,3 +186,17 @@ def test_destiny_breast06_criteria_not_met_keep_t_dxd_out_of_the_preferred_slot(
     t_dxd = [r for r in answer.recommendations if r.option.startswith("trastuzumab deruxtecan")]
     assert t_dxd
     assert t_dxd[0].role == "consider"
+
+
+@pytest.mark.parametrize(("message", "words"), [
+    ("HR+ HER2-low MBC, progressed on T-DXd and then on sacituzumab govitecan. What now?", "sacituzumab govitecan"),
+    ("ER+ HER2 1+ metastatic, PD on trastuzumab deruxtecan. Trodelvy is not reimbursed for her. Options?", "Trodelvy"),
+])
+def test_an_option_given_by_its_example_leaves_when_the_example_is_out_of_her_reach(
+        assistant: Assistant, message: str, words: str) -> None:
+    """ "Another ADC (e.g. sacituzumab govitecan)" after progression on SG, or with SG not reimbursed, offers
+    nothing she can have: it is not offered, with her words, and no option names SG."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert all("sacituzumab" not in r.option for r in answer.recommendations)
+    assert any("another ADC" in n.option and n.words == words for n in answer.not_offered)

@@ -88,6 +88,13 @@ def test_citation_markers_list_numbers_and_the_ci_label_are_not_numbers(checker:
     assert score.numbers == 3  # 0.28, 0.22, 0.3
 
 
+def test_locators_of_options_and_sections_are_not_numbers_but_a_claim_beside_them_is(checker: Corpus) -> None:
+    answer = _answer(kind="recommendation", text="You asked about SG: option 2 below (review section 5.2). HR 0.66 [7]",
+                     citations=(_citation("1", 7, DB03),))
+    score = _score({}, answer, checker)
+    assert score.unsupported_numbers == ("0.66",)
+
+
 # --- citations, options, levels, kinds --------------------------------------------------------
 
 

@@ -172,8 +172,9 @@ def test_a_drug_asked_about_for_a_patient_is_placed_first_in_the_recommendation(
 @pytest.mark.parametrize(
     ("turns", "words", "study", "ref"),
     [(("HER2+ mBC PD on trastuzumab + taxane, PD-L1 positive. Can I add atezolizumab to T-DM1?",), "atezolizumab", "KATE2", 23),
-     (("HR+ HER2-low mBC, PD on Ibrance. tucidinostat (HDACi) an option?",), "tucidinostat", "tucidinostat", 43),
-     (("HR+ HER2-low mBC after PD on palbociclib - switch to ribociclib?",), "ribociclib", "MAINTAIN", None),
+     (("HER2+ MBC, PD on THP, no ADC yet. Is margetuximab an option?",), "margetuximab", "SOPHIA", 30),
+     (("HR+ HER2-low mBC progressed on letrozole + palbociclib, no chemo, BRCA not tested. Would olaparib work?",),
+      "olaparib", "OlympiAD", 42),
      (("HER2-positive MBC progressed on THP. Any role for neratinib?",), "neratinib", "NALA", 29)],
 )
 def test_a_drug_no_option_names_gets_what_the_review_and_its_studies_say_of_it(
@@ -224,11 +225,29 @@ def test_a_drug_asked_about_while_a_deciding_fact_is_missing_still_gets_its_stud
 
 
 def test_a_dose_asked_for_a_patient_with_a_safety_state_keeps_the_warning(assistant: Assistant) -> None:
-    """The dose is not answered, but the state the clinician wrote is not passed over in silence."""
+    """The dose is not answered, and the question back (HR status decides) still names the state she has."""
     answer = assistant.answer(["HER2-low mBC after 1 chemo line, creatinine clearance 25 mL/min. T-DXd dose?"])
-    assert answer.kind == "out_of_scope"
+    assert answer.kind == "clarification"
+    assert assistant.messages["dosing_note"] in answer.text
     assert answer.warnings
     assert "renal" in answer.warnings[0].lower()
+    assert answer.text.startswith("**Warning:**")
+
+
+@pytest.mark.parametrize(("message", "preferred"), [
+    ("ER- HER2 3+ metastatic, PD on docetaxel/trastuzumab/pertuzumab, no ADC yet. What dose of Enhertu do you use?",
+     "trastuzumab deruxtecan (T-DXd)"),
+    ("HR+ HER2 IHC 1+ MBC, progressed on AI + palbociclib and on capecitabine. Dose of trastuzumab deruxtecan?",
+     "trastuzumab deruxtecan (T-DXd)"),
+])
+def test_a_dose_asked_in_a_message_that_describes_the_patient_gets_her_options_and_a_note(
+        assistant: Assistant, message: str, preferred: str) -> None:
+    """The clinical half is answered (the plan confirmed or questioned), the dose is a note, not an exit."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert answer.recommendations[0].option == preferred
+    assert assistant.messages["dosing_note"] in answer.text
+    assert not any(ch.isdigit() and "mg" in answer.text[i:i + 6] for i, ch in enumerate(answer.text))
 
 
 def test_a_later_turn_that_tells_the_progression_makes_the_earlier_history_progressed(assistant: Assistant) -> None:
@@ -253,3 +272,34 @@ def test_a_trial_population_described_after_progression_on_other_drugs_keeps_the
     answer = assistant.answer(["DESTINY-Breast03 enrolled patients after progression on trastuzumab and a taxane: "
                                "what was the PFS hazard ratio?"])
     assert "0.28" in answer.text
+
+
+@pytest.mark.parametrize(("message", "drug", "option", "ref"), [
+    ("HR+ HER2-low mBC, PD on Ibrance. tucidinostat (HDACi) an option?", "tucidinostat", "tucidinostat (HDAC inhibitor)", 43),
+    ("HR+ HER2-low mBC after PD on palbociclib - switch to ribociclib?", "ribociclib", "ribociclib with a switched", None),
+    ("ER+ HER2 1+ metastatic, progressed on anastrozole and abemaciclib after 20 months, one endocrine line, no chemo. "
+     "gBRCA1 carrier. What next?", None, "olaparib (PARP inhibitor", 42),
+])
+def test_the_endocrine_options_the_review_lists_after_a_cdk46_inhibitor_are_offered(
+        assistant: Assistant, message: str, drug: str | None, option: str, ref: int | None) -> None:
+    """Section 5.1 lists, after a CDK4/6 inhibitor: a PI3K, AKT or ESR1-directed drug, olaparib for BRCA, another
+    CDK4/6 inhibitor (MAINTAIN) and an HDAC inhibitor [43]; each is an option for HER2-low disease as for HER2-0."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert any(r.option.startswith(option) for r in answer.recommendations)
+    if ref is not None:
+        assert ref in {c.ref for c in answer.citations}
+    if drug is not None:
+        assert f"You asked about {drug}" in answer.text.split("\n1. ")[0]
+
+
+@pytest.mark.parametrize(("message", "ref"), [
+    ("what median PFS did margetuximab give?", 30),
+    ("Median progression-free survival with SKB264 in previously treated triple-negative disease?", 47),
+])
+def test_a_measure_asked_of_a_drug_one_study_tested_is_that_studys_result(
+        assistant: Assistant, message: str, ref: int) -> None:
+    """ "What PFS did X give?" names no trial, but only one study of the review tested X: its result, cited."""
+    answer = assistant.answer([message])
+    assert answer.kind == "fact"
+    assert ref in {c.ref for c in answer.citations}

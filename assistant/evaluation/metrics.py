@@ -20,6 +20,7 @@ from assistant.types import Answer, Frozen, Review, StudyCard
 _NUMBER = re.compile(r"(?<![\w./-])(\d+(?:\.\d+)?)(?![\w/])")
 _MARKER = re.compile(r"\[[\d,\s–-]+\]")  # citation markers such as [7] or [27, 50]
 _LIST_NUMBER = re.compile(r"^\s*\d+\.\s", flags=re.M)
+_LOCATOR = re.compile(r"\b(?:option|section)s?\s+\d+(?:\.\d+)*\b", flags=re.I)  # "(option 2 below)", "review section 5.2"
 
 
 def normalise(text: str) -> str:
@@ -80,10 +81,11 @@ def quote_refs(quote: str) -> set[int]:
 
 
 def answer_numbers(text: str) -> list[str]:
-    """The numbers an answer's text states, without citation markers, list numbering and the
-    '95% CI' label that goes with a card's interval."""
+    """The numbers an answer's text states, without citation markers, list numbering, locators ("option 2
+    below", "section 5.2") and the '95% CI' label that goes with a card's interval."""
     text = _MARKER.sub(" ", text)
     text = _LIST_NUMBER.sub(" ", text)
+    text = _LOCATOR.sub(" ", text)
     text = text.replace("95% CI", " ").replace("95 % CI", " ")
     return _NUMBER.findall(text)
 
