@@ -132,6 +132,20 @@ def test_pregnancy_leaves_no_preferred_option_and_says_why(assistant: Assistant)
     assert "pregnan" in answer.warnings[0].lower()
 
 
+@pytest.mark.parametrize("message", [
+    "HER2+ MBC after THP; now Child-Pugh C, bilirubin 4x ULN. Enhertu or Kadcyla?",
+    "ER+ HER2-low metastatic, PD on AI + palbociclib and on capecitabine, hepatic impairment with bilirubin 2.5x ULN. Next?",
+])
+def test_hepatic_impairment_leaves_no_preferred_option_and_says_why(assistant: Assistant, message: str) -> None:
+    """The review and its cards are silent on liver dysfunction: no option is preferred, each is listed for review
+    against its label, and the answer opens with the state in her words."""
+    answer = assistant.answer([message])
+    assert _preferred(answer) is None
+    assert answer.text.startswith("**Warning:**")
+    assert "hepatic" in answer.warnings[0].lower()
+    assert "no option is preferred" in answer.text.lower()
+
+
 @pytest.mark.parametrize(
     ("message", "barred"),
     [("HR+ HER2-0 mBC after AI + CDK4/6i, capecitabine and paclitaxel, now PD. Trodelvy not available here.",
