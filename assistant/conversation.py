@@ -456,9 +456,16 @@ class Assistant:
         relations = _relations(query)
         if _CAUSE in relations:  # "why": the cause often follows the sentence that restates the question
             for passage_id, (passage, start, end) in spans.items():
-                following = next(((s, e) for s, e in sentence_bounds(passage.text) if s >= end), None)
+                bounds = sentence_bounds(passage.text)
+                following = next(((s, e) for s, e in bounds if s >= end), None)
                 if following and _CAUSE.search(passage.text[following[0]:following[1]]):
-                    spans[passage_id] = (passage, start, following[1])
+                    end = following[1]
+                # ... or precedes a conclusion ("Compared to ADCs, pyrotinib has better accessibility ...
+                # Therefore, ... pyrotinib has been one of the prioritized regimens")
+                previous = [b for b in bounds if b[1] <= start]
+                if previous and _CONCLUSION.match(passage.text[start:end]):
+                    start = previous[-1][0]
+                spans[passage_id] = (passage, start, end)
         return [(passage, self.composer.expand_quote(passage, *_from_citing_sentence(passage, *_to_results(passage, start, end))))
                 for passage, start, end in spans.values()]
 
@@ -473,7 +480,7 @@ class Assistant:
         for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
             ranks.setdefault(result.passage_id, rank)
         vocabulary = self.index.vocabulary
-        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind in {"concept", "finding"}}
+        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
         rarity = self.retriever.concept_idf
         closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
         for (passage_id, _, _), _ in closest:
@@ -559,6 +566,7 @@ def load_glossary(path: Path, review: Review, cards: Sequence[StudyCard], vocabu
 _CAUSE = re.compile(  # the shape of an answer to "why"
     r"\b(?:stems?\s+from|due\s+to|because|caused\s+by|leads?\s+to|lead\s+to|leading\s+to|results?\s+in|resulting\s+in|"
     r"therefore|thereby|so\s+that|mechanism|through|basis|essence|directly\s+affect)\b", re.I)
+_CONCLUSION = re.compile(r"\s*(?:therefore|thus|hence|consequently|as\s+a\s+result|for\s+this\s+reason)\b", re.I)
 _SEQUENCE = re.compile(  # the shape of an answer about order: which first, what after which
     r"\b(?:sequen\w*|initial|first[\s-]+line|as\s+the\s+first|subsequent\w*|followed\s+by|after\s+(?:the\s+)?(?:progression|failure)|"
     r"then|prior\s+(?:to|exposure)|cross[\s-]*resist\w*)\b", re.I)

@@ -198,3 +198,9 @@ def test_a_study_that_only_introduces_itself_is_quoted_with_its_results(assistan
 def test_asked_for_evidence_a_perspective_is_followed_by_the_trial_of_its_section(assistant) -> None:  # type: ignore[no-untyped-def]
     answer = assistant.answer(["Does local treatment help in oligoprogression on an ADC? which evidence?"])
     assert "CURB" in answer.text
+
+
+def test_a_why_question_answered_by_a_conclusion_also_quotes_its_reason(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["Why do Chinese guidelines rank pyrotinib ahead of T-DM1 and T-DXd once trastuzumab fails?"])
+    assert "Therefore" in answer.text
+    assert "accessibility" in answer.text  # the sentence before the conclusion gives the reason
