@@ -651,15 +651,27 @@ def _to_results(passage: Passage, start: int, end: int, reach: int = 2) -> tuple
     return start, end
 
 
+_REFERS_BACK = re.compile(  # a sentence that continues the one before it: "The results showed", "Among them"
+    r"\s*(?:the\s+results?|these|this|those|such|from\s+these|among\s+them|of\s+them|in\s+(?:this|that|these|the\s+same)|"
+    r"it|they|however,?\s+in|subgroup)\b", re.I)
+
+
 def _from_citing_sentence(passage: Passage, start: int, end: int, reach: int = 3) -> tuple[int, int]:
-    """A span that cites no study but follows, within `reach` sentences, one that does ("The results
-    showed ... From these real-world data ..." after "MD Anderson [38] analyzed ...") starts there: the
-    quote then names what it rests on."""
+    """A span that cites no study but continues, sentence by sentence ("The results showed ...", "From
+    these real-world data ..."), one that does ("MD Anderson [38] analyzed ...") starts there, at most
+    `reach` sentences back: the quote then names what it rests on. A span that opens a new thought is
+    left as it is."""
     if citation_refs(passage.text[start:end], 10_000):
         return start, end
-    before = [b for b in sentence_bounds(passage.text) if b[1] <= start][-reach:]
-    citing = [b for b in before if citation_refs(passage.text[b[0]:b[1]], 10_000)]
-    return (citing[-1][0], end) if citing else (start, end)
+    before = [b for b in sentence_bounds(passage.text) if b[1] <= start]
+    opening = start
+    for s, e in reversed(before[-reach:]):
+        if not _REFERS_BACK.match(passage.text[opening:end]):
+            break
+        opening = s
+        if citation_refs(passage.text[s:e], 10_000):
+            return s, end
+    return start, end
 
 
 def load_provenance(path: Path) -> dict[str, object]:
