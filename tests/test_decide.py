@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from assistant.compose import card_functions
+from assistant.conversation import Assistant
 from assistant.decide import case_passages, counterfactuals, decide, evaluate, load_rules
 from assistant.errors import CorpusError
 from assistant.registry import load_registry
@@ -181,3 +182,20 @@ def test_hr_negative_her2_low_disease_after_sg_may_still_get_t_dxd(rules) -> Non
     assert options.get("trastuzumab deruxtecan (T-DXd), for HER2-low disease that has not had it") == "consider"
     zero = decide(_facts(her2="zero", hr="negative", setting="metastatic", failed=("sacituzumab govitecan",)), rules)
     assert not any("trastuzumab deruxtecan" in o.spec.option for o in zero.options)
+
+
+@pytest.mark.parametrize(("message", "said"), [
+    ("ER+ HER2-low mBC PD on letrozole + palbociclib, no chemo yet. Is T-DXd indicated?", "is not known from what you wrote"),
+    ("HR-positive HER2 IHC 1+ metastatic, progressed on anastrozole/ribociclib, chemo-naive. T-DXd now?",
+     "is not known from what you wrote"),
+    ("ER+ HER2 1+ mbc, 1L letrozole+abemaciclib 26 mo -> PD. no chemo. Eligible for T-DXd per DESTINY-Breast06?",
+     "does not meet DESTINY-Breast06's entry criteria"),
+])
+def test_destiny_breast06_eligibility_is_said_or_asked_never_left_unsaid(
+        assistant: Assistant, message: str, said: str) -> None:
+    """The months on the CDK4/6 inhibitor and the endocrine lines decide DESTINY-Breast06's eligibility: when they
+    are not given the answer says so beside T-DXd; when they rule her out it says she does not meet the criteria."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert said in answer.text
+    assert any(r.option == "trastuzumab deruxtecan (T-DXd)" for r in answer.recommendations)
