@@ -199,3 +199,19 @@ def test_destiny_breast06_eligibility_is_said_or_asked_never_left_unsaid(
     assert answer.kind == "recommendation"
     assert said in answer.text
     assert any(r.option == "trastuzumab deruxtecan (T-DXd)" for r in answer.recommendations)
+
+
+@pytest.mark.parametrize("message", [
+    "HER2+ mBC, PD on pyrotinib + capecitabine (2L, China). Choosing ADC - T-DXd or T-DM1?",
+    "HER2-positive metastatic breast cancer, trastuzumab/docetaxel first line, then lapatinib and capecitabine until "
+    "progression. No ADC so far. What next?",
+])
+def test_after_a_tki_before_any_adc_t_dxd_comes_first_with_the_real_world_data_the_review_cites(
+        assistant: Assistant, message: str) -> None:
+    """The review's real-world study [14]: after TKIs, T-DXd did better than T-DM1; the TKI she progressed on is
+    not offered again."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert answer.recommendations[0].option == "trastuzumab deruxtecan (T-DXd)"
+    assert 14 in {c.ref for c in answer.citations}
+    assert all("pyrotinib" not in r.option and "lapatinib" not in r.option for r in answer.recommendations)
