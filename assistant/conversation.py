@@ -229,7 +229,7 @@ class Assistant:
             "ask_missing": lambda s, r: self.composer.clarification(
                 [self.questions[name] for name in s.decision.missing[:3] if name in self.questions], s.facts,
                 covers=[self.questions["covers"]], notes=self._notes(s), warnings=self._warnings(s),
-                about=self._asked_elsewhere(s.reading, s.decision) if drug_asked(s) else (), query=s.reading.text),
+                about=self._asked_elsewhere(s.reading, s.decision), query=s.reading.text),
             "no_recommendation": lambda s, r: self.composer.out_of_scope(self.messages["no_recommendation"], s.facts,
                                                                          self.questions["covers"]),
         }

@@ -303,3 +303,12 @@ def test_a_measure_asked_of_a_drug_one_study_tested_is_that_studys_result(
     answer = assistant.answer([message])
     assert answer.kind == "fact"
     assert ref in {c.ref for c in answer.citations}
+
+
+def test_a_question_back_says_what_the_review_says_of_each_drug_the_message_weighs(assistant: Assistant) -> None:
+    """ "X or Y?" without the history that decides: the question back, and meanwhile each drug's studies, cited."""
+    answer = assistant.answer(["HER2-positive metastatic breast cancer: neratinib or margetuximab?"])
+    assert answer.kind == "clarification"
+    assert "**What the review says about neratinib:**" in answer.text
+    assert "**What the review says about margetuximab:**" in answer.text
+    assert {29, 30} <= {c.ref for c in answer.citations}
