@@ -39,6 +39,7 @@ class Ask(enum.StrEnum):
     ALTERNATIVE_ASKED = "whether alternative medicine works"  # the question itself is about it
     OUTSIDE_DOMAIN = "another cancer"  # prostate, gastric, NSCLC, ...
     DOSING = "dosing"
+    PRICE = "a price"  # "how much does a vial cost?": the review has no prices
     TOXICITY = "toxicity management"
     REVIEW = "the review itself"  # authors, funding, journal, literature cut-off
     GIST = "the gist of the review"
@@ -82,6 +83,9 @@ _WHAT_ABOUT = re.compile(
     r"\bis\s+\S+(?:\s+\S+)?\s+(?:an?\s+)?(?:option|ok|okay|reasonable|appropriate|indicated)\b|\binstead\b|"
     r"\ban?\s+(?:option|alternative)\s*\?|\bswitch(?:ing)?\s+to\b|\b(?:any\s+)?(?:role|place|room)\s+for\b|"
     r"(?<!\bwhy\s)\b(?:would|will|does|could)\s+\S+(?:\s+\S+)?\s+(?:work|help)\b")
+_PRICE = re.compile(
+    r"\bhow\s+much\b[^?.]{0,60}\b(?:cost|costs|charge|pay)\b|\b(?:price|prices|pricing)\b|\bcost\s+(?:of|per)\s+(?:an?\s+|one\s+)?"
+    r"(?:vial|cycle|dose|course|month|year|treatment)\b|\bwhat\s+(?:does|do|would)\b[^?.]{0,60}\bcost\b")
 _STUDY_SAYS = re.compile(r"\bwhat\s+(?:does|did)\b[^?]{0,80}\b(?:say|show|find|report|conclude)\w*\b")
 _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"
@@ -124,6 +128,7 @@ def asks_of(reading: Reading) -> frozenset[Ask]:
         Ask.ALTERNATIVE_ASKED: reading.alternative_asked,
         Ask.OUTSIDE_DOMAIN: reading.other_cancer is not None,
         Ask.DOSING: reading.dosing,
+        Ask.PRICE: bool(_PRICE.search(lower)),
         Ask.TOXICITY: reading.toxicity_management,
         Ask.REVIEW: reading.about_review,
         Ask.GIST: asks_for_the_gist(reading),
@@ -452,6 +457,8 @@ ROUTES: tuple[Route, ...] = (
                                     "Enhertu dose in HER2-low disease?",
                                     ("HER2+ mBC progressed on trastuzumab + docetaxel. Next line?", "Thanks. What dose of Enhertu?")],
            asks=[Ask.DOSING], unless=[studies_named, asked_for_a_case], message="dosing", detail="dosing_detail"),
+    _route("price", "refuse", 68, ["How much does one vial of Enhertu cost in the US?", "price of a cycle of T-DM1?"],
+           asks=[Ask.PRICE], unless=[asked_for_a_case], message="price", detail="price_detail"),
     _route("toxicity management", "refuse", 65, ["How do I manage nausea on T-DXd?",
                                                   "grade 2 pneumonitis on Enhertu - steroids and when can I rechallenge?",
                                                   "HER2+ MBC progressed on THP, now on T-DXd. How do I manage her nausea?"],
@@ -624,6 +631,7 @@ NOTES: tuple[Note, ...] = (
     Note("alternative_medicine_note", frozenset({Ask.ALTERNATIVE_MEDICINE}), (case,)),
     Note("injection_ignored", frozenset({Ask.INSTRUCTION}), (clinical_question,)),
     Note("dosing_note", frozenset({Ask.DOSING}), (asked_for_a_case,)),
+    Note("price_note", frozenset({Ask.PRICE}), (asked_for_a_case,)),
     Note("toxicity_note", frozenset({Ask.TOXICITY}), (clinical_aside,)),
 )
 

@@ -312,3 +312,18 @@ def test_a_question_back_says_what_the_review_says_of_each_drug_the_message_weig
     assert "**What the review says about neratinib:**" in answer.text
     assert "**What the review says about margetuximab:**" in answer.text
     assert {29, 30} <= {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize("message", ["How much does one vial of Enhertu cost in the US?",
+                                     "what's the price of a cycle of Kadcyla?"])
+def test_a_price_is_not_made_up_it_is_refused_with_what_the_review_says_of_cost(assistant: Assistant, message: str) -> None:
+    answer = assistant.answer([message])
+    assert answer.kind == "out_of_scope"
+    assert assistant.messages["price"] in answer.text
+    assert not any(ch in answer.text for ch in "$€£")
+
+
+def test_a_price_asked_beside_a_case_is_a_note_on_her_options(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ mBC progressed on THP, no ADC yet. How much does T-DXd cost? What next?"])
+    assert answer.kind == "recommendation"
+    assert assistant.messages["price_note"] in answer.text
