@@ -263,7 +263,10 @@ _CORRECTION = re.compile(
     r"\bcorrection\b|\bcorrected\b|\bi\s+meant\b|\bactually\b|\bsorry\b|\boh\s+wait\b|^\W*wait\b|\b(?:newest|latest)\s+(?:\w+\s+)?(?:biops\w*|bx|path\w*|results?|report)\b|"
     r"\b(?:new|repeat|fresh|recent|newest|latest)\s+(?:\w+\s+)?bx\b|\bmy\s+(?:bad|mistake)\b|\bmisread\b|\btypo\b|\bupdated?\b|"
     r"\bturns\s+out\b|\b(?:new|repeat|fresh|recent)\s+(?:\w+\s+)?biops\w*|\bre-?biops\w*|\bre-?test\w*|\bre-?stain\w*|\bretested\b|"
-    r"\bnow\s+(?:shows?|is|reads?)\b|\bconverted\b|\bhas\s+become\b|\bon\s+progression\b|\bsecond\s+opinion\b|\bre-?review\w*"
+    r"\bnow\s+(?:shows?|is|reads?)\b|\bconverted\b|\bhas\s+become\b|\bon\s+progression\b|\bsecond\s+opinion\b|\bre-?review\w*|"
+    # an apology or an admitted slip corrects what was said: "apologies - HER2 is IHC 0", "I misspoke", "mixed up the letters"
+    r"\bapolog\w*|\bpardon\b|\bmis-?spoke\b|\bmis-?typed\b|\bmixed\s+(?:them\s+|it\s+)?up\b|\bmix-?up\b|\bscratch\s+that\b|"
+    r"\bi\s+was\s+wrong\b|\b(?:should|meant\s+to)\s+(?:have\s+)?(?:said|say|written|write|read)\b|\bon\s+(?:central\s+|path\w*\s+)?review\b|\berratum\b"
 )
 _DEFINITION = re.compile(
     r"^\s*(?:(?:and|so|but)\s+)?(?:what\s+(?:exactly\s+|really\s+)?(?:is|are|does|do|causes|drives|makes|counts|distinguish\w*|"
@@ -369,19 +372,21 @@ def _other_cancer(lower: str, text: str) -> str | None:
 # --- facts ----------------------------------------------------------------------------------
 
 _HER2 = r"(?:her[\s-]?2|her2/neu|erbb2|c-?erbb2)"
+# "HER2 was actually 1+", "HER2 is in fact IHC 0", "HER2 now 3+": the words of a correction or an update
+_ADVERB = r"(?:actually|really|in\s+fact|truly|definitely|indeed|now|only|just)"
 _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("positive", re.compile(
-        rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
-        rf"{_HER2}[\s-]*(?:(?:is|was|were|be|status|score)\s+){{0,2}}(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
+        rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:(?:is|was|{_ADVERB})\s+){{0,2}}(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
+        rf"{_HER2}[\s-]*(?:(?:is|was|were|be|status|score|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
         rf"\b(?:ish|fish|sish|cish)\s*(?:(?:was|is|came\s+back|returned|reported|now)\s+){{0,2}}(?:\+|pos\w*|amplified)\b"
         rf"(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
     )),
     ("low", re.compile(
-        rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:(?:is|was|were|be|status|score)\s+){{0,2}}(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
+        rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:(?:is|was|were|be|status|score|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
-        rf"{_HER2}[\s-]*(?:(?:is|was|score|status)\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
+        rf"{_HER2}[\s-]*(?:(?:is|was|score|status|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
         rf"(?:(?:was|is|came\s+back|returned)\s+)?(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
         rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)|"
         rf"\b2\s*\+\s*/\s*(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)"
@@ -394,7 +399,7 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_HER2}\s*(?:is\s+)?(?:completely\s+)?negative\s*\(\s*(?:ihc\s*)?0\s*\)"
     )),
     ("negative", re.compile(
-        rf"{_HER2}[\s-]*(?:status\s*)?(?:is\s+|was\s+)?(?:negative|neg\b|non[\s-]*amplified|not\s+amplified|[-−](?![\w])|[-−](?=\s*/))|"
+        rf"{_HER2}[\s-]*(?:status\s*)?(?:(?:is|was|{_ADVERB})\s+){{0,2}}(?:negative|neg\b|non[\s-]*amplified|not\s+amplified|[-−](?![\w])|[-−](?=\s*/))|"
         rf"\btriple[\s-]*neg\w*|\btnbc\b|\bmtnbc\b|\bhr\s*\+\s*/\s*{_HER2}\s*[-−]|"
         rf"\b(?:ish|fish|sish|cish)\s+(?:(?:was|is|came\s+back|returned|reported|result(?:ed)?|now)\s+){{0,2}}"
         rf"(?:not\s+amplified|non[\s-]*amplified|unamplified|negative)\b"
@@ -422,7 +427,7 @@ _METASTATIC = re.compile(
     r"\bmetasta\w*|\bmbc\b|\bmtnbc\b|\bstage\s*(?:iv|4)\b|\badvanced\b|\brecurren\w*|\brelapse\w*|\bde\s*novo\b|"
     r"\b(?:liver|lung|bone|brain|nodal|visceral|cns|pleural|peritoneal|skin)\s+(?:mets?|metastas\w*|lesions?|disease|involvement)\b|\bmets\b|"
     r"\bpd\b(?![-\s]?l1)|\bprogressive\s+disease\b|\bheavily\s+pre[\s-]*treated\b|\b(?:progress\w*|pd|growing|new)\s+(?:in\s+(?:the\s+)?)?(?:liver|lungs?|bones?|nodes|pleura|peritoneum)\b|"
-    r"\boligo[\s-]*progress\w*|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:lines?|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
+    r"\boligo[\s-]*progress\w*|\boligo[\s-]*pd\b|\boligometasta\w*|\b(?:[2-9]|second|third|fourth|fifth|later)(?:nd|rd|th)?[\s-]*(?:lines?|l)\b|\bfirst[\s-]*line\b|\b1l\b|\bline\s+of\s+(?:therapy|treatment|chemo)"
 )
 _NOT_METASTATIC = re.compile(rf"\b{_NEG}[\s-]*(?:distant\s+)?metasta\w*|\bnon[\s-]*metastatic\b|\bm0\b")
 _NEOADJ = re.compile(r"\bneo[\s-]*adjuvant\b|\bpre[\s-]*operative\b|\bbefore\s+surgery\b|\bprior\s+to\s+surgery\b")
@@ -513,11 +518,11 @@ _BRAIN_STABLE = re.compile(
     rf"{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b"
 )
 _OLIGO = re.compile(
-    r"\boligo[\s-]*progress\w*|\boligoprogression\b|"
+    r"\boligo[\s-]*progress\w*|\boligoprogression\b|\boligo[\s-]*pd\b|"
     r"\b(?:one|single|a\s+single|a|1|two|2|solitary|isolated)\s+(?:new\s+)?(?:enlarging|growing|progressing|progressive|increasing)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci|deposits?)|"
-    r"\b(?:growing|enlarging|progressing|new)\b[^.;]{0,60}\b(?:all\s+)?(?:other|remaining)\s+(?:sites?|lesions?|disease|metastases)\s+(?:\w+\s+){0,2}(?:stable|responding|controlled|shrinking)|\b(?:one|single|a\s+single|1|two|2|a\s+few|few|isolated|solitary)\s+(?:\w+\s+){0,2}(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci)\s+(?:\w+\s+){0,3}(?:progress\w*|grow\w*|grew|enlarg\w*|increas\w*|new)|"
+    r"\b(?:growing|enlarging|progressing|new)\b[^.;]{0,60}\b(?:all\s+)?(?:other|remaining)\s+(?:sites?|lesions?|disease|metastases)\s+(?:\w+\s+){0,2}(?:stable|responding|controlled|shrinking)|\b(?:one|single|a\s+single|1|two|2|a\s+few|few|isolated|solitary)\s+(?:[\w.,/-]+\s+){0,4}?(?:lesions?|nodules?|mets?|metastas[ie]s|sites?|nodes?|foci)\s+(?:\w+\s+){0,3}(?:progress\w*|grow\w*|grew|enlarg\w*|increas\w*|new)|"
     r"\b(?:one|single|a\s+single|1|solitary|isolated)\s+new\s+(?:[\w-]+\s+){0,3}(?:lesions?|nodules?|mets?|metastas[ie]s|deposits?)\b"
-    r"[^.;]{0,40}\b(?:everything\s+else|all\s+else|the\s+rest|elsewhere|other\s+(?:sites?|lesions?|disease))\b[^.;]{0,25}\b(?:stable|respon\w*|controlled|shrinking)|"
+    r"[^.;]{0,40}\b(?:everything\s+else|all\s+else|the\s+rest|elsewhere|other\s+(?:sites?|lesions?|disease))\b[^.;]{0,25}\b(?:stable|respon\w*|controlled|shrinking|sd)\b|"
     r"\b(?:isolated|limited|single[\s-]*site|focal)\s+progression\b|\b(?:progress\w*|grow\w*|enlarg\w*)\s+(?:in\s+)?(?:only\s+)?(?:one|a\s+single|single|1|two)\s+(?:\w+\s+){0,2}(?:lesions?|sites?|mets?|metastas[ie]s|nodes?)"
 )
 _OLIGO_NOT = re.compile(r"\b(?:no|not|without)\s+oligo[\s-]*progress\w*|\bmultiple\s+new\s+lesions\b|"
@@ -618,7 +623,7 @@ _PRIOR_CUE = re.compile(
     r"through|intoleran\w*|stopped|discontinued|history\s+of|then|s/p|status\s+post|was|were)\b|\bs/p\b|-(?:pretreated|refractory|resistant|exposed)"
 )
 _PROGRESS_CUE = re.compile(  # a PFS on a regimen says it ended in progression: "then HP maintenance, PFS ~14 mo"
-    r"\bpfs\b|\bttp\b|\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
+    r"\bpfs\b|\bttp\b|\bprogress\w*|\boligo[\s-]*pd\b|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfailed|\bfailure|\brefractory|\bresistan\w*|\brelapse\w*|\brecur\w*|"
     r"\bafter\b|\bpost\b|\bfollowing\b|\bgrow\w*|\bgrew\b|\benlarg\w*|\bworse\w*|\bnew\s+lesions?"
 )
 _CURRENT_CUE = re.compile(r"\b(?:on|currently|receiving|while\s+on|during|maintenance|still\s+on|now\s+on)\b")
@@ -698,7 +703,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
             collect.add(name, fact.value, fact.words)
     _read_her2(lower, text, collect)
     _read_hr(lower, text, collect)
-    _read_setting(lower, text, collect)
+    drug_spans = [(m.start, m.end) for m in lexicon.vocabulary.find(text) if m.group in _GROUP_THERAPIES]
+    _read_setting(lower, text, collect, drug_spans + [(a, b) for a, b, _ in _regimens(text, drug_spans)], metastatic)
     lines = [(_ORDINALS.get(m.group(1), int(m.group(1)) if m.group(1).isdigit() else 0), text[m.start():m.end()])
              for m in _LINE.finditer(lower) if not _LINE_COUNT.match(lower, m.start())]
     if lines:
@@ -858,15 +864,21 @@ def _read_hr(lower: str, text: str, collect: _Collector) -> None:
         collect.add("hr", "negative", negatives[0][2])
 
 
-def _read_setting(lower: str, text: str, collect: _Collector) -> None:
-    mentioned = [m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])]
+def _read_setting(lower: str, text: str, collect: _Collector, drugs: Sequence[tuple[int, int]] = (),
+                  metastatic_before: bool = False) -> None:
+    metastatic = None if _NOT_METASTATIC.search(lower) else next(
+        (m for m in _METASTATIC.finditer(lower) if not _negated(lower, m.start())), None)
+    # "EC-TH adjuvant 2019, lung mets 2023, now PD on 1L THP", "Kadcyla was adjuvant (residual disease) back in 2019": a
+    # course given for early disease, told in a metastatic history, is the history; the setting is metastatic now
+    history = metastatic is not None or metastatic_before
+    mentioned = [m for m in _ADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])
+                 and not (history and _past_course(lower, m.start(), drugs))]
     adjuvant = next((m for m in mentioned if not _ADJUVANT_DRUG.match(lower, m.end())), None)
-    neoadjuvant = next((m for m in _NEOADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])), None)
+    neoadjuvant = next((m for m in _NEOADJ.finditer(lower) if not _HISTORY.search(lower[max(0, m.start() - 25):m.start()])
+                        and not (history and _past_course(lower, m.start(), drugs))), None)
     relapse = bool(_RELAPSE.search(lower))
     if relapse:
         adjuvant = neoadjuvant = None  # "relapsed after adjuvant tamoxifen": the treatment history, not the setting
-    metastatic = None if _NOT_METASTATIC.search(lower) else next(
-        (m for m in _METASTATIC.finditer(lower) if not _negated(lower, m.start())), None)
     early = _EARLY.search(lower)
     asked = [m for m in mentioned if (end := re.search(r"[.;!?\n]", lower[m.end():])) and end.group(0) == "?"]
     if adjuvant is None and asked and not (metastatic or relapse):
@@ -890,6 +902,20 @@ def _read_setting(lower: str, text: str, collect: _Collector) -> None:
         collect.add("pcr", False, text[no.start():no.end()])
     elif yes:
         collect.add("pcr", True, text[yes.start():yes.end()])
+
+
+_PAST_TIME = re.compile(r"\b(?:19|20)\d\d\b|\bago\b|\bback\s+(?:in|then)\b|\bpreviously\b|\bprior\b|\bhistory\b|\bh/o\b|\bhx\b|"
+                        r"\b(?:was|were|had|received|completed|finished|given)\b|\blast\s+year\b|\bat\s+(?:diagnosis|the\s+time)\b")
+
+
+def _past_course(lower: str, position: int, drugs: Sequence[tuple[int, int]]) -> bool:
+    """An early-disease word in a clause that tells a past course: a drug or regimen given there, or a past time
+    ("EC-TH adjuvant 2019", "Kadcyla was adjuvant (residual disease) back in 2019", "adjuvant AC-T years ago")."""
+    start = max((m.end() for m in re.finditer(r"[,;.!?\n]", lower[:position])), default=0)
+    end = position + (m.start() if (m := re.search(r"[,;.!?\n]", lower[position:])) else len(lower) - position)
+    if "?" in lower[end:end + 1]:
+        return False  # "adjuvant T-DM1?" asks
+    return bool(_PAST_TIME.search(lower, start, end)) or any(start <= a < end for a, _ in drugs)
 
 
 def _read_cdk_months(lower: str, text: str, collect: _Collector) -> None:
@@ -991,6 +1017,11 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             status = _status_at(exposures, a, b)
             explicit = [t for i, t in enumerate(therapies) if not _implied(t, i)]  # "HP planned": both drugs
             asking = before.rsplit(",", 1)[-1]  # the part of the clause the drug stands in
+            if status is None and _asked_of(lower, a, b, sentence[1], before):
+                # "?capivasertib", "?T-DXd - worth it vs SG?", "SG - what dose and schedule?": the drug is the question
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False, words=words,
+                                         turn=turn, status="considered", sentence=said) for t in explicit if t != "adc")
+                continue
             # "after Enhertu, is margetuximab worth it?": the history's cue stands outside the asking part
             asking_part = is_question and bool(_ASKING_START.match(asking)) and _last(_PRIOR_CUE, asking) is None
             if asking_part and status in {"progressed", "received"}:
@@ -1015,7 +1046,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False,
                                          words=words, turn=turn, status="considered", sentence=said) for t in explicit)
                 continue
-            negated = bool(coordinated) or bool(_NEGATED_DRUG.search(before)) or \
+            stopped = bool(_NO_LONGER.search(before) or _ANYMORE.match(after))  # "not on T-DXd anymore": she had it
+            negated = (not stopped and (bool(coordinated) or bool(_NEGATED_DRUG.search(before)))) or \
                 bool(re.match(r"[\s-]*(?:na[iï]ve|(?:has\s+|was\s+|is\s+)?never\s+(?:been\s+)?(?:given|received|had|tried|used|started)|(?:is\s+|was\s+)?not\s+(?:yet\s+)?(?:available|given|received|accessible|reimbursed|covered|an\s+option|affordable|started|had|tried|used)|(?:isn'?t|wasn'?t|is\s+not)\s+(?:available|accessible|reimbursed|covered|affordable|an\s+option)|unavailable|unaffordable|too\s+expensive)\b", after))
             if negated:
                 # "never had capecitabine" says nothing about chemotherapy in general
@@ -1074,6 +1106,28 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+# a drug asked about in clinicians' shorthand: "?capivasertib", "(?T-DXd)", or a drug as the label of a short question
+# ("SG - what dose and schedule?", "starting T-DXd 2L - dose?"): no history cue stands between it and the question
+_QUERY_MARK = re.compile(r"(?:^|[\s.;,(/])\?\s*\Z")
+_LABEL_QUESTION = re.compile(
+    r"(?:\s+(?:[1-6]l|(?:first|second|third|fourth|fifth|[1-6](?:st|nd|rd|th))[\s-]*line))?\s*(?:-+|:|\u2013|\u2014)\s*"
+    r"[^.;!?\n]{1,60}\?")
+# "no longer on Enhertu", "not on T-DXd anymore": a course she had and stopped, not one she never had
+_NO_LONGER = re.compile(r"\bno\s+longer\s+(?:on|taking|receiving|getting|having)\s+$")
+_ANYMORE = re.compile(r"[\s)]*(?:any\s*more|any\s+longer)\b")
+
+
+def _asked_of(lower: str, start: int, end: int, sentence_end: int, before: str) -> bool:
+    if _QUERY_MARK.search(lower[max(0, start - 8):start] if start > 8 else " " + lower[:start]):
+        return True
+    label = _LABEL_QUESTION.match(lower, end)
+    if label is None or label.end() > sentence_end + 1:
+        return False
+    told = lower[end:label.end()]
+    return not (_PRIOR_CUE.search(told) or _PROGRESS_CUE.search(told) or _PRIOR_CUE.search(before)
+                or _PROGRESS_CUE.search(before))
+
+
 # "6 cycles of docetaxel with HP, then HP maintenance until progression": the chemotherapy of an induction was
 # completed; the maintenance drugs carry the progression
 _INDUCTION = re.compile(r"\bmaint(?:enance\b|\b|\.)")
@@ -1083,7 +1137,7 @@ _INDUCTION_CLASSES = frozenset({"taxane", "anthracycline", "chemotherapy"})
 _SURGERY_OUTCOME = re.compile(r"\bp?cr\b|\bresidual\b|\byp\s*t|\bypt\d|\bnon[\s-]*pcr\b")
 
 
-_EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\bpd\b(?![-\s]?l1)|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
+_EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\boligo[\s-]*pd\b|\bpd\b(?![-\s]?l1)|\bgrow(?:ing|n|s)?\b|\bgrew\b|"
                     r"\benlarg\w*|\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s|nodules?|disease)\b")
 _RESPONDING = re.compile(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bongoing\b")
 _NO_EVENT = re.compile(r"\b(?:no|not|without|nor|never|free\s+of)\s+(?:\w+\s+){0,2}$")
@@ -1175,6 +1229,11 @@ def _moved_on(therapy: TherapyFact) -> TherapyFact:
 def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts:
     """A later turn that tells a progression or asks for a later line ("PD: liver + brain ... 2L?") says that the
     regimens an earlier turn of a metastatic history listed as received ended in progression."""
+    if last.turn >= 2 and _tells_progression(last):
+        # "on T-DXd since 2023", then "now PD lung/liver + 2 new brain mets": the disease progressed on what she is on
+        facts = facts.model_copy(update={"therapies": tuple(
+            t.model_copy(update={"status": "progressed", "progressed": True, "current": False})
+            if t.status == "current" and t.turn < last.turn else t for t in facts.therapies)})
     lower = last.text.lower()
     line = last.facts.value("line")
     if last.turn < 2 or facts.value("setting") != "metastatic" or not (
@@ -1182,6 +1241,24 @@ def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts
         return facts
     return facts.model_copy(update={"therapies": tuple(
         _moved_on(t) if t.turn < last.turn else t for t in facts.therapies)})
+
+
+def _tells_progression(last: Reading) -> bool:
+    """A turn that tells a progression of the disease without naming the drug it progressed on ("now PD lung/liver",
+    "oligoPD: one liver met growing, everything else SD"); not a supposed one, a negated one, nor one said of a drug
+    it names ("she had PD on THP in 2021")."""
+    if any(t.progressed and t.turn == last.turn for t in last.facts.therapies):
+        return False
+    if last.facts.value("oligoprogression") is True:
+        return True
+    lower = last.text.lower()
+    lower = _mask(lower, _what_if_sentences(lower))
+    for event in _EVENT.finditer(lower):
+        if _NO_EVENT.search(lower, max(0, event.start() - 30), event.start()) or \
+                _NOT_ON_IT.search(lower, max(0, event.start() - 40), event.start()):
+            continue
+        return True
+    return False
 
 
 def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:
@@ -1300,6 +1377,11 @@ def _clause_from(text: str, position: int) -> str:
     return text[position:position + end.start()] if end else text[position:]
 
 
+def _sentence_rest(text: str, position: int) -> str:
+    end = re.search(r"[.;!?\n]", text[position:])
+    return text[position:position + end.start()] if end else text[position:]
+
+
 def _sentence_before(text: str, position: int) -> str:
     previous = ""
     for match in re.finditer(r"[^.;!?\n]+", text):
@@ -1313,6 +1395,21 @@ def _status_at(exposures: dict[tuple[int, int], Exposure], start: int, end: int)
     return next((status for (a, b), status in exposures.items() if a < end and start < b), None)
 
 
+# a drug out of reach only until lately: "wasn't funded until last month, now it is", "not reimbursed until recently"
+_AVAILABLE_NOW = re.compile(
+    r"\buntil\s+(?:last\s+\w+|recently|this\s+\w+|now|a\s+(?:few\s+)?(?:weeks?|months?)\s+ago)\b|"
+    r"\bnow\s+(?:it|they|that)\s+(?:is|are|has|have|does)\b|\b(?:it|they)\s+(?:is|are)\s+now\b|"
+    r"\b(?:is|are|has\s+been|have\s+been|was|got)\s+(?:now\s+|since\s+|finally\s+|just\s+)(?:been\s+)?(?:available|funded|approved|reimbursed|covered|licensed|accessible)\b|"
+    r"\b(?:available|funded|approved|reimbursed|covered|licensed)\s+(?:now|since)\b", re.IGNORECASE)
+
+
+# the drug's own words say it was given for early disease: "Kadcyla was adjuvant", "T-DM1 (adjuvant)", "EC-TH adjuvant 2019"
+_GIVEN_AS_EARLY = re.compile(r"\s*\(?\s*(?:(?:was|were|had\s+been|has\s+been|given|used|as)\s+)*(?:the\s+|an?\s+)?"
+                             r"(?:neo[\s-]*)?adj(?:uvant\w*|\.)?\b|\s*\(?\s*(?:(?:was|were|given|used|as)\s+)*(?:post|peri)[\s-]*operative\b",
+                             re.IGNORECASE)
+# the cues a past early-disease course may carry besides its own ("she progressed on Enhertu 2L, Kadcyla was adjuvant");
+# a plan, a refusal or an asked drug ("Kadcyla adjuvant planned") is not a course she had
+_TOLD_OF_A_PAST_COURSE = frozenset({"EARLY_SETTING", "PROGRESSED", "HISTORICAL", "COMPLETED"})
 # a course started and then stopped in the same sentence: the stop is how it stands
 _LATER_STOP = re.compile(r"[^.;!?\n]*?\b(?:but|then|and)\s+(?:was\s+|were\s+|it\s+was\s+|they\s+were\s+|had\s+to\s+be\s+|"
                          r"has\s+been\s+|have\s+been\s+)?(?:stopped|discontinued|ceased|halted|abandoned|withdrawn|d/c'?d)\b")
@@ -1332,6 +1429,12 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     categories = list(mention.categories)
     if categories[:1] == ["CURRENT"] and _LATER_STOP.match(text, mention.end):
         categories.insert(0, "STOPPED")  # "started tucatinib/trastuzumab/cape but stopped after 6 weeks": how it ended
+    if categories[:1] == ["EARLY_SETTING"] and not asked and set(categories) <= _TOLD_OF_A_PAST_COURSE \
+            and (given := _GIVEN_AS_EARLY.match(text, mention.end)) is not None \
+            and not _RELAPSE_WORD.search(_clause_from(text.lower(), given.end())):
+        return "completed"  # "Kadcyla was adjuvant (residual disease) back in 2019", "T-DM1 adjuvant 2018": a course for early disease
+    if categories[:1] == ["UNAVAILABLE"] and _AVAILABLE_NOW.search(_sentence_rest(text, mention.end)):
+        return "considered"  # "T-DXd wasn't funded here until last month, now it is": an option now
     for category in categories:
         if asked and category in {"STOPPED", "COMPLETED"}:
             return "considered"

@@ -9,7 +9,7 @@ import pytest
 from assistant.errors import InputRejected
 from assistant.registry import load_registry
 from assistant.scope import ScopeReader
-from assistant.understand import Lexicon, read, sanitize
+from assistant.understand import Lexicon, Reading, read, sanitize
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
@@ -634,3 +634,175 @@ def test_a_drug_asked_about_in_a_what_if_is_asked_about_for_her_too(lexicon: Lex
     statuses = {t.therapy: t.status for t in reading.facts.therapies}
     assert statuses == {"tucatinib": "considered", "trastuzumab deruxtecan": "considered"}
     assert reading.facts.value("brain_mets") is None
+
+
+# --- a drug planned next, the setting of a past course, corrections and later turns -----------------------------
+
+def _conversation(lexicon: Lexicon, *messages: str):  # type: ignore[no-untyped-def]
+    """The facts of a conversation, turn by turn as the assistant merges them."""
+    from assistant.conversation import merge_facts
+    from assistant.types import PatientFacts
+    from assistant.understand import moved_on_in_conversation
+
+    readings: list[Reading] = []
+    for turn, message in enumerate(messages, start=1):
+        metastatic = any(r.facts.value("setting") == "metastatic" for r in readings)
+        readings.append(read(message, turn, lexicon, 20_000, metastatic=metastatic))
+    facts = PatientFacts()
+    for reading in readings[:-1]:
+        facts = merge_facts(facts, reading.facts, keep_topics=False)
+    return moved_on_in_conversation(merge_facts(facts, readings[-1].facts, keep_topics=True), readings[-1])
+
+
+def _statuses(facts) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {t.therapy: t.status for t in facts.therapies}
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [  # the course about to start, or the one "next", is planned: a line number beside it is the line it will be
+     ("HER2+ mbc PD on THP; starting T-DXd 2L - dose?", "trastuzumab deruxtecan"),
+     ("HER2+ mBC, 3 lines so far. Commencing Kadcyla next week.", "trastuzumab emtansine"),
+     ("HER2+ mBC, PD on THP 1L. Enhertu is next - what dose", "trastuzumab deruxtecan"),
+     ("HR+ HER2-low mBC 3L after capecitabine; T-DXd would be next.", "trastuzumab deruxtecan"),
+     # a drug as the label of a short question
+     ("mTNBC HER2-0, 3L after taxane/PD-1 and carbo. SG - what dose and schedule?", "sacituzumab govitecan"),
+     ("HR+ HER2-low mBC, 2L after capecitabine. Enhertu: how often?", "trastuzumab deruxtecan"),
+     # "?X": the clinician's query mark
+     ("Triple neg, HER2 IHC 0, 2L. Enhertu discussed, ?T-DXd - worth it vs SG?", "trastuzumab deruxtecan"),
+     ("PD on T-DXd 3L. NGS shows AKT1 E17K. ?capivasertib", "akt inhibitor"),
+     ("HER2+ mBC 3L after THP and T-DM1 (?tucatinib)", "tucatinib")],
+)
+def test_a_drug_planned_next_or_asked_about_is_considered(lexicon: Lexicon, text: str, drug: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == "considered"
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("HR+ HER2-low mBC, prog'd on CDK4/6i and taxane - enhertu or trodelvy?", "taxane", "progressed"),
+     ("PD on T-DXd 3L. NGS shows AKT1 E17K. ?capivasertib", "trastuzumab deruxtecan", "progressed")],
+)
+def test_the_history_beside_a_question_stays_the_history(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["HER2 2+ ER- mBC, ISH pending. EC-TH adjuvant 2019, lung mets 2023, now PD on 1L THP.",
+     "HER2+ breast cancer, AC-T adjuvant years ago, liver mets now. 2L?",
+     "HER2+ MBC, PD on Enhertu 2L; Kadcyla was adjuvant (residual disease) back in 2019."],
+)
+def test_a_past_adjuvant_course_in_a_metastatic_history_is_history(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).facts.value("setting") == "metastatic"
+
+
+def test_a_past_adjuvant_course_told_in_a_later_turn_keeps_the_setting_metastatic(lexicon: Lexicon) -> None:
+    facts = _conversation(lexicon, "HER2+ mBC PD on Kadcyla 2L (2022-23). Next?",
+                          "sorry, mixed up the letters - she progressed on Enhertu 2L, Kadcyla was adjuvant "
+                          "(residual disease) back in 2019.")
+    assert facts.value("setting") == "metastatic"
+    assert _statuses(facts)["trastuzumab emtansine"] == "completed"
+    assert _statuses(facts)["trastuzumab deruxtecan"] == "progressed"
+    facts = _conversation(lexicon, "HER2+ MBC after THP, what next?", "she also had T-DM1 adjuvant in 2018")
+    assert facts.value("setting") == "metastatic"
+    assert _statuses(facts)["trastuzumab emtansine"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [("HER2+ mBC, PD on T-DXd 2L; T-DM1 (adjuvant) in 2018.", "trastuzumab emtansine"),
+     ("HER2+ mBC, progressed on Enhertu 2L, Kadcyla was adjuvant back in 2019.", "trastuzumab emtansine")],
+)
+def test_a_drug_said_to_be_adjuvant_was_a_completed_course(lexicon: Lexicon, text: str, drug: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("text", "her2"),
+    [("sorry, HER2 was actually 1+ (not 3+) on review", "low"),
+     ("HER2 is in fact IHC 0", "zero"),
+     ("HER2 really 3+ on the new block", "positive")],
+)
+def test_her2_with_the_words_of_a_correction(lexicon: Lexicon, text: str, her2: str) -> None:
+    assert _read(text, lexicon).facts.value("her2") == her2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["apologies - HER2 is IHC 0 on two samples, no membrane staining at all (null), not 1+.",
+     "I misspoke: she is ER-negative.", "mixed up the letters - it was Enhertu", "scratch that, HER2 1+",
+     "HER2 1+ on central review"],
+)
+def test_an_apology_or_an_admitted_slip_is_a_correction(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).correction
+
+
+def test_a_corrected_her2_replaces_the_earlier_one(lexicon: Lexicon) -> None:
+    facts = _conversation(lexicon, "HER2+ ER+ mBC, after THP 1L. 2L?",
+                          "sorry, HER2 was actually 1+ (not 3+) on review - she never had trastuzumab/pertuzumab")
+    assert facts.value("her2") == "low"
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "drug"),
+    [("HER2+ mBC on T-DXd since 2023, ECOG 1.", "now PD lung/liver + 2 new 5 mm brain mets, asymptomatic, no steroids.",
+      "trastuzumab deruxtecan"),
+     ("HR+ HER2-low mBC on fulvestrant + abemaciclib, responding.", "Scan today: progression in the liver.",
+      "cdk4/6 inhibitor"),
+     ("HR+ HER2-low mBC, T-DXd 3L since 2024.", "oligoPD: one 2.5 cm liver met growing, everything else SD. RFA?",
+      "trastuzumab deruxtecan")],
+)
+def test_a_later_turns_progression_is_on_the_drug_she_is_on(lexicon: Lexicon, first: str, later: str, drug: str) -> None:
+    assert _statuses(_conversation(lexicon, first, later))[drug] == "progressed"
+
+
+@pytest.mark.parametrize(
+    "later",
+    ["no PD on the latest scan, all stable", "what if she progresses in the brain?",
+     "she had PD on THP in 2021 before this"],
+)
+def test_a_later_turn_without_progression_on_it_keeps_the_drug_current(lexicon: Lexicon, later: str) -> None:
+    facts = _conversation(lexicon, "HER2+ mBC on T-DXd since 2023, ECOG 1.", later)
+    assert _statuses(facts)["trastuzumab deruxtecan"] == "current"
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("HER2+ mBC. Not on T-DXd anymore - stopped after 2 yrs for PD (not tox). Next?", "trastuzumab deruxtecan",
+      "progressed"),
+     ("HER2+ mBC, no longer on Kadcyla: stopped for grade 3 neuropathy.", "trastuzumab emtansine", "stopped_toxicity"),
+     ("HER2+ mBC, not taking tucatinib any more since it progressed in the brain.", "tucatinib", "progressed")],
+)
+def test_a_drug_she_is_no_longer_on_was_received(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["oligoPD: one 2.5 cm liver met growing, everything else SD", "single 1.5 cm lung nodule enlarging, the rest SD",
+     "HR+ HER2-low mBC with oligo-PD in one rib on letrozole"],
+)
+def test_oligoprogression_in_clinic_shorthand(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).facts.value("oligoprogression") is True
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [("T-DXd wasn't funded here until last month, now it is. Still worth it 4L?", "considered"),
+     ("Enhertu was not reimbursed until recently. HER2-low mBC 3L.", "considered"),
+     ("HER2-low mBC: Enhertu was unavailable but is now funded.", "considered"),
+     ("HER2-low mBC: Enhertu not available here.", "unavailable")],
+)
+def test_a_drug_out_of_reach_only_until_lately_is_an_option_now(lexicon: Lexicon, text: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)["trastuzumab deruxtecan"] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "impaired"),
+    [("ER+ HER2-low mBC; she has had a CDK4/6 inhibitor and one line of paclitaxel for liver disease.", None),
+     ("HR+ HER2-low mBC, progressive liver disease after T-DXd.", None),
+     ("HER2+ mBC, known chronic liver disease (cirrhosis).", True),
+     ("HER2-low mBC with alcoholic liver disease, bilirubin normal.", True)],
+)
+def test_liver_disease_in_a_metastatic_history_is_the_metastases(lexicon: Lexicon, text: str, impaired: bool | None) -> None:
+    assert _read(text, lexicon).facts.value("hepatic_impairment") is impaired
