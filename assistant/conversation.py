@@ -41,6 +41,7 @@ from assistant.route import (
     NOTES,
     OUTCOMES,
     ROUTES,
+    Ask,
     Handler,
     Route,
     Situation,
@@ -177,9 +178,10 @@ class Assistant:
         comparison = functools.cache(lambda: self._comparison(reading))  # read once per question
         anchors = tuple(g for g in last.domain_terms if self.index.vocabulary.group(g).kind != "intent"
                         and g not in {"cost-effectiveness", "abstract", "conclusion"})
+        asks = asks_of(last)
         return Situation(
-            reading=last, facts=facts, turns=len(messages), asks=asks_of(last), anchors=anchors,
-            find_studies=lambda: self._studies(reading, comparison()),
+            reading=last, facts=facts, turns=len(messages), asks=asks, anchors=anchors,
+            find_studies=lambda: self._studies(reading, comparison(), level_asked=Ask.EVIDENCE_LEVEL in asks),
             find_comparison=comparison,
             find_previous=lambda: self.answer(messages[:-1]) if len(messages) > 1 else None,
             find_treatment_beside=lambda: treatment_beside(reading.text, lambda piece: read(
@@ -187,11 +189,12 @@ class Assistant:
             find_decision=lambda: decide_for(facts, self.rules, self.constraints, self._drugs_of, self.composer.functions),
         )
 
-    def _studies(self, last: Reading, comparison: Comparison | None) -> tuple[str, ...]:
+    def _studies(self, last: Reading, comparison: Comparison | None, level_asked: bool = False) -> tuple[str, ...]:
         """The study cards a question is about: named, described, or reached through a drug only one study
         tested when a result is asked ("head-to-head data for tucatinib vs pyrotinib?" compares drugs; it is
         not the results of tucatinib's trial)."""
-        described = self._described_study(last) if (last.asks_result or last.measures) else ()
+        described = self._described_study(last, said_study=not level_asked) if (
+            last.asks_result or last.measures or level_asked) else ()
         found = last.studies or described or (
             last.drug_studies if (last.asks_result or last.measures) and not last.patient_words and comparison is None else ())
         if _AFTER_PROGRESSION.search(last.text):
@@ -334,19 +337,22 @@ class Assistant:
             # the answer says the review may not address it and what the review does cover.
             answer = self.composer.explanation(last.text, facts, [])
             return answer.model_copy(update={"text": f"{answer.text.rstrip()}\n\n{self.questions['covers']}"})
-        passages = self.explaining_passages(last.text)
+        trials = frozenset(ref for card in comparison.trials for ref in card.refs) if comparison else frozenset()
+        passages = self.explaining_passages(last.text, trials=trials)
         if not passages and not studies:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
         return self.composer.explanation(last.text, facts, passages, comparison=comparison, studies=studies,
                                          measures=last.measures)
 
-    def _described_study(self, last: Reading) -> tuple[str, ...]:
-        """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named."""
-        if not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b", last.text.lower()):
+    def _described_study(self, last: Reading, said_study: bool = True) -> tuple[str, ...]:
+        """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named. An evidence
+        level asked of a comparison ("what level is the claim that pyrotinib beats T-DM1?") need not say "study"."""
+        if said_study and not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b", last.text.lower()):
             return ()
         named = [m for m in self.index.vocabulary.find(last.text) if self.index.vocabulary.group(m.group).kind == "drug"]
         compared = {g for a, b in itertools.pairwise(named)
-                    if re.fullmatch(r"\s*(?:vs\.?|versus|compared\s+with|against|or)\s*", last.text[a.end:b.start], re.I)
+                    if re.fullmatch(r"\s*(?:vs\.?|versus|compared\s+(?:with|to)|against|or|beats?|better\s+than|superior\s+to|over)\s*",
+                                    last.text[a.end:b.start], re.I)
                     for g in (a.group, b.group)}
         drugs = compared or {m.group for m in named}
         if len(drugs) < 2:
@@ -423,7 +429,8 @@ class Assistant:
             self._sentence_concepts[key] = frozenset(m.group for m in self.index.vocabulary.find(text))
         return self._sentence_concepts[key]
 
-    def explaining_passages(self, query: str, limit: int = 2) -> list[tuple[Passage, str]]:
+    def explaining_passages(self, query: str, limit: int = 2, *, trials: frozenset[int] = frozenset()
+                            ) -> list[tuple[Passage, str]]:
         """The few sentences that answer, from the passages retrieval ranks best.
 
         Sentences are scored by the rare words and concepts they share with the question, by their
@@ -433,7 +440,7 @@ class Assistant:
         data"). A quote that states a study's result without naming it starts at the sentence that
         cites the study, so the answer rests on it (and carries its evidence level).
         """
-        candidates = self._scored_sentences(query)
+        candidates = self._scored_sentences(query, trials)
         if candidates and candidates[0][2].kind == "perspective":
             # A Perspective is the review's conclusion; its grounds (the trials, the figures) are in the
             # paragraphs of its own section, which the second quote should come from when they answer too.
@@ -469,8 +476,10 @@ class Assistant:
         return [(passage, self.composer.expand_quote(passage, *_from_citing_sentence(passage, *_to_results(passage, start, end))))
                 for passage, start, end in spans.values()]
 
-    def _scored_sentences(self, query: str) -> list[tuple[float, int, Passage, int, int]]:
-        """(score, -position, passage, start, end) of the candidate sentences, best first."""
+    def _scored_sentences(self, query: str, trials: frozenset[int] = frozenset()
+                          ) -> list[tuple[float, int, Passage, int, int]]:
+        """(score, -position, passage, start, end) of the candidate sentences, best first; `trials`: the
+        references of the trials that compared the drugs a question compares, whose sentences are the answer."""
         weights = self.retriever.term_weights(query)
         relations = _relations(query)
         # every sentence's meaning, not only the closest few: a sentence just outside them would lose
@@ -507,6 +516,8 @@ class Assistant:
                 bonus += sum(rarity.get(group, 0.0) for group in self._concepts(passage_id, start, end) if group in asked)
                 if measures and _states_measures(sentence, measures):  # "give PFS and OS HRs": the figures
                     bonus += _RELATION_BONUS
+                if trials and set(citation_refs(sentence, 10_000)) & trials:  # "why X over Y?": the trial that compared them
+                    bonus += 2 * _RELATION_BONUS
                 score = (shared + bonus + _RANK_WEIGHT * (6 - rank)
                          + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2))
                 candidates.append((score, -position, passage, start, end))
@@ -761,7 +772,10 @@ def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:
 
 
 # between two drugs a question compares: "T-DXd vs T-DM1", "T-DXd over pyrotinib", "T-DXd or SG", "T-DXd than T-DM1"
-_COMPARED = re.compile(r"\s*(?:,|\)|\()?\s*(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and)\s*")  # not "with": a combination
+_COMPARED = re.compile(  # not "with": a combination; "preferred over", "better than", "superior to" compare too
+    r"\s*(?:,|\)|\()?\s*(?:(?:(?:is|are|was|were)\s+)?(?:preferred|favou?red|chosen|recommended|ranked|prioriti[sz]ed)\s+)?"
+    r"(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and|(?:better|worse)\s+than|"
+    r"(?:superior|inferior)\s+to)\s*")
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
 

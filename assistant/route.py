@@ -346,7 +346,7 @@ def about_studies(s: Situation) -> bool:
     if not s.studies:
         return False
     return (Ask.STUDY_RESULT in s.asks or bool(_STUDY_SAYS.search(s.reading.text.lower())) or Ask.EXPLANATION in s.asks
-            or (Ask.MEASURE in s.asks and not about_a_patient(s))
+            or ((Ask.MEASURE in s.asks or Ask.EVIDENCE_LEVEL in s.asks) and not about_a_patient(s))
             or not (about_a_patient(s) or Ask.RECOMMENDATION in s.asks))
 
 

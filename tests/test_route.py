@@ -327,3 +327,16 @@ def test_a_price_asked_beside_a_case_is_a_note_on_her_options(assistant: Assista
     answer = assistant.answer(["HER2+ mBC progressed on THP, no ADC yet. How much does T-DXd cost? What next?"])
     assert answer.kind == "recommendation"
     assert assistant.messages["price_note"] in answer.text
+
+
+@pytest.mark.parametrize("message", [
+    "what level of evidence is the claim that pyrotinib beats T-DM1 after lapatinib?",
+    "Pyrotinib versus T-DM1 after trastuzumab and lapatinib: how strong is the evidence?",
+])
+def test_an_evidence_level_asked_of_a_comparison_is_the_level_of_the_study_that_made_it(
+        assistant: Assistant, message: str) -> None:
+    """The level of the claim asked about (a retrospective study, IV), not of the preferred option of a patient."""
+    answer = assistant.answer([message])
+    assert answer.kind == "fact"
+    assert answer.evidence_level == "IV"
+    assert 8 in {c.ref for c in answer.citations}
