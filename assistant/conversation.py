@@ -218,11 +218,12 @@ class Assistant:
             "about_review": lambda s, r: self.composer.about_review(self.provenance, s.facts),
             "why": self._why,
             "fact": lambda s, r: self.composer.fact(self._cards(s.studies), s.reading.measures, s.reading.text, s.facts),
-            "explain_studies": lambda s, r: self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)),
+            "explain_studies": lambda s, r: self._warned(
+                self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)), s),
             "ask_patient": lambda s, r: self.composer.clarification(
                 [self.questions[n] for n in ("her2", "setting", "prior")], s.facts, covers=[self.questions["covers"]],
                 notes=self._notes(s), warnings=self._warnings(s)),
-            "explain": lambda s, r: self._explain(s.reading, s.facts, s.comparison),
+            "explain": lambda s, r: self._warned(self._explain(s.reading, s.facts, s.comparison), s),
             "recommend": lambda s, r: self._route(s, OUTCOMES),
             "ask_conflicts": lambda s, r: self.composer.clarification([], s.facts, conflicts=s.reading.conflicts,
                                                                       notes=self._notes(s), warnings=self._warnings(s)),
@@ -244,6 +245,15 @@ class Assistant:
         """The warnings for the safety states the conversation holds: a question back or a refusal never
         passes over a state the clinician wrote."""
         return safety_warnings(situation.facts, self.constraints, self.composer.functions)
+
+    def _warned(self, answer: Answer, situation: Situation) -> Answer:
+        """An explanation for a conversation that holds a safety state ("grade 2 pneumonitis ... continue T-DXd or
+        switch?") opens with its warning, as every other answer does: never silent about a state she has."""
+        warnings = self._warnings(situation)
+        if not warnings or answer.warnings:
+            return answer
+        opening = "".join(f"**Warning:** {w}\n\n" for w in warnings)
+        return answer.model_copy(update={"warnings": warnings, "text": opening + answer.text})
 
     def _why(self, situation: Situation, route: Route) -> Answer:
         assert situation.previous is not None  # the row requires an earlier answer with citations
@@ -517,7 +527,7 @@ class Assistant:
                 if measures and _states_measures(sentence, measures):  # "give PFS and OS HRs": the figures
                     bonus += _RELATION_BONUS
                 if trials and set(citation_refs(sentence, 10_000)) & trials:  # "why X over Y?": the trial that compared them
-                    bonus += 2 * _RELATION_BONUS
+                    bonus += 4 * _RELATION_BONUS  # decisive: the question is what that trial answers
                 score = (shared + bonus + _RANK_WEIGHT * (6 - rank)
                          + self.settings.sentence_meaning_weight * max(0.0, similar - 0.2))
                 candidates.append((score, -position, passage, start, end))

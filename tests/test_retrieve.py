@@ -204,3 +204,10 @@ def test_a_why_question_answered_by_a_conclusion_also_quotes_its_reason(assistan
     answer = assistant.answer(["Why do Chinese guidelines rank pyrotinib ahead of T-DM1 and T-DXd once trastuzumab fails?"])
     assert "Therefore" in answer.text
     assert "accessibility" in answer.text  # the sentence before the conclusion gives the reason
+
+
+def test_a_drug_preferred_over_another_is_explained_by_the_trial_that_compared_them(assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer(["Why is trastuzumab deruxtecan favoured over Kadcyla after trastuzumab and a taxane?"])
+    assert "**Head-to-head:**" in answer.text
+    assert "DESTINY-Breast03 study [7]" in answer.text  # the trial's own sentence is quoted, not the background
+    assert answer.evidence_level == "I"
