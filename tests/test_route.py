@@ -340,3 +340,12 @@ def test_an_evidence_level_asked_of_a_comparison_is_the_level_of_the_study_that_
     assert answer.kind == "fact"
     assert answer.evidence_level == "IV"
     assert 8 in {c.ref for c in answer.citations}
+
+
+def test_an_explanation_for_a_patient_with_a_safety_state_opens_with_its_warning(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2-positive MBC on T-DXd with ILD grade 2 on CT. Why does the review favour "
+                               "continuing anti-HER2 therapy after T-DXd?"])
+    assert answer.kind == "explanation"
+    assert answer.warnings
+    assert answer.text.startswith("**Warning:**")
+    assert "pneumonitis" in answer.warnings[0].lower()
