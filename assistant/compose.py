@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from assistant.decide import ChosenOption, Decision, Rule, evaluate, render
+from assistant.decide import ChosenOption, Decision, Rule, cards_quoted, evaluate, render
 from assistant.errors import CorpusError
 from assistant.index import LoadedIndex
 from assistant.ingest import passage_quote_spans
@@ -421,8 +421,12 @@ class Composer:
             ids = [citations.passage(passage, quote)]  # and the studies the quote cites ("DEBBRAH study [48]")
             ids += [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in _refs_in(quote)]
             quotes.append({"quote": quote, "ids": ids})
+        # the studies whose figures the explanation prints ("DESTINY-Breast07 ... ORR 76%") are cited beside it
+        cards = {card.id: card for card in self.index.cards}
+        studied = [i for card_id in cards_quoted(rule.not_covered or "") if card_id in cards
+                   for i in citations.card(cards[card_id], rule.title)]
         text = self._render("not_covered.md.j2", rule=rule, explanation=render(rule.not_covered or "", self.functions),
-                            patient=describe_patient(facts, self.registry), quotes=quotes, notes=notes)
+                            patient=describe_patient(facts, self.registry), quotes=quotes, notes=notes, studied=studied)
         return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry),
                            rule_ids=(rule.id,))
 

@@ -300,6 +300,11 @@ def _with_evidence_level(option: OptionSpec, cards: dict[str, StudyCard]) -> Opt
 _RESULT_CALL = re.compile(r"result\(\s*'([^']+)'\s*,\s*'([^']+)'\s*\)")
 
 
+def cards_quoted(template: str) -> tuple[str, ...]:
+    """The study cards whose results a rule's text prints ({{ result('destiny-breast07', 'ORR') }}): what it rests on."""
+    return tuple(dict.fromkeys(card_id for card_id, _ in _RESULT_CALL.findall(template)))
+
+
 def _check_rests_on_what_it_cites(option: OptionSpec, cards: dict[str, StudyCard]) -> None:
     """A rationale that quotes a subgroup's figure from a supporting card must rest on that subgroup: otherwise
     the option would carry the parent trial's level for a subgroup's result."""

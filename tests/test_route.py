@@ -349,3 +349,10 @@ def test_an_explanation_for_a_patient_with_a_safety_state_opens_with_its_warning
     assert answer.warnings
     assert answer.text.startswith("**Warning:**")
     assert "pneumonitis" in answer.warnings[0].lower()
+
+
+def test_a_not_covered_answer_cites_the_study_whose_figures_it_prints(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2-positive MBC, de novo, no therapy for metastatic disease yet. T-DXd plus pertuzumab first line?"])
+    assert answer.kind == "out_of_scope"
+    assert "DESTINY-Breast07" in answer.text
+    assert 24 in {c.ref for c in answer.citations}
