@@ -379,7 +379,8 @@ class Composer:
         lines, ids = [], []
         for card in sorted(cards, key=rank)[:2]:
             cited = citations.card(card, f"{words} {query}")
-            shown = [r for r in card.results if not r.value.lower().startswith("unverified")][:1]
+            shown = sorted((r for r in card.results if not r.value.lower().startswith("unverified")),
+                           key=lambda r: not _OUTCOME.search(r.measure))[:1]  # an outcome, not a baseline count
             result = f": {shown[0].measure}: {format_result(shown[0])}" if shown else ""
             control = next((arm for arm in card.arms[1:] if any(t in arm.lower() for t in terms)), None)
             if control is not None and compared_with(card):
@@ -512,6 +513,9 @@ class Composer:
 
     def _trial_for(self, ref: int) -> str | None:
         return next((card.name for card in self.index.cards if ref in card.refs), None)
+
+
+_OUTCOME = re.compile(r"\b(?:PFS|OS|ORR|DFS|IDFS|pCR|survival|response|hazard)\b", re.I)
 
 
 def _refs_in(text: str) -> tuple[int, ...]:
