@@ -313,7 +313,7 @@ def test_a_question_back_says_what_the_review_says_of_each_drug_the_message_weig
     assert "**What the review says about margetuximab:**" in answer.text
     assert {29, 30} <= {c.ref for c in answer.citations}
     sophia = answer.text.split("**What the review says about margetuximab:**")[1]
-    assert "PFS" in sophia.split("\n\n")[1]  # the trial's outcome, not a baseline count ("prior T-DM1: 489/536")
+    assert "PFS" in sophia.split("So far I have read")[0]  # the trial's outcome, not a baseline count ("prior T-DM1: 489/536")
 
 
 @pytest.mark.parametrize("message", ["How much does one vial of Enhertu cost in the US?",
