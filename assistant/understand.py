@@ -491,21 +491,21 @@ _BRAIN_SHOWS = r"\b(?:mri|ct|imaging|scan)\s+(?:of\s+the\s+)?(?:brain|head)\b[^.
 _BRAIN_LABEL = r"\bbrain\s*:\s*(?:\w+\s+){0,3}(?:untreated|new|growing|active|progressing|enlarging)\s+(?:\w+\s+)?(?:lesions?|mets?|metasta\w*)\b"
 _BRAIN_PRESENT = re.compile(
     rf"{_BRAIN_EVENT}|{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b|\b(?:parietal|frontal|temporal|occipital|cerebellar|pontine)\s+(?:\w+\s+)?(?:metastas[ie]s|mets?)\b|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbm\b|\bbrain\s+met\b|"
+    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement|deposits?|progression)\b|\bleptomeningeal\b|\bbms?\b|\bbrain\s+met\b|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,3}}(?:lesions?|mets?|metasta\w*|deposits?)\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}"
 )
 _BRAIN_NONE = re.compile(
     rf"\b{_NEG}\s+(?:known\s+|evidence\s+of\s+|active\s+)?{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)|"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease|involvement)\s*(?::\s*)?(?:none|absent|negative|excluded|ruled\s+out)|"
-    rf"\b(?:brain|head)\s+(?:mri|ct)\s+(?:is\s+|was\s+)?(?:negative|clear|clean|normal|unremarkable)\b|\bno\s+bm\b|\bcns[\s-]*negative\b|"
+    rf"\b(?:brain|head)\s+(?:mri|ct)\s+(?:is\s+|was\s+)?(?:negative|clear|clean|normal|unremarkable)\b|\bno\s+bms?\b|\bcns[\s-]*negative\b|"
     rf"\b(?:mri|ct)\s+(?:of\s+the\s+)?(?:brain|head)\s+(?:is\s+|was\s+)?(?:negative|clear|clean|normal|unremarkable)\b|"
     rf"\bbrain\s+(?:is\s+)?(?:clear|clean)\b|\b(?:brain|head)\s+(?:mri|ct|imaging)\s*[:,-]?\s*no\s+(?:metastas[ie]s|mets|lesions)\b|"
     # "the HER2CLIMB population had 48% brain mets - she has none"
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*)\b[^.;?]{{0,40}}?\b(?:she|he|pt|patient)\s+(?:has|had)\s+none\b"
 )
 _BRAIN_ACTIVE = re.compile(
-    rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+\s+){{0,3}}"
+    rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\(?\w+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
+    rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+\s+){{0,3}}"
     rf"(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
     rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|\b(?:brain|cns|intracranial)\s+progression\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
@@ -513,8 +513,8 @@ _BRAIN_ACTIVE = re.compile(
 _LEPTOMENINGEAL = re.compile(r"\blepto[\s-]*mening\w*|\bleptomets?\b|\bcsf\s+(?:cytology\s+)?(?:positive|\+)|\bpositive\s+csf\b|"
                              r"\bcarcinomatous\s+meningitis\b")
 _BRAIN_STABLE = re.compile(
-    rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\w+\s+){{0,2}}{_BRAIN}|"
-    rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)\b[^.;]{{0,80}}?\b(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
+    rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\(?\w+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
+    rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)\b[^.;]{{0,80}}?\b(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
     rf"{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b"
 )
 _OLIGO = re.compile(
@@ -737,6 +737,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     therapies = _dedupe(mentions)
     if (metastatic or _METASTATIC.search(lower)) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
         therapies = [_moved_on(t) for t in therapies]
+    if True not in [value for value, _ in collect.values.get("oligoprogression", [])]:
+        # oligoprogression on a drug that works elsewhere keeps it current: local therapy, then the same drug (CURB)
+        therapies = _progressed_later(lower, therapies, [(m.start, m.end) for m in found if m.label == REGIMEN
+                                                         or _is_drug(m.label, lexicon)])
     if any(t.therapy == "cdk4/6 inhibitor" and t.status == "progressed" for t in therapies):
         _read_cdk_months(lower, text, collect)  # the criterion is time to progression, not a course stopped or ongoing
     received = [t for t in therapies if t.received]
@@ -955,7 +959,7 @@ def _read_brain(lower: str, text: str, collect: _Collector) -> None:
         # "stable", "controlled", "unchanged" say stable; treatment words alone ("treated with SRS") say treated
         said = lower[stable.start():stable.end()]
         value = "stable" if re.search(r"\bstable\b|\bcontrolled\b|\bunchanged\b|\basymptomatic\b", said) or \
-            re.search(rf"\b{_BRAIN}\b[^.;]{{0,80}}\b(?:stable|controlled|unchanged)\b", lower) else "treated"
+            re.search(rf"\b(?:{_BRAIN}|bms?)\b[^.;]{{0,80}}\b(?:stable|controlled|unchanged)\b", lower) else "treated"
         collect.add("brain_mets", value, text[stable.start():stable.end()])
     else:
         collect.add("brain_mets", "present", text[present.start():present.end()])
@@ -1243,22 +1247,54 @@ def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts
         _moved_on(t) if t.turn < last.turn else t for t in facts.therapies)})
 
 
-def _tells_progression(last: Reading) -> bool:
-    """A turn that tells a progression of the disease without naming the drug it progressed on ("now PD lung/liver",
-    "oligoPD: one liver met growing, everything else SD"); not a supposed one, a negated one, nor one said of a drug
-    it names ("she had PD on THP in 2021")."""
-    if any(t.progressed and t.turn == last.turn for t in last.facts.therapies):
-        return False
-    if last.facts.value("oligoprogression") is True:
-        return True
-    lower = last.text.lower()
-    lower = _mask(lower, _what_if_sentences(lower))
-    for event in _EVENT.finditer(lower):
-        if _NO_EVENT.search(lower, max(0, event.start() - 30), event.start()) or \
-                _NOT_ON_IT.search(lower, max(0, event.start() - 40), event.start()):
+def _progressed_later(lower: str, therapies: list[TherapyFact], drugs: Sequence[tuple[int, int]]) -> list[TherapyFact]:
+    """A sentence after the one a current drug stands in that tells a progression and names no drug ("on 1L THP ...
+    HP maintenance ongoing for 26 months. Now a solitary new lung nodule - SBRT?"): the disease progressed on it."""
+    current = [t for t in therapies if t.status == "current" and t.sentence]
+    if not current:
+        return therapies
+    progressed: set[str] = set()
+    for therapy in current:
+        at = lower.find(therapy.sentence.lower())
+        if at == -1:
+            continue
+        for sentence in re.finditer(r"[^.;!?\n]+", lower[at + len(therapy.sentence):]):
+            start, end = at + len(therapy.sentence) + sentence.start(), at + len(therapy.sentence) + sentence.end()
+            if any(start <= a < end for a, _ in drugs):
+                break  # the story moves on to a drug of its own
+            if _untold_event(lower, start, end):
+                progressed.add(therapy.therapy)
+                break
+    return [t.model_copy(update={"status": "progressed", "progressed": True, "current": False})
+            if t.therapy in progressed and t.status == "current" else t for t in therapies]
+
+
+# an event supposed, asked about in general or given as a time ("after progression", "in case of PD", "until progression")
+_SUPPOSED = re.compile(r"\b(?:for|if|when|whether|unless|should|once|after|upon|until|till|before|at|in\s+case\s+of|"
+                       r"prevent\w*|delay\w*|risk\s+of|time\s+to)\s+(?:\w+\s+){0,3}$")
+
+
+def _untold_event(lower: str, start: int, end: int) -> bool:
+    """A progression told between two offsets: not negated, not supposed."""
+    for event in _EVENT.finditer(lower, start, end):
+        if _NO_EVENT.search(lower, max(start, event.start() - 30), event.start()) or \
+                _SUPPOSED.search(lower, max(start, event.start() - 40), event.start()):
             continue
         return True
     return False
+
+
+def _tells_progression(last: Reading) -> bool:
+    """A turn that tells a progression of the disease without naming the drug it progressed on ("now PD lung/liver +
+    2 new brain mets"); not a supposed one, a negated one, one said of a drug it names ("she had PD on THP in 2021"),
+    nor oligoprogression, which the oligoprogression fact carries."""
+    if any(t.progressed and t.turn == last.turn for t in last.facts.therapies):
+        return False
+    if last.facts.value("oligoprogression") is True:
+        return False  # a few sites growing while the rest respond: local therapy, the drug stays current (CURB)
+    lower = last.text.lower()
+    lower = _mask(lower, _what_if_sentences(lower))
+    return _untold_event(lower, 0, len(lower))
 
 
 def therapies_named(text: str, vocabulary: Vocabulary) -> frozenset[str]:
@@ -1410,6 +1446,8 @@ _GIVEN_AS_EARLY = re.compile(r"\s*\(?\s*(?:(?:was|were|had\s+been|has\s+been|giv
 # the cues a past early-disease course may carry besides its own ("she progressed on Enhertu 2L, Kadcyla was adjuvant");
 # a plan, a refusal or an asked drug ("Kadcyla adjuvant planned") is not a course she had
 _TOLD_OF_A_PAST_COURSE = frozenset({"EARLY_SETTING", "PROGRESSED", "HISTORICAL", "COMPLETED"})
+_NOT_THE_REASON = re.compile(r"\b(?:not|no|non|without|nor)\s+(?:for\s+|due\s+to\s+|because\s+of\s+|any\s+|a\s+|signs?\s+of\s+)?"
+                             r"[\w-]+(?:\s+effects?|\s+events?)?")
 # a course started and then stopped in the same sentence: the stop is how it stands
 _LATER_STOP = re.compile(r"[^.;!?\n]*?\b(?:but|then|and)\s+(?:was\s+|were\s+|it\s+was\s+|they\s+were\s+|had\s+to\s+be\s+|"
                          r"has\s+been\s+|have\s+been\s+)?(?:stopped|discontinued|ceased|halted|abandoned|withdrawn|d/c'?d)\b")
@@ -1441,13 +1479,15 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
         if past and category in {"UNAVAILABLE", "CONSIDERED"}:
             continue
         if category == "STOPPED":  # stopped for a side effect, at progression, or at the end of a course
-            words = set(re.findall(r"[a-z0-9-]+", _sentence_of(text.lower(), mention.start)))
-            if not re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", _sentence_of(text.lower(), mention.start)):
+            # a reason denied is none: "stopped after 2 yrs for PD (not tox)", "for progression (no side effects)"
+            sentence = _NOT_THE_REASON.sub(" ", _sentence_of(text.lower(), mention.start))
+            words = set(re.findall(r"[a-z0-9-]+", sentence))
+            if not re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", sentence):
                 # "Grade 3 ILD on T-DXd, hospitalised. T-DXd permanently discontinued.": the reason stands just before
-                words |= set(re.findall(r"[a-z0-9-]+", _sentence_before(text.lower(), mention.start)))
+                words |= set(re.findall(r"[a-z0-9-]+", _NOT_THE_REASON.sub(" ", _sentence_before(text.lower(), mention.start))))
             if words & set(registry.toxicity_cues):
                 return "stopped_toxicity"
-            if re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", _sentence_of(text.lower(), mention.start)):
+            if re.search(r"\bprogress|\bpd\b(?![-\s]?l1)|\bfail", sentence):
                 return "progressed"
             return "completed"
         rule = next((r for r in registry.exposures if category in r.categories), None)

@@ -749,7 +749,7 @@ def test_a_corrected_her2_replaces_the_earlier_one(lexicon: Lexicon) -> None:
       "trastuzumab deruxtecan"),
      ("HR+ HER2-low mBC on fulvestrant + abemaciclib, responding.", "Scan today: progression in the liver.",
       "cdk4/6 inhibitor"),
-     ("HR+ HER2-low mBC, T-DXd 3L since 2024.", "oligoPD: one 2.5 cm liver met growing, everything else SD. RFA?",
+     ("HER2-low mBC, on T-DXd 3L since 2024.", "Restaging: liver progression, new pleural effusion.",
       "trastuzumab deruxtecan")],
 )
 def test_a_later_turns_progression_is_on_the_drug_she_is_on(lexicon: Lexicon, first: str, later: str, drug: str) -> None:
@@ -759,7 +759,9 @@ def test_a_later_turns_progression_is_on_the_drug_she_is_on(lexicon: Lexicon, fi
 @pytest.mark.parametrize(
     "later",
     ["no PD on the latest scan, all stable", "what if she progresses in the brain?",
-     "she had PD on THP in 2021 before this"],
+     "she had PD on THP in 2021 before this",
+     # oligoprogression: local therapy while the drug goes on (the oligoprogression fact carries it)
+     "oligoPD: one 2.5 cm liver met growing, everything else SD. RFA?"],
 )
 def test_a_later_turn_without_progression_on_it_keeps_the_drug_current(lexicon: Lexicon, later: str) -> None:
     facts = _conversation(lexicon, "HER2+ mBC on T-DXd since 2023, ECOG 1.", later)
@@ -771,7 +773,11 @@ def test_a_later_turn_without_progression_on_it_keeps_the_drug_current(lexicon: 
     [("HER2+ mBC. Not on T-DXd anymore - stopped after 2 yrs for PD (not tox). Next?", "trastuzumab deruxtecan",
       "progressed"),
      ("HER2+ mBC, no longer on Kadcyla: stopped for grade 3 neuropathy.", "trastuzumab emtansine", "stopped_toxicity"),
-     ("HER2+ mBC, not taking tucatinib any more since it progressed in the brain.", "tucatinib", "progressed")],
+     ("HER2+ mBC, not taking tucatinib any more since it progressed in the brain.", "tucatinib", "progressed"),
+     # a reason denied is none
+     ("HER2+ mBC. T-DXd stopped after 2 years for PD, not toxicity. Next?", "trastuzumab deruxtecan", "progressed"),
+     ("HER2+ mBC. Kadcyla discontinued because of progression (no side effects).", "trastuzumab emtansine", "progressed"),
+     ("HER2+ mBC. Enhertu stopped for grade 2 ILD, not progression.", "trastuzumab deruxtecan", "stopped_toxicity")],
 )
 def test_a_drug_she_is_no_longer_on_was_received(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
@@ -806,3 +812,31 @@ def test_a_drug_out_of_reach_only_until_lately_is_an_option_now(lexicon: Lexicon
 )
 def test_liver_disease_in_a_metastatic_history_is_the_metastases(lexicon: Lexicon, text: str, impaired: bool | None) -> None:
     assert _read(text, lexicon).facts.value("hepatic_impairment") is impaired
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("HER2+ mBC, 1L THP, taxane stopped after 6 cycles, HP maintenance ongoing for 26 months. Now PD in the liver "
+      "and new lung nodules - next?", "trastuzumab", "progressed"),
+     ("HER2+ mBC, on T-DXd with a good response; one liver lesion is growing", "trastuzumab deruxtecan", "current"),
+     ("HER2+ mBC on T-DXd since 2023. Brain MRI today shows a new 4 mm lesion.", "trastuzumab deruxtecan", "progressed"),
+     # no progression told: negated, supposed, or said of the next drug
+     ("HER2+ mBC on T-DXd since 2023, responding. What would you give after progression?", "trastuzumab deruxtecan",
+      "current"),
+     ("HR+ HER2-low mBC on letrozole + palbociclib since 2024. Bone scan: no new lesions.", "cdk4/6 inhibitor", "current")],
+)
+def test_a_later_sentence_that_tells_progression_is_on_the_current_drug(lexicon: Lexicon, text: str, drug: str,
+                                                                        status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("HER2+ mBC with new untreated (active) brain metastases, progressed on trastuzumab + pertuzumab.", "active"),
+     ("HER2 3+ with progressing BM after SRS 8 mo ago (2 lesions growing).", "active"),
+     ("HER2+ MBC, BMs growing on the last MRI.", "active"),
+     ("HER2+ MBC, BM treated with WBRT last yr - stable on MRI, off steroids.", "stable"),
+     ("HER2+ MBC with treated (SRS) brain mets, now PD in liver.", "treated")],
+)
+def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str, value: str) -> None:
+    assert _read(text, lexicon).facts.value("brain_mets") == value
