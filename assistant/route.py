@@ -506,6 +506,10 @@ ROUTES: tuple[Route, ...] = (
            asks=[Ask.DEFINITION], unless=[about_someone, drug_asked_for_a_patient]),
     _route("general question", "explain", 35, ["Is T-DXd active in HER2-low disease?"],
            asks=[Ask.QUESTION], unless=[about_someone, profiled, topics, treatment_words, adds_to_case]),
+    # a strategy the review discusses (monitoring, re-biopsy, delaying resistance), asked of no one: its passages
+    _route("a topic in general", "explain", 34, ["role of ctDNA / CTC monitoring on ADCs?",
+                                                 "can we pick up ADC resistance early with ctDNA monitoring?"],
+           asks=[Ask.QUESTION], when=[topics], unless=[patient_words, case, patient_described, adds_to_case, follow_up]),
     # a patient: decide, or ask what decides
     _route("recommendation", "recommend", 0,
            ["HER2+ MBC progressed on trastuzumab and docetaxel, no prior ADC.",

@@ -358,3 +358,18 @@ def test_a_not_covered_answer_cites_the_study_whose_figures_it_prints(assistant:
     assert answer.kind == "out_of_scope"
     assert "DESTINY-Breast07" in answer.text
     assert 24 in {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize("message", ["Is there a role for ctDNA monitoring while patients are on ADCs?",
+                                     "can circulating tumour DNA flag ADC resistance early?"])
+def test_a_strategy_asked_of_no_patient_is_explained_from_the_review(assistant: Assistant, message: str) -> None:
+    """Monitoring asked in general is the review's passage on it, not a one-option recommendation for nobody."""
+    answer = assistant.answer([message])
+    assert answer.kind == "explanation"
+    assert "ctdna" in answer.text.lower()
+
+
+def test_the_same_strategy_asked_for_a_patient_is_a_recommendation(assistant: Assistant) -> None:
+    answer = assistant.answer(["My patient is on T-DXd for HER2-low mBC. Should I follow ctDNA?"])
+    assert answer.kind == "recommendation"
+    assert "ctDNA" in answer.recommendations[0].option
