@@ -373,3 +373,13 @@ def test_the_same_strategy_asked_for_a_patient_is_a_recommendation(assistant: As
     answer = assistant.answer(["My patient is on T-DXd for HER2-low mBC. Should I follow ctDNA?"])
     assert answer.kind == "recommendation"
     assert "ctDNA" in answer.recommendations[0].option
+
+
+def test_leptomeningeal_disease_is_not_covered_and_shows_the_trial_data_that_exist(assistant: Assistant) -> None:
+    """The review gives no advice; the study it cites for meningeal spread (DEBBRAH [48]) has a small cohort whose
+    verified figures are shown as what they are (7 patients, single arm, level V), cited."""
+    answer = assistant.answer(["HER2-positive MBC after THP, new leptomeningeal carcinomatosis, CSF positive. T-DXd?"])
+    assert answer.kind == "out_of_scope"
+    assert "13.3 months" in answer.text and "7 patients" in answer.text
+    assert 48 in {c.ref for c in answer.citations}
+    assert not answer.recommendations
