@@ -187,6 +187,7 @@ class Assistant:
             find_treatment_beside=lambda: treatment_beside(reading.text, lambda piece: read(
                 piece, reading.turn, self.lexicon, self.settings.max_message_chars)),
             find_decision=lambda: decide_for(facts, self.rules, self.constraints, self._drugs_of, self.composer.functions),
+            safety_facts=frozenset(state.fact for state in self.constraints.states),
         )
 
     def _studies(self, last: Reading, comparison: Comparison | None, level_asked: bool = False) -> tuple[str, ...]:

@@ -195,6 +195,7 @@ class Situation:
     find_previous: Callable[[], Answer | None] = field(repr=False)
     find_treatment_beside: Callable[[], bool] = field(repr=False)
     find_decision: Callable[[], Decision] = field(repr=False)
+    safety_facts: frozenset[str] = frozenset()  # the facts a safety state of corpus/constraints.yaml reads
 
     @cached_property
     def studies(self) -> tuple[str, ...]:
@@ -307,8 +308,6 @@ def follow_up(s: Situation) -> bool:
     return s.turns > 1
 
 
-_SAFETY_FACTS = ("pregnancy", "lvef", "heart_failure", "ecog", "hepatic_impairment", "renal_impairment",
-                 "dpd_deficiency", "ild", "oxygen")
 
 
 def adds_to_case(s: Situation) -> bool:
@@ -316,7 +315,7 @@ def adds_to_case(s: Situation) -> bool:
     things?", "forgot to mention: active pneumonitis"): answered for the updated patient."""
     facts = s.reading.facts
     return follow_up(s) and known(s) and (case_facts(facts) or bool(facts.toxicities) or any(
-        getattr(facts, name) is not None for name in _SAFETY_FACTS))
+        getattr(facts, name) is not None for name in s.safety_facts))
 
 
 def previous_cited(s: Situation) -> bool:
