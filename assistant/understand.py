@@ -1274,11 +1274,18 @@ _SUPPOSED = re.compile(r"\b(?:for|if|when|whether|unless|should|once|after|upon|
                        r"prevent\w*|delay\w*|risk\s+of|time\s+to)\s+(?:\w+\s+){0,3}$")
 
 
+# an event told as the past ("brain mets progressed two years ago, treated with SRS"); a year alone may be this one's
+# ("PD in liver Aug 2024")
+_DATED = re.compile(r"\bago\b|\bpreviously\b|\bprior\b|\bbefore\b|\bhistory\b|\bback\s+in\b|"
+                    r"\blast\s+year\b|\bat\s+diagnosis\b|\bin\s+the\s+past\b")
+
+
 def _untold_event(lower: str, start: int, end: int) -> bool:
-    """A progression told between two offsets: not negated, not supposed."""
+    """A progression told between two offsets: not negated, not supposed, not dated in the past."""
     for event in _EVENT.finditer(lower, start, end):
         if _NO_EVENT.search(lower, max(start, event.start() - 30), event.start()) or \
-                _SUPPOSED.search(lower, max(start, event.start() - 40), event.start()):
+                _SUPPOSED.search(lower, max(start, event.start() - 40), event.start()) or \
+                _DATED.search(_sentence_of(lower, event.start())):
             continue
         return True
     return False

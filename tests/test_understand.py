@@ -759,7 +759,7 @@ def test_a_later_turns_progression_is_on_the_drug_she_is_on(lexicon: Lexicon, fi
 @pytest.mark.parametrize(
     "later",
     ["no PD on the latest scan, all stable", "what if she progresses in the brain?",
-     "she had PD on THP in 2021 before this",
+     "she had PD on THP in 2021 before this", "the liver mets grew two years ago, before she started",
      # oligoprogression: local therapy while the drug goes on (the oligoprogression fact carries it)
      "oligoPD: one 2.5 cm liver met growing, everything else SD. RFA?"],
 )
@@ -823,7 +823,9 @@ def test_liver_disease_in_a_metastatic_history_is_the_metastases(lexicon: Lexico
      # no progression told: negated, supposed, or said of the next drug
      ("HER2+ mBC on T-DXd since 2023, responding. What would you give after progression?", "trastuzumab deruxtecan",
       "current"),
-     ("HR+ HER2-low mBC on letrozole + palbociclib since 2024. Bone scan: no new lesions.", "cdk4/6 inhibitor", "current")],
+     ("HR+ HER2-low mBC on letrozole + palbociclib since 2024. Bone scan: no new lesions.", "cdk4/6 inhibitor", "current"),
+     ("HER2+ mBC on T-DXd since 2023, responding. Brain mets progressed two years ago and were treated with SRS.",
+      "trastuzumab deruxtecan", "current")],
 )
 def test_a_later_sentence_that_tells_progression_is_on_the_current_drug(lexicon: Lexicon, text: str, drug: str,
                                                                         status: str) -> None:
