@@ -746,6 +746,8 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
     therapies = {t.therapy: t for t in base.therapies}
     for therapy in new.therapies:  # "what about T-DXd?" after "progressed on T-DXd" asks; it does not undo
         known = therapies.get(therapy.therapy)
+        if known is not None and therapy.status == "received" and known.received and known.status != "received":
+            continue  # "on T-DXd since 2023", then "the liver grew before T-DXd": named again, nothing new on how it stands
         if known is None or therapy.status != "considered" or known.status == "considered":
             therapies[therapy.therapy] = therapy
     if base.her2 is not None and base.her2.value == "equivocal" and new.her2 is not None and new.her2.value == "negative" \

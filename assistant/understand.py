@@ -1074,6 +1074,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for t in explicit if t != "adc")
                 continue
             progressed = bool(_PROGRESS_CUE.search(lower[sentence[0]:sentence[1]])) or pretreated
+            if progressed and not pretreated and _BEFORE_IT.search(before) \
+                    and not _PROGRESS_CUE.search(lower[b:sentence[1]]):
+                progressed = False  # "the liver mets grew two years ago, before T-DXd": the event came before the drug
             if progressed and not pretreated and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
                     lower[sentence[0]:sentence[1]])) and not _RELAPSE_WORD.search(lower[sentence[0]:sentence[1]]):
                 # "residual disease after neoadjuvant THP": a course given for early disease, not a failed line
@@ -1132,6 +1135,7 @@ def _asked_of(lower: str, start: int, end: int, sentence_end: int, before: str) 
                 or _PROGRESS_CUE.search(before))
 
 
+_BEFORE_IT = re.compile(r"\b(?:before|prior\s+to|ahead\s+of)\s+(?:\w+\s+){0,2}$")
 # "6 cycles of docetaxel with HP, then HP maintenance until progression": the chemotherapy of an induction was
 # completed; the maintenance drugs carry the progression
 _INDUCTION = re.compile(r"\bmaint(?:enance\b|\b|\.)")

@@ -760,6 +760,7 @@ def test_a_later_turns_progression_is_on_the_drug_she_is_on(lexicon: Lexicon, fi
     "later",
     ["no PD on the latest scan, all stable", "what if she progresses in the brain?",
      "she had PD on THP in 2021 before this", "the liver mets grew two years ago, before she started",
+     "the liver mets grew two years ago, before T-DXd", "she tolerates T-DXd well",
      # oligoprogression: local therapy while the drug goes on (the oligoprogression fact carries it)
      "oligoPD: one 2.5 cm liver met growing, everything else SD. RFA?"],
 )
@@ -820,6 +821,9 @@ def test_liver_disease_in_a_metastatic_history_is_the_metastases(lexicon: Lexico
       "and new lung nodules - next?", "trastuzumab", "progressed"),
      ("HER2+ mBC, on T-DXd with a good response; one liver lesion is growing", "trastuzumab deruxtecan", "current"),
      ("HER2+ mBC on T-DXd since 2023. Brain MRI today shows a new 4 mm lesion.", "trastuzumab deruxtecan", "progressed"),
+     # an event before the drug is not progression on it
+     ("HER2+ mBC. Liver PD in 2022 before Kadcyla; on Kadcyla now, responding.", "trastuzumab emtansine", "current"),
+     ("HER2+ mBC: the lung mets grew prior to T-DXd.", "trastuzumab deruxtecan", "received"),
      # no progression told: negated, supposed, or said of the next drug
      ("HER2+ mBC on T-DXd since 2023, responding. What would you give after progression?", "trastuzumab deruxtecan",
       "current"),
