@@ -47,6 +47,7 @@ from assistant.route import (
     Situation,
     asks_for_the_gist,
     asks_of,
+    case_facts,
     choose,
     decision_facts,
     drug_asked,
@@ -197,7 +198,10 @@ class Assistant:
         described = self._described_study(last, said_study=not level_asked) if (
             last.asks_result or last.measures or level_asked) else ()
         found = last.studies or described or (
-            last.drug_studies if (last.asks_result or last.measures) and not last.patient_words and comparison is None else ())
+            # a result asked, or a measure asked in a question ("what median PFS did SKB264 reach?"), not a measure
+            # word in a note ("no CNS dz, ECOG 1, tucatinib available.")
+            last.drug_studies if (last.asks_result or (last.measures and last.intent == "question" and not case_facts(last.facts)))
+            and not last.patient_words and comparison is None else ())
         if _AFTER_PROGRESSION.search(last.text):
             # "In DESTINY-Breast03, what did patients get after progressing on T-DXd?": the trial's own analysis of
             # what came after it (a card "<trial>-post-progression"), not its main result

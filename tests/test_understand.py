@@ -671,7 +671,11 @@ def _statuses(facts) -> dict[str, str]:  # type: ignore[no-untyped-def]
      # "?X": the clinician's query mark
      ("Triple neg, HER2 IHC 0, 2L. Enhertu discussed, ?T-DXd - worth it vs SG?", "trastuzumab deruxtecan"),
      ("PD on T-DXd 3L. NGS shows AKT1 E17K. ?capivasertib", "akt inhibitor"),
-     ("HER2+ mBC 3L after THP and T-DM1 (?tucatinib)", "tucatinib")],
+     ("HER2+ mBC 3L after THP and T-DM1 (?tucatinib)", "tucatinib"),
+     # "a candidate for X", "X candidate", "eligible for X": not given yet
+     ("HR+ HER2-low mBC, eGFR 22 (CKD4). otherwise T-DXd candidate (post CDK + 1 chemo). dose?", "trastuzumab deruxtecan"),
+     ("HER2+ MBC after THP, she is a candidate for T-DXd. ECOG 1.", "trastuzumab deruxtecan"),
+     ("HER2-low mBC, eligible for Enhertu after 1 chemo line?", "trastuzumab deruxtecan")],
 )
 def test_a_drug_planned_next_or_asked_about_is_considered(lexicon: Lexicon, text: str, drug: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == "considered"
