@@ -99,7 +99,7 @@ _RULED_OUT = {"declined", "unavailable", "contraindicated"}
 
 @pytest.mark.parametrize("name", [*_SETS, "notes/notes_blind.jsonl", "blind5/blind5.jsonl",
                                   "blind6/blind6.jsonl", "blind7/blind7.jsonl",
-                                  "blind8/blind8.jsonl"])
+                                  "blind8/blind8.jsonl", "blind9/blind9.jsonl"])
 def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Assistant, name: str) -> None:
     for case in load_cases(EVALS / name):
         answer = assistant.answer(list(case.turns))
@@ -113,7 +113,9 @@ def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Ass
         assert not named & ruled_out, (case.id, preferred)
         metastatic = _setting(answer) == "metastatic"
         if metastatic and "while continuing" not in preferred:
-            assert not named <= progressed or named <= {"chemotherapy", "endocrine therapy"}, (case.id, preferred)
+            # an option of classes alone ("another ADC", "chemotherapy", monitoring "during ADC treatment") is not the
+            # regimen that failed
+            assert not named <= progressed or named <= IMPLIED_CLASSES, (case.id, preferred)
 
 
 def test_a_safety_state_opens_the_answer_and_names_the_state(assistant: Assistant) -> None:
