@@ -65,8 +65,15 @@ _DEFAULTS: dict[str, object] = {
 _REFINES: dict[str, dict[str, set[str]]] = {
     "her2": {"negative": {"low", "ultralow", "zero"}, "equivocal": {"positive", "low"}},
     "setting": {"early": {"neoadjuvant", "adjuvant"}},
+    "brain_mets": {"present": {"active", "stable", "treated"}},  # "brain mets" alone: ask which, never assume active
 }
 _UNKNOWN = object()
+
+
+def _coarse(facts: PatientFacts, name: str) -> bool:
+    """The fact was said, with a value that several of the rules' values refine ("brain mets": active or stable?)."""
+    fact = getattr(facts, name, None)
+    return isinstance(fact, Fact) and isinstance(fact.value, str) and fact.value in _REFINES.get(name, {})
 
 
 def facet(facts: PatientFacts, name: str) -> object:
@@ -521,6 +528,11 @@ def decide(facts: PatientFacts, rules: Sequence[Rule]) -> Decision:
     if not fired:
         missing = _ordered(name for _, names in pending for name in names)
         return Decision(missing=missing)
+    # a rule that would replace the answer waits on a fact said too coarsely to decide ("brain mets" without active
+    # or stable): ask which, rather than answer as if the more specific case did not apply
+    coarse = [name for rule, names in pending if fired[0].id in rule.overrides for name in names if _coarse(facts, name)]
+    if coarse:
+        return Decision(missing=_ordered(coarse))
     if fired[0].not_covered:
         return Decision(rule_ids=(fired[0].id,), not_covered=fired[0].id)
     fired = [fired[0]] if fired[0].exclusive else [rule for rule in fired if not rule.not_covered and not rule.exclusive]

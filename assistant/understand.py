@@ -505,7 +505,7 @@ _BRAIN_NONE = re.compile(
 )
 _BRAIN_ACTIVE = re.compile(
     rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\(?\w+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
-    rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+\s+){{0,3}}"
+    rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)[,:]?\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+[,:]?\s+){{0,3}}"
     rf"(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
     rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|\b(?:brain|cns|intracranial)\s+progression\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"

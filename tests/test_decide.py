@@ -217,3 +217,23 @@ def test_after_a_tki_before_any_adc_t_dxd_comes_first_with_the_real_world_data_t
     assert all("lapatinib" not in r.option for r in answer.recommendations)
     pyrotinib = [r for r in answer.recommendations if "pyrotinib" in r.option]
     assert not pyrotinib if "pyrotinib" in message else pyrotinib and 8 in {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize(("message", "kind", "first"), [
+    ("HER2+ mbc after THP, has brain mets. next?", "clarification", None),
+    ("HER2-positive MBC progressed on trastuzumab/pertuzumab/docetaxel; brain metastases on MRI. What now?", "clarification", None),
+    ("HER2+ MBC after THP with new growing brain mets. next?", "recommendation",
+     "trastuzumab deruxtecan (T-DXd) with local treatment (surgery or radiotherapy) where indicated"),
+    ("HER2+ mbc after THP, brain mets stable after SRS. next?", "recommendation", "trastuzumab deruxtecan (T-DXd)"),
+    # after T-DXd the review's options are the same whether they are active or stable: no need to ask
+    ("HER2+ mbc after THP and T-DXd, has brain mets. next?", "recommendation",
+     "tucatinib plus trastuzumab and capecitabine, with local treatment (surgery or radiotherapy) where indicated"),
+])
+def test_brain_metastases_without_their_activity_are_asked_about_never_assumed_active(
+        assistant: Assistant, message: str, kind: str, first: str | None) -> None:
+    answer = assistant.answer([message])
+    assert answer.kind == kind
+    if first is None:
+        assert any("active" in q and "stable" in q for q in answer.follow_up)
+    else:
+        assert answer.recommendations[0].option == first

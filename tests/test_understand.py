@@ -846,7 +846,10 @@ def test_a_later_sentence_that_tells_progression_is_on_the_current_drug(lexicon:
      ("HER2 3+ with progressing BM after SRS 8 mo ago (2 lesions growing).", "active"),
      ("HER2+ MBC, BMs growing on the last MRI.", "active"),
      ("HER2+ MBC, BM treated with WBRT last yr - stable on MRI, off steroids.", "stable"),
-     ("HER2+ MBC with treated (SRS) brain mets, now PD in liver.", "treated")],
+     ("HER2+ MBC with treated (SRS) brain mets, now PD in liver.", "treated"),
+     # a list after the lesions: "4 brain mets, untreated, asymptomatic"
+     ("HER2+ mBC after THP. also 4 brain mets, untreated, asymptomatic; neurosurg says not surgical", "active"),
+     ("HER2+ MBC, brain mets: untreated, 3 lesions. PD on THP.", "active")],
 )
 def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str, value: str) -> None:
     assert _read(text, lexicon).facts.value("brain_mets") == value
