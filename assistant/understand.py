@@ -504,7 +504,7 @@ _BRAIN_NONE = re.compile(
     rf"\b{_BRAIN}[\s-]*(?:mets?|metasta\w*)\b[^.;?]{{0,40}}?\b(?:she|he|pt|patient)\s+(?:has|had)\s+none\b"
 )
 _BRAIN_ACTIVE = re.compile(
-    rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\(?\w+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
+    rf"\b(?:active|untreated|progressing|progressive|growing|new|enlarging|symptomatic|newly\s+diagnosed)\s+(?:\(?[\w+/-]+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
     rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)[,:]?\s+(?:(?!and\b|has\b|have\b|but\b|she\b|he\b|then\b)\w+[,:]?\s+){{0,3}}"
     rf"(?:progress\w*|growing|grew|enlarg\w*|active|untreated|symptomatic)|"
     rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|\b(?:brain|cns|intracranial)\s+progression\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}|"
@@ -513,7 +513,7 @@ _BRAIN_ACTIVE = re.compile(
 _LEPTOMENINGEAL = re.compile(r"\blepto[\s-]*mening\w*|\bleptomets?\b|\bcsf\s+(?:cytology\s+)?(?:positive|\+)|\bpositive\s+csf\b|"
                              r"\bcarcinomatous\s+meningitis\b")
 _BRAIN_STABLE = re.compile(
-    rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\(?\w+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
+    rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\(?[\w+/-]+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"
     rf"\b(?:{_BRAIN}[\s-]*(?:mets?|metasta\w*|lesions?|disease)|bms?)\b[^.;]{{0,80}}?\b(?:stable|treated|controlled|irradiated|resected|after\s+(?:srs|radiotherapy|surgery|wbrt))|"
     rf"{_BRAIN_IMAGING.replace('[:,-]', '[:,-]?')}(?:is\s+)?(?:stable|unchanged)\b"
 )

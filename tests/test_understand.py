@@ -849,7 +849,10 @@ def test_a_later_sentence_that_tells_progression_is_on_the_current_drug(lexicon:
      ("HER2+ MBC with treated (SRS) brain mets, now PD in liver.", "treated"),
      # a list after the lesions: "4 brain mets, untreated, asymptomatic"
      ("HER2+ mBC after THP. also 4 brain mets, untreated, asymptomatic; neurosurg says not surgical", "active"),
-     ("HER2+ MBC, brain mets: untreated, 3 lesions. PD on THP.", "active")],
+     ("HER2+ MBC, brain mets: untreated, 3 lesions. PD on THP.", "active"),
+     # a subtype between the status and the lesions
+     ("Untreated active HER2+ brain mets - pyrotinib + cape with brain RT?", "active"),
+     ("ER-/HER2+ MBC, stable HER2+ brain mets after SRS, PD on THP.", "stable")],
 )
 def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str, value: str) -> None:
     assert _read(text, lexicon).facts.value("brain_mets") == value
