@@ -510,7 +510,7 @@ _BRAIN_ACTIVE = re.compile(
     rf"\bleptomeningeal\b|\bmeningeal\b|{_BRAIN_EVENT}|\b(?:brain|cns|intracranial)\s+progression\b|{_BRAIN_SHOWS}|{_BRAIN_LABEL}|"
     rf"{_BRAIN_IMAGING}(?:\w+\s+){{0,2}}(?:new|growing|enlarging|progressing)\s+(?:\w+\s+){{0,2}}(?:lesions?|mets?|metasta\w*)"
 )
-_LEPTOMENINGEAL = re.compile(r"\blepto[\s-]*mening\w*|\bleptomets?\b|\bcsf\s+(?:cytology\s+)?(?:positive|\+)|\bpositive\s+csf\b|"
+_LEPTOMENINGEAL = re.compile(r"\blepto[\s-]*mening\w*|\bleptomets?\b|\blmd\b|\blmc\b|\bcsf\s+(?:cytology\s+)?(?:positive|\+)|\bpositive\s+csf\b|"
                              r"\bcarcinomatous\s+meningitis\b")
 _BRAIN_STABLE = re.compile(
     rf"\b(?:stable|treated|controlled|previously\s+treated|irradiated|resected|asymptomatic)\s+(?:\(?[\w+/-]+\)?\s+){{0,2}}(?:{_BRAIN}|bms?\b)|"

@@ -94,6 +94,7 @@ def test_current_therapy_that_works_has_not_failed(lexicon: Lexicon) -> None:
     [("active brain mets", "active"), ("untreated brain metastases", "active"), ("stable treated brain mets", "stable"),
      ("no brain mets", "none"), ("no CNS disease", "none"), ("brain metastases", "present"),
      ("leptomeningeal disease", "leptomeningeal"), ("HER2+ MBC, CSF cytology positive", "leptomeningeal"),
+     ("HER2+ MBC, LMD on MRI, prior THP", "leptomeningeal"),
      ("HER2+ MBC, brain mets treated with WBRT in 2023", "treated"),
      ("HER2+ MBC, previously irradiated brain metastases", "treated"),
      ("HER2+ MBC. Brain: two untreated lesions, no symptoms", "active"),

@@ -18,7 +18,7 @@ def vocabulary():  # type: ignore[no-untyped-def]
     [("on Enhertu", "trastuzumab deruxtecan"), ("T-DXd", "trastuzumab deruxtecan"), ("tdxd", "trastuzumab deruxtecan"),
      ("Kadcyla", "trastuzumab emtansine"), ("SG", "sacituzumab govitecan"), ("palbo", "CDK4/6 inhibitor"),
      ("brain mets", "brain metastases"), ("TNBC", "triple negative breast cancer"), ("IHC 1+", "HER2-low"),
-     ("PARPi", "PARP inhibitor")],
+     ("PARPi", "PARP inhibitor"), ("re-bx worthwhile?", "re-biopsy"), ("now LMD", "brain metastases")],
 )
 def test_terms_reach_their_group(vocabulary, text: str, group: str) -> None:  # type: ignore[no-untyped-def]
     assert [m.group for m in vocabulary.find(text)] == [group]
