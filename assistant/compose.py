@@ -423,9 +423,8 @@ class Composer:
             ids += [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in _refs_in(quote)]
             quotes.append({"quote": quote, "ids": ids})
         # the studies whose figures the explanation prints ("DESTINY-Breast07 ... ORR 76%") are cited beside it
-        cards = {card.id: card for card in self.index.cards}
-        studied = [i for card_id in cards_quoted(rule.not_covered or "") if card_id in cards
-                   for i in citations.card(cards[card_id], rule.title)]
+        studied = [i for card_id in cards_quoted(rule.not_covered or "") if card_id in self.cards
+                   for i in citations.card(self.cards[card_id], rule.title)]
         text = self._render("not_covered.md.j2", rule=rule, explanation=render(rule.not_covered or "", self.functions),
                             patient=describe_patient(facts, self.registry), quotes=quotes, notes=notes, studied=studied)
         return self.answer("out_of_scope", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry),
@@ -507,6 +506,14 @@ class Composer:
                      warnings: Sequence[str] = ()) -> Answer:
         text = self._render("out_of_scope.md.j2", reason=reason, detail=detail, warnings=warnings)
         return self.answer("out_of_scope", text, patient=patient_record(facts, self.registry), warnings=tuple(warnings))
+
+    def warned(self, answer: Answer, warnings: Sequence[str]) -> Answer:
+        """An answer built without the safety states (an explanation) opening with their warnings, rendered as
+        every other answer renders them."""
+        if not warnings or answer.warnings:
+            return answer
+        opening = self._render("warnings.md.j2", warnings=warnings)
+        return answer.model_copy(update={"warnings": tuple(warnings), "text": f"{opening.rstrip()}\n\n{answer.text}"})
 
     def error(self, message: str) -> Answer:
         return self.answer("error", self._render("error.md.j2", message=message))

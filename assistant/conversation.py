@@ -254,11 +254,7 @@ class Assistant:
     def _warned(self, answer: Answer, situation: Situation) -> Answer:
         """An explanation for a conversation that holds a safety state ("grade 2 pneumonitis ... continue T-DXd or
         switch?") opens with its warning, as every other answer does: never silent about a state she has."""
-        warnings = self._warnings(situation)
-        if not warnings or answer.warnings:
-            return answer
-        opening = "".join(f"**Warning:** {w}\n\n" for w in warnings)
-        return answer.model_copy(update={"warnings": warnings, "text": opening + answer.text})
+        return self.composer.warned(answer, self._warnings(situation))
 
     def _why(self, situation: Situation, route: Route) -> Answer:
         assert situation.previous is not None  # the row requires an earlier answer with citations
