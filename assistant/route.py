@@ -85,7 +85,8 @@ _WHAT_ABOUT = re.compile(
     r"(?<!\bwhy\s)\b(?:would|will|does|could)\s+\S+(?:\s+\S+)?\s+(?:work|help)\b")
 _PRICE = re.compile(
     r"\bhow\s+much\b[^?.]{0,60}\b(?:cost|costs|charge|pay)\b|\b(?:price|prices|pricing)\b|\bcost\s+(?:of|per)\s+(?:an?\s+|one\s+)?"
-    r"(?:vial|cycle|dose|course|month|year|treatment)\b|\bwhat\s+(?:does|do|would)\b[^?.]{0,60}\bcost\b")
+    r"(?:vial|cycle|dose|course|month|year|treatment)\b|\bwhat\s+(?:does|do|would)\b[^?.]{0,60}\bcost\b|"
+    r"\bcosts?\b[^?.]{0,40}\bper\s+(?:vial|cycle|dose|course|month|year)\b")
 _STUDY_SAYS = re.compile(r"\bwhat\s+(?:does|did)\b[^?]{0,80}\b(?:say|show|find|report|conclude)\w*\b")
 _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"

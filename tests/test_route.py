@@ -317,7 +317,7 @@ def test_a_question_back_says_what_the_review_says_of_each_drug_the_message_weig
 
 
 @pytest.mark.parametrize("message", ["How much does one vial of Enhertu cost in the US?",
-                                     "what's the price of a cycle of Kadcyla?"])
+                                     "what's the price of a cycle of Kadcyla?", "cost of Trodelvy per month?"])
 def test_a_price_is_not_made_up_it_is_refused_with_what_the_review_says_of_cost(assistant: Assistant, message: str) -> None:
     answer = assistant.answer([message])
     assert answer.kind == "out_of_scope"

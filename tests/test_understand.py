@@ -676,10 +676,18 @@ def _statuses(facts) -> dict[str, str]:  # type: ignore[no-untyped-def]
      # "a candidate for X", "X candidate", "eligible for X": not given yet
      ("HR+ HER2-low mBC, eGFR 22 (CKD4). otherwise T-DXd candidate (post CDK + 1 chemo). dose?", "trastuzumab deruxtecan"),
      ("HER2+ MBC after THP, she is a candidate for T-DXd. ECOG 1.", "trastuzumab deruxtecan"),
-     ("HER2-low mBC, eligible for Enhertu after 1 chemo line?", "trastuzumab deruxtecan")],
+     ("HER2-low mBC, eligible for Enhertu after 1 chemo line?", "trastuzumab deruxtecan"),
+     # the drug a dose is asked for is the one about to be given
+     ("TNBC HER2 0 after paclitaxel+pembro, Trodelvy dosing?", "sacituzumab govitecan"),
+     ("HER2+ MBC post THP; Kadcyla dose please", "trastuzumab emtansine")],
 )
 def test_a_drug_planned_next_or_asked_about_is_considered(lexicon: Lexicon, text: str, drug: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == "considered"
+
+
+def test_a_dose_reduced_on_a_drug_that_failed_keeps_the_progression(lexicon: Lexicon) -> None:
+    text = "HER2+ MBC, PD on T-DXd after 14 months with dose reduction for nausea. next?"
+    assert _statuses(_read(text, lexicon).facts)["trastuzumab deruxtecan"] == "progressed"
 
 
 @pytest.mark.parametrize(
