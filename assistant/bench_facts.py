@@ -34,10 +34,18 @@ def labels_of_item(item: dict[str, object]) -> Labels:
     return out
 
 
+# facts the reader infers from a drug rather than reads ("PD on Kadcyla": HER2-positive, metastatic) are defaults the
+# decision may use, not statements the note makes: their words are the drug's (as route.stated tells them apart)
+_INFERABLE = frozenset({"her2", "hr", "setting"})
+
+
 def labels_of_facts(facts: PatientFacts) -> Labels:
     out: Labels = set()
+    drug_words = {t.words for t in facts.therapies}
     for field in PatientFacts.model_fields:
         value = getattr(facts, field)
+        if isinstance(value, Fact) and field in _INFERABLE and value.words in drug_words:
+            continue
         if isinstance(value, Fact):
             shown = _norm(value.value)
             out.add((field, _BRAIN.get(shown, shown) if field == "brain_mets" else shown))

@@ -603,20 +603,30 @@ _METASTATIC_ONLY = frozenset({"sacituzumab govitecan", "trastuzumab deruxtecan",
                               "eribulin"})
 _HER2_DIRECTED = frozenset({"trastuzumab", "pertuzumab", "trastuzumab emtansine", "tucatinib", "pyrotinib", "neratinib",
                             "lapatinib"})
+# A regimen's components; a cytotoxic it names besides a taxane or an anthracycline (cyclophosphamide, fluorouracil,
+# carboplatin, methotrexate) makes "chemotherapy" a component of its own, so it stands first (not implied by the others).
 _REGIMENS: dict[str, tuple[str, ...]] = {
     "thp": ("taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
-    "tchp": ("chemotherapy", "taxane", "trastuzumab", "pertuzumab"),  # carboplatin named: chemotherapy first, not implied
+    "tchp": ("chemotherapy", "taxane", "trastuzumab", "pertuzumab"),
     "tch": ("chemotherapy", "taxane", "trastuzumab"),
+    "tc": ("chemotherapy", "taxane"),
     "th": ("taxane", "chemotherapy", "trastuzumab"),
-    "ac-th": ("anthracycline", "taxane", "chemotherapy", "trastuzumab"),
-    "ac-thp": ("anthracycline", "taxane", "chemotherapy", "trastuzumab", "pertuzumab"),
-    "ddac": ("anthracycline", "chemotherapy"),
-    "ac": ("anthracycline", "chemotherapy"),
-    "ec": ("anthracycline", "chemotherapy"),
+    "ac": ("chemotherapy", "anthracycline"),
+    "ec": ("chemotherapy", "anthracycline"),
+    "fec": ("chemotherapy", "anthracycline"),
+    "fac": ("chemotherapy", "anthracycline"),
+    "cmf": ("chemotherapy",),
     "ai": ("endocrine therapy",),
     "h": ("trastuzumab",),
 }
-_REGIMEN = re.compile(r"(?<![\w-])(ac-thp|ac-th|tchp|thp|tch|ddac|th|ac|ec|ai|hp|h)(?![\w-])", re.IGNORECASE)
+# what follows an anthracycline regimen after a hyphen or slash: "AC-T", "EC-TH", "FEC-D", "ddAC-THP", "AC/T"
+_SEQUEL: dict[str, tuple[str, ...]] = {
+    "t": ("taxane",), "d": ("taxane",), "p": ("taxane",), "th": ("taxane", "trastuzumab"), "thp": ("taxane", "trastuzumab", "pertuzumab"),
+    "dh": ("taxane", "trastuzumab"), "ph": ("taxane", "trastuzumab"), "tc": ("taxane",), "tch": ("taxane", "trastuzumab"),
+}
+_REGIMEN = re.compile(
+    r"(?<![\w-])(?:dd)?(tchp|thp|tch|tc|th|ac|ec|fec|fac|cmf|ai|hp|h)(?:[-/](thp|tch|tc|th|dh|ph|t|d|p))?(?![\w])(?!-\w)|"
+    r"(?<![\w-])(?:dd)?(ac|ec|fec|fac)(?=-[a-z]{4,})", re.IGNORECASE)
 _PRIOR_CUE = re.compile(
     r"\b(?:after|post|following|progress\w*|prog(?:d|'d|ed)?|pd\b(?![-\s]?l1)|failed|failure|refractory|resistant|relapse\w*|recur\w*|prior|previous\w*|prev|hx|"
     r"pre[\s-]*treated|pretreated|received|had|treated|exposed|completed|got|given|on|while|during|despite|since|"
@@ -736,7 +746,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
         collect.add(therapy.therapy, "received", therapy.words)
     therapies = _dedupe(mentions)
     if (metastatic or _METASTATIC.search(lower)) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
-        therapies = [_moved_on(t) for t in therapies]
+        now = max(lines)[0] if lines else None
+        therapies = [_on_line_now(t) if now is not None and _of_line(t, now) else _moved_on(t) for t in therapies]
     if True not in [value for value, _ in collect.values.get("oligoprogression", [])]:
         # oligoprogression on a drug that works elsewhere keeps it current: local therapy, then the same drug (CURB)
         therapies = _progressed_later(lower, therapies, [(m.start, m.end) for m in found if m.label == REGIMEN
@@ -1085,6 +1096,12 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for i, t in enumerate(therapies))
                 continue
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
+            if not pretreated and (_NOW_BEFORE.search(before[-45:]) or _NOW_AFTER.match(after)):
+                # "is now on T-DXd second line", "currently cycle 3 of capecitabine (after letrozole ...)", "3L eribulin,
+                # currently cycle 2": she is on it now; a progression told earlier in the sentence was another drug's
+                current = True
+                rest = re.sub(r"\([^)]*\)", " ", lower[b:sentence[1]])
+                progressed = bool(_STRONG_PROGRESS.search(rest))
             if not progressed and not current and _GIVEN_EARLY.search(before):
                 # "(adj chemo 3y ago)": a course for early disease, over
                 facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
@@ -1113,6 +1130,14 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+# she is on the drug now, said just before or after it
+_NOW_BEFORE = re.compile(r"\b(?:currently|now|still|presently|remains?|ongoing)\s+(?:on\s+|receiving\s+|taking\s+|getting\s+)?"
+                         r"(?:(?:cycle|c)\s*\d+\s+(?:of\s+)?)?(?:[\w-]+\s+){0,1}$|\b(?:cycle|c)\s*\d+\s+of\s+$|"
+                         r"\b(?:responding|responds|responded)\s+(?:well\s+|nicely\s+)?to\s+$")
+_NOW_AFTER = re.compile(r"\s*(?:(?:as\s+)?(?:first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b)?\s*[,:\u2013\u2014-]?\s*"
+                        r"(?:currently|now\s+(?:on|at|in)|ongoing|(?:cycle|c)\s*\d|since\b)")
+_STRONG_PROGRESS = re.compile(r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfail\w*|\brefractory|\bgrow\w*|\bgrew\b|"
+                              r"\benlarg\w*|\bnew\s+(?:\w+\s+)?(?:lesions?|mets|metastas[ie]s|nodules?)")
 # a drug asked about in clinicians' shorthand: "?capivasertib", "(?T-DXd)", or a drug as the label of a short question
 # ("SG - what dose and schedule?", "starting T-DXd 2L - dose?"): no history cue stands between it and the question
 _QUERY_MARK = re.compile(r"(?:^|[\s.;,(/])\?\s*\Z")
@@ -1149,6 +1174,13 @@ _EVENT = re.compile(r"\bprogress(?:ing|ed|ion|ive)\b|\boligoprogress\w*|\boligo[
                     r"\benlarg\w*|\bnew\s+(?:\w+\s+){0,2}(?:lesions?|mets?|metastas[ie]s|nodules?|disease)\b")
 _RESPONDING = re.compile(r"\brespon\w*|\bstable\b|\bcontrolled\b|\bongoing\b")
 _NO_EVENT = re.compile(r"\b(?:no|not|without|nor|never|free\s+of)\s+(?:\w+\s+){0,2}$")
+# an event only suspected: "possible slight enlargement of one liver lesion", "? new nodule", "query progression"
+_HEDGED = re.compile(r"(?:\b(?:possible|possibly|probable|questionable|equivocal|indeterminate|suspected|suspicious|"
+                     r"query|likely|maybe|borderline|doubtful|unclear|pseudo)\b|\?)\s*(?:[\w-]+\s+){0,3}$")
+_HEDGED_AFTER = re.compile(r"[^.;!?\n]{0,60}\b(?:indeterminate|equivocal|unclear|not\s+confirmed|unconfirmed|to\s+be\s+confirmed|"
+                           r"pending|pseudo[\s-]*progression)\b")
+# between an event and the drug now given: the story moved on ("with progression after 12 months and is now on T-DXd")
+_MOVED_ON_TO = re.compile(r"\b(?:now|currently|since|then|later|subsequently|[1-6]l|(?:first|second|third|fourth|fifth)[\s-]*line)\b|[;)]")
 # an event that a treatment was given for, or one supposed: not a progression on the drug of the sentence
 _NOT_ON_IT = re.compile(r"\b(?:for|if|when|whether|unless|should|once)\s+(?:\w+\s+){0,3}$")
 _ELSEWHERE = re.compile(r"[\s,]+(?:on|after|through|despite|following|post)\b")
@@ -1161,6 +1193,11 @@ def _progression_on(lower: str, sentence: tuple[int, int], position: int, drugs:
     for event in _EVENT.finditer(lower, sentence[0], sentence[1]):
         if _NO_EVENT.search(lower, max(sentence[0], event.start() - 30), event.start()):
             continue  # "still responding, no PD"
+        if _HEDGED.search(lower, max(sentence[0], event.start() - 40), event.start()) or _HEDGED_AFTER.match(lower, event.end()):
+            continue  # "possible slight enlargement, indeterminate": not a progression yet
+        if event.end() <= position and any(sentence[0] <= d < event.start() and d != position for d in drugs) \
+                and _MOVED_ON_TO.search(lower, event.end(), position):
+            continue  # "THP in first line with progression after 12 months and is now on T-DXd": THP's progression
         if _NOT_ON_IT.search(lower, max(sentence[0], event.start() - 40), event.start()):
             continue  # "started for progressive brain mets", "what if she developed oligoprogression?"
         first = min((d for d in drugs if d >= event.end()), default=None)
@@ -1196,19 +1233,31 @@ def _endocrine_lines(lower: str, mentions: Sequence[TherapyFact]) -> list[str]:
 
 
 def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Regimen abbreviations outside the drug names found: "THP", "TCHP", "EC", "AI", "H + chemo"."""
+    """Regimen abbreviations outside the drug names found: "THP", "TCHP", "EC", "FEC-T", "AC-paclitaxel", "AI",
+    "H + chemo"."""
     found = []
     for regimen in _REGIMEN.finditer(text):
-        written = regimen.group(1)
-        word = written.lower()
-        if word == "hp" or (word == "ai" and not written.isupper()):
-            continue  # "HP" is in the vocabulary; "ai" in lower case is not an aromatase inhibitor
-        if word in {"th", "ac", "ec", "h"} and not written.isupper():
+        written = regimen.group(0)
+        word = (regimen.group(1) or regimen.group(3)).lower()
+        sequel = (regimen.group(2) or "").lower()
+        if word == "hp" and not sequel:
+            continue  # "HP" is in the vocabulary
+        if word == "ai" and (not written.isupper() or sequel):
+            continue  # "ai" in lower case is not an aromatase inhibitor
+        if word in {"th", "ac", "ec", "h", "tc", "fec", "fac", "cmf"} and not re.sub(r"^dd", "", written).isupper():
             continue
-        if word == "h" and not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5]):
+        if word == "h" and (sequel or not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5])):
             continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"
+        if word == "tc" and not re.search(r"\b(?:adj\w*|neo[\s-]*adj\w*|x\s*[0-9]|cycles?|[0-9]\s*(?:x|cycles?))\b|\+|\bwith\b",
+                                          text[max(0, regimen.start() - 40):regimen.end() + 25], re.IGNORECASE):
+            continue  # "TC" is a regimen only where a course is told: "adjuvant TC", "TC x4", "TC + trastuzumab"
+        if word == "hp":
+            therapies: tuple[str, ...] = ("trastuzumab", "pertuzumab")
+        else:
+            therapies = _REGIMENS[word]
+        therapies = tuple(dict.fromkeys((*therapies, *_SEQUEL.get(sequel, ()))))
         if not any(a <= regimen.start() < b for a, b in drugs):
-            found.append((regimen.start(), regimen.end(), _REGIMENS[word]))
+            found.append((regimen.start(), regimen.end(), therapies))
     return found
 
 
@@ -1232,6 +1281,34 @@ def _moved_on(therapy: TherapyFact) -> TherapyFact:
     if therapy.status != "received" or _EARLY_OR_UNCLEAR.search(therapy.sentence.lower()):
         return therapy
     return therapy.model_copy(update={"status": "progressed", "progressed": True})
+
+
+# a line named beside a drug, in its own clause: "Kadcyla 2L", "3L eribulin", "T-DXd as second line", "2L: T-DXd"
+_LINE_BESIDE = r"(?:(?:first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b)"
+_NOW_CUE = re.compile(r"\b(?:now|currently|current|ongoing|on\s+(?:it|treatment)|cycles?\s*\d+|c\d{1,2}\b|since|continu\w*|"
+                      r"remains?|tolerat\w*|respond\w*|response|stable|sd\b|pr\b|partial|started|starting|at\s+\d+\s+months?)")
+
+
+def _of_line(therapy: TherapyFact, line: int) -> bool:
+    """The drug is the one of the line now given or chosen ("is now on T-DXd second line", "Kadcyla 2L - cycle 12")."""
+    sentence = therapy.sentence.lower()
+    at = sentence.find(therapy.words.lower())
+    if at < 0:
+        return False
+    before = re.split(r"[,;:(]|\band\b|\bthen\b", sentence[max(0, at - 25):at])[-1]
+    after = re.split(r"[,;:()]|\band\b|\bthen\b", sentence[at + len(therapy.words):at + len(therapy.words) + 25])[0]
+    for match in re.finditer(_LINE_BESIDE, before + " | " + after):
+        word = re.match(r"(first|second|third|fourth|fifth|[1-5])", match.group(0))
+        if word and (_ORDINALS.get(word.group(1)) or int(word.group(1))) == line:
+            return True
+    return False
+
+
+def _on_line_now(therapy: TherapyFact) -> TherapyFact:
+    """The drug of the line now given: current when its sentence says she is on it, else as read (not moved on)."""
+    if therapy.status == "received" and _NOW_CUE.search(therapy.sentence.lower()):
+        return therapy.model_copy(update={"status": "current", "current": True})
+    return therapy
 
 
 def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts:
@@ -1288,6 +1365,7 @@ def _untold_event(lower: str, start: int, end: int) -> bool:
     """A progression told between two offsets: not negated, not supposed, not dated in the past."""
     for event in _EVENT.finditer(lower, start, end):
         if _NO_EVENT.search(lower, max(start, event.start() - 30), event.start()) or \
+                _HEDGED.search(lower, max(start, event.start() - 40), event.start()) or _HEDGED_AFTER.match(lower, event.end()) or \
                 _SUPPOSED.search(lower, max(start, event.start() - 40), event.start()) or \
                 _DATED.search(_sentence_of(lower, event.start())):
             continue
@@ -1341,6 +1419,8 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
         if known is None:
             merged[fact.therapy] = fact
         elif fact.received and known.received:
+            if known.implied and not fact.implied:  # "docetaxel-carboplatin": the carboplatin names chemotherapy itself
+                known = known.model_copy(update={"implied": False, "words": fact.words})
             progressed, current = known.progressed or fact.progressed, known.current or fact.current
             status = "progressed" if progressed else "current" if current else known.status
             if not progressed and fact.status in _ENDED:

@@ -865,3 +865,31 @@ def test_a_later_sentence_that_tells_progression_is_on_the_current_drug(lexicon:
 )
 def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str, value: str) -> None:
     assert _read(text, lexicon).facts.value("brain_mets") == value
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [  # a regimen's own cytotoxic (cyclophosphamide, fluorouracil, carboplatin) is chemotherapy named, not implied
+     ("Relapse 9 years after adjuvant docetaxel-carboplatin-trastuzumab.", "chemotherapy", "completed"),
+     ("She had adjuvant AC-paclitaxel in 2015, no relapse since.", "anthracycline", "completed"),
+     ("She had adjuvant AC-paclitaxel in 2015, no relapse since.", "chemotherapy", "completed"),
+     ("She got 6 cycles of FAC then mastectomy.", "chemotherapy", "received"),
+     ("adjuvant TC x4 in 2015", "taxane", "completed"),
+     ("ddAC-T adjuvant 2019, all completed", "taxane", "completed"),
+     # the drug of the line now given is current, not moved on with the lines behind it
+     ("Kadcyla 2L - cycle 12, SD, no toxicity. HER2+ mBC.", "trastuzumab emtansine", "current"),
+     ("Metastatic TNBC. Olaparib second line, now at 3 months with SD.", "parp inhibitor", "current"),
+     ("mTNBC: 1L nab-paclitaxel (PD at 6 months), 2L SG (PD at 5 months), 3L eribulin, currently cycle 2.",
+      "eribulin", "current"),
+     # a progression told of the drug before, the story moved on to the one she is on
+     ("She had THP in first line with progression after 12 months and is now on T-DXd second line.",
+      "trastuzumab deruxtecan", "current"),
+     ("PD on THP, now responding to T-DXd", "trastuzumab deruxtecan", "current"),
+     ("liver PD while still on T-DXd", "trastuzumab deruxtecan", "progressed"),
+     # an event only suspected is no progression
+     ("On T-DXd since 11/2023, HER2-low ER+, 2L. CT: possible slight enlargement of one liver lesion. Continue?",
+      "trastuzumab deruxtecan", "current"),
+     ("HER2+ mBC on Kadcyla. New 4 mm lung nodule, indeterminate.", "trastuzumab emtansine", "current")],
+)
+def test_regimen_components_and_the_line_now_given(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
