@@ -294,8 +294,8 @@ _MEASURES = {
 _OTHER_CANCERS = re.compile(
     r"\b(prostate|lung|colorectal|colon|rectal|gastric|stomach|gastro[\s-]*(?:o)?esophageal|esophageal|oesophageal|"
     r"ovarian|endometrial|uterine|cervical|pancreatic|bladder|urothelial|kidney|renal|liver|hepatocellular|thyroid|"
-    r"head\s+and\s+neck|brain|skin|testicular|biliary|bile\s+duct|gej|gastroesophageal\s+junction)\s+(?:(?:serous|squamous|clear[\s-]+cell|mucinous|papillary|neuroendocrine|urothelial)\s+)?(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
-    r"\b(m?nsclc|sclc|m?crc|m?crpc|hcc|rcc|hnscc|scchn|gbm|dlbcl|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
+    r"head\s+and\s+neck|brain|skin|testicular|biliary(?:\s+tract)?|bile\s+duct|gall[\s-]*bladder|ampullary|salivary(?:\s+(?:duct|gland))?|parotid|gej|gastroesophageal\s+junction|gastro[\s-]*o?esophageal\s+junction)\s+(?:(?:serous|squamous|clear[\s-]+cell|mucinous|papillary|neuroendocrine|urothelial)\s+)?(?:cancer|carcinoma|adenocarcinoma|adenoca|ca|tumou?r|malignancy|neoplasm)\b|"
+    r"\b(m?nsclc|sclc|m?crc|m?crpc|hcc|rcc|hnscc|scchn|gbm|btc|cholangio\w*|dlbcl|melanoma|lymphoma|leuka?emia|myeloma|glioblastoma|glioma|sarcoma|mesothelioma|"
     r"gastrointestinal\s+stromal|non[\s-]*small[\s-]*cell|small[\s-]*cell\s+lung)\b"
 )
 _BREAST = re.compile(r"\bbreast\b|\bmammary\b|\bm?bc\b|\bm?tnbc\b|\bidc\b|\bilc\b|\bebc\b|\bductal\s+carcinoma\b|\blobular\b")
@@ -378,17 +378,17 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("positive", re.compile(
         rf"\btriple[\s-]*positive\b|{_HER2}[\s-]*(?:status\s*)?(?:(?:is|was|{_ADVERB})\s+){{0,2}}(?:[:=]\s*)?(?:positive|pos\b|amplified|over[\s-]*expressi\w*|overexpressing|enriched|\+(?!\s*/\s*(?:hr|er|pr))(?![\w+])|\+(?=\s*/\s*(?:hr|er|pr)))|"
         rf"{_HER2}[\s-]*(?:(?:is|was|were|be|status|score|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?3\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?3\s*\+|"
-        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;|\()?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:\+|pos\w*|amplified|amp\b)|"
         rf"\b(?:ish|fish|sish|cish)\s*(?:(?:was|is|came\s+back|returned|reported|now)\s+){{0,2}}(?:\+|pos\w*|amplified)\b"
         rf"(?![^.;]*\b(?:her2[\s-]*low|ihc\s*1))|{_HER2}[\s-]*amplification|"
-        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;|\()?\s*(?:a\s+)?(?:positive|pos|amplified)\s+(?:ish|fish|sish|cish|ddish)|\bamplified\s+(?:by|on)\s+(?:ish|fish)"
     )),
     ("low", re.compile(
         rf"{_HER2}[\s-]*low|\bher[\s-]*low\b|\blow\s+{_HER2}\s*(?:expression|expressing)?|{_HER2}[\s-]*(?:(?:is|was|were|be|status|score|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?1\s*\+|\bihc\s*(?:score\s*(?:of\s*)?)?1\s*\+|"
-        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
-        rf"{_HER2}[\s-]*(?:(?:is|was|score|status|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but)?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;|\()?\s*(?:and\s+)?(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified|unamplified)|"
+        rf"{_HER2}[\s-]*(?:(?:is|was|score|status|{_ADVERB})\s+){{0,2}}(?:ihc\s*)?2\s*\+\s*(?:/|,|and|with|but|\()?\s*(?:\w+\s+){{0,2}}(?:ish|fish|sish|cish)\s*"
         rf"(?:(?:was|is|came\s+back|returned)\s+)?(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)|"
-        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;)?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)|"
+        rf"\bihc\s*2\s*\+\s*(?:/|,|and|with|but|;|\()?\s*(?:a\s+)?(?:negative|neg|non[\s-]*amplified|unamplified)\s+(?:ish|fish|sish|cish|ddish)|"
         rf"\b2\s*\+\s*/\s*(?:ish|fish|sish|cish|ddish)\s*(?:-|−|neg\w*|non[\s-]*amplified|not\s+amplified)"
     )),
     ("ultralow", re.compile(

@@ -375,8 +375,12 @@ def test_untested_biomarkers_are_unknown_not_wild_type(lexicon: Lexicon) -> None
      ("HER2+ MBC, not de novo: recurrence after neoadjuvant TCHP", "de_novo", False),
      ("HER2+ breast cancer, metastatic at diagnosis to bone", "de_novo", True),
      ("ER+ HER2-low MBC, recurrent grade 3 neutropenia on capecitabine", "de_novo", None),
-     # a clearance is impaired below 60; "normal" words say not impaired; an impaired figure outweighs "not on dialysis"
-     ("HER2+ MBC, CrCl 41 ml/min", "renal_impairment", True),
+     # impaired as the registry defines it: a clearance under 30 (moderate, 30-59, is not); "normal" words say not
+     # impaired; an impaired figure outweighs "not on dialysis"
+     ("HER2+ MBC, CrCl 24 ml/min", "renal_impairment", True),
+     ("HER2+ MBC, CrCl 41 ml/min", "renal_impairment", False),
+     ("HER2+ MBC, eGFR > 90", "renal_impairment", False),
+     ("AKI last month, creatinine back to normal now", "renal_impairment", False),
      ("HER2+ MBC, eGFR 95", "renal_impairment", False),
      ("HER2+ MBC, eGFR 18, not yet on dialysis", "renal_impairment", True),
      ("HER2+ MBC, U&Es normal", "renal_impairment", False),
@@ -893,3 +897,36 @@ def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str
 )
 def test_regimen_components_and_the_line_now_given(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "her2"),
+    [("ER+ HER2 2+ (FISH neg, ratio 1.4) mBC", "low"), ("HER2 IHC 2+ (ISH not amplified)", "low"),
+     ("IHC 2+ (FISH amplified, ratio 2.6)", "positive")],
+)
+def test_an_ish_result_in_brackets_refines_ihc_2(lexicon: Lexicon, text: str, her2: str) -> None:
+    assert _read(text, lexicon).facts.value("her2") == her2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["HER2+ biliary tract cancer, 2L zanidatamab?", "salivary duct carcinoma HER2+ AR+, metastatic. T-DXd?",
+     "HER2-amplified cholangiocarcinoma after gem-cis", "HER2 3+ gallbladder carcinoma, T-DXd?"],
+)
+def test_her2_positive_cancers_of_other_organs_are_not_breast(lexicon: Lexicon, text: str) -> None:
+    assert _read(text, lexicon).facts.value("primary_site") == "other"
+
+
+@pytest.mark.parametrize(
+    "text", ["HR+ HER2-low mBC post CDK + 1 chemo", "PD on AI + CDKi after 14 months", "progressed on a CDK inhibitor"])
+def test_a_cdk_inhibitor_by_its_shortest_names(lexicon: Lexicon, text: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)["cdk4/6 inhibitor"] == "progressed"
+
+
+@pytest.mark.parametrize(
+    "text", ["and if Enhertu turns out not to be available (access issues at our hospital)?",
+             "what if Kadcyla is not reimbursed?", "suppose T-DXd were not to be available here?"])
+def test_a_what_if_about_availability_supposes_the_drug_unavailable(lexicon: Lexicon, text: str) -> None:
+    reading = _read(text, lexicon)
+    assert reading.what_if is not None
+    assert "unavailable" in _statuses(reading.what_if).values()
