@@ -14,6 +14,26 @@ import sys
 import types
 from pathlib import Path
 
+# spaCy's machine-learning layer, thinc, imports PyTorch when it is installed (thinc.compat), only to offer its
+# tensors to models the project never loads (a blank pipeline, ConText, a Matcher): about 0.9 s of every cold
+# `assistant ask` (`python -X importtime`), and a recommendation never needs torch otherwise (the query embedder
+# imports it itself, when a search needs it). While spaCy loads, `import torch` fails as if it were not installed,
+# so thinc records it absent; the entry leaves sys.modules after, and a later `import torch` loads the real package.
+# A process that has already imported torch keeps it as it is.
+_torch_deferred = "torch" not in sys.modules
+if _torch_deferred:
+    sys.modules["torch"] = None  # type: ignore[assignment]
+try:
+    import spacy
+    import thinc.compat  # noqa: F401  (decides has_torch now, while torch stands absent)
+    from spacy.language import Language
+    from spacy.matcher import Matcher
+    from spacy.tokens import Doc, Span
+    from spacy.util import filter_spans
+finally:
+    if _torch_deferred and sys.modules.get("torch", False) is None:
+        del sys.modules["torch"]
+
 
 class _Absent(types.ModuleType):
     def __getattr__(self, name: str) -> object:
@@ -34,7 +54,7 @@ from medspacy.context import ConText, ConTextRule  # noqa: E402
 if _stand_in:  # gone once medspaCy is loaded: a later `import quickumls` gets the real package
     del sys.modules["quickumls"], sys.modules["quickumls.spacy_component"]
 
-__all__ = ["ConText", "ConTextRule", "default_rules_path"]
+__all__ = ["ConText", "ConTextRule", "Doc", "Language", "Matcher", "Span", "default_rules_path", "filter_spans", "spacy"]
 
 
 def default_rules_path() -> Path:

@@ -18,13 +18,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import spacy
-from spacy.language import Language
-from spacy.matcher import Matcher
-from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
-
-from assistant.context_lib import ConText, ConTextRule, default_rules_path
+# spaCy comes through context_lib, which loads it without PyTorch (see there)
+from assistant.context_lib import (
+    ConText,
+    ConTextRule,
+    Doc,
+    Language,
+    Matcher,
+    Span,
+    default_rules_path,
+    filter_spans,
+    spacy,
+)
 from assistant.registry import Registry, load_context_rules
 from assistant.types import Frozen
 from assistant.vocabulary import Vocabulary

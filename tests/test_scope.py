@@ -105,6 +105,17 @@ def test_context_loads_without_quickumls_nltk_or_scipy() -> None:
     subprocess.run([sys.executable, "-c", later], capture_output=True, text=True, check=True)
 
 
+def test_spacy_loads_without_torch_and_torch_still_loads_later() -> None:
+    """A cold answer does not pay for PyTorch through spaCy's thinc (0.9 s); the embedder can still import it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, assistant.scope as s; print('torch' in sys.modules); "
+            "s.ScopeReader; import torch; print(torch.tensor([1.0]).sum().item())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "1.0"]
+
+
 def test_new_words_do_not_stay_in_the_vocabulary(scope: ScopeReader) -> None:
     """A server reads notes full of names and numbers; each new word kept for good grew its memory without bound."""
     scope.read("HER2+ MBC, PD on THP. Enhertu declined.")
