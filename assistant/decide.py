@@ -601,7 +601,8 @@ def counterfactuals(facts: PatientFacts, rules: Sequence[Rule], decision: Decisi
             for value in _ALTERNATIVES[name]:
                 if value == now or now is _UNKNOWN:
                     continue
-                change = _try(facts, rules, current, name, now, value, _with_scalar(facts, name, value))
+                change = _try(facts, rules, current, name, now, value, _with_scalar(facts, name, value),
+                              frozenset(e.option for e in decision.excluded))
                 if change:
                     changes.append(change)
                     break
@@ -612,10 +613,26 @@ def counterfactuals(facts: PatientFacts, rules: Sequence[Rule], decision: Decisi
     return tuple(changes[:limit])
 
 
+_RULED_OUT = frozenset({"progressed", "declined", "unavailable", "contraindicated"})
+
+
+def _lead(option: str) -> str | None:
+    """The therapy an option is named for: the one its text names first ("tucatinib plus trastuzumab ...")."""
+    lower = option.lower()
+    found = [(lower.find(t), -len(t), t) for t in Therapy.__args__ if t in lower]  # type: ignore[attr-defined]
+    return min(found)[2] if found else None
+
+
 def _try(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption, name: str, now: object,
-         value: object, changed: PatientFacts) -> Change | None:
+         value: object, changed: PatientFacts, excluded: frozenset[str] = frozenset()) -> Change | None:
     other = decide(changed, rules)
-    preferred = other.preferred
+    # an option her facts already rule out (progressed, declined, unavailable) is not what a change would bring
+    metastatic = facts.value("setting") == "metastatic"
+    barred = {t.therapy for t in facts.therapies if not t.implied and (
+        t.status in _RULED_OUT or (metastatic and t.status == "received" and not t.current))}
+    ranked = sorted(other.options, key=lambda o: o.role != "preferred")
+    preferred = next((o for o in ranked if o.spec.option not in excluded
+                      and (o.spec.beyond_progression or _lead(o.spec.option) not in barred)), None)
     if preferred is None or preferred.spec.option == current.spec.option:
         return None  # no change, or only a question or a gap in the review
     return Change(fact=name, now=_show(now), alternative=_show(value), preferred=preferred.spec.option,
@@ -632,7 +649,8 @@ def _prior_changes(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOp
         added = TherapyFact(therapy=therapy, received=True, progressed=True, current=False,
                             words="(hypothetical)", turn=0)
         changed = facts.model_copy(update={"therapies": (*facts.therapies, added)})
-        change = _try(facts, rules, current, "prior", "not received", f"progressed on {therapy}", changed)
+        change = _try(facts, rules, current, "prior", "not received", f"progressed on {therapy}", changed,
+                      frozenset(e.option for e in decision.excluded))
         if change:
             changes.append(change.model_copy(update={
                 "fact": f"prior {therapy}", "condition": f"if the disease had already progressed on {therapy}"}))
@@ -696,6 +714,9 @@ class SafetyState(Frozen):
 class Constraints(Frozen):
     exposures: dict[str, ExposureAction]
     states: tuple[SafetyState, ...]
+    # a class of drugs -> its members among the therapies: "no chemotherapy" (declined, contraindicated, not available)
+    # rules out a regimen with capecitabine, "IO contraindicated" one with a PD-1 inhibitor
+    classes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 def load_constraints(path: Path, functions: TemplateFunctions, registry: Registry | None = None) -> Constraints:
@@ -712,6 +733,10 @@ def load_constraints(path: Path, functions: TemplateFunctions, registry: Registr
         if status not in statuses:
             raise CorpusError(f"{path.name}: exposure {status!r} is not a status (known: {', '.join(sorted(statuses))})")
     therapies = set(Therapy.__args__)  # type: ignore[attr-defined]
+    for name, members in constraints.classes.items():
+        unknown = sorted(({name} | set(members)) - therapies)
+        if unknown:
+            raise CorpusError(f"{path.name}, classes.{name}: unknown therapies {unknown}")
     types = condition_types(registry or load_registry(path.parent))
     for state in constraints.states:
         if state.fact not in _SCALARS:
@@ -766,16 +791,28 @@ def constrain(decision: Decision, facts: PatientFacts, constraints: Constraints,
     warnings = [render(state.warning, {**functions, "words": fact.words}) for state, fact in state_drugs]
     kept: list[ChosenOption] = []
     excluded: list[Excluded] = []
+    def out(chosen: ChosenOption, named: frozenset[str]) -> tuple[str, str, bool] | None:
+        return _excluded(chosen, named, by_drug, constraints, state_drugs, facts)
+
     for chosen in decision.options:
         named = drugs_of(chosen.spec.option)
-        reason = _excluded(chosen, named, by_drug, constraints, state_drugs, facts)
+        reason = out(chosen, named)
         examples = _examples(chosen.spec.option, drugs_of)
         if reason is None and examples and not named - IMPLIED_CLASSES:
             # "another ADC (e.g. sacituzumab govitecan)": a class stands for its examples; when every example is out
             # of her reach (progressed, not available, declined), the option names nothing she can have
-            reasons = [_excluded(chosen, frozenset({drug}), by_drug, constraints, state_drugs, facts) for drug in sorted(examples)]
+            reasons = [out(chosen, frozenset({drug})) for drug in sorted(examples)]
             if all(r is not None for r in reasons):
                 reason = reasons[0]
+        items = _alternatives(chosen.spec.option, drugs_of)
+        if reason is not None and items and out(chosen, named - frozenset().union(*(d for _, d in items))) is None:
+            # "chemotherapy with recognised activity (anthracycline, eribulin or vinorelbine)" with anthracyclines ruled
+            # out: the option stands for the others, and the one ruled out is named as not offered
+            ruled = [(text, out(chosen, drugs)) for text, drugs in items]
+            if any(r is None for _, r in ruled):
+                kept.append(chosen)
+                excluded.extend(Excluded(option=text, reason=r[0], words=r[1], review=r[2]) for text, r in ruled if r)
+                continue
         if reason is None:
             kept.append(chosen)
         else:
@@ -795,7 +832,7 @@ def decide_for(facts: PatientFacts, rules: Sequence[Rule], constraints: Constrai
     if decision.options or not decision.excluded:
         return decision
     barred = {t.therapy for t in facts.therapies if not t.implied and t.status in constraints.exposures
-              and t.status != "progressed" and constraints.exposures[t.status].action != "review"}
+              and t.status not in _REGIMEN_STATUSES and constraints.exposures[t.status].action != "review"}
     whole = [drugs_of(e.option) - IMPLIED_CLASSES for e in decision.excluded]
     if any(e.review or not named or not named <= barred for e, named in zip(decision.excluded, whole, strict=True)):
         return decision  # a partner still within reach ("taxane plus a PD-1 inhibitor"), or a review to be had
@@ -814,7 +851,38 @@ def decide_for(facts: PatientFacts, rules: Sequence[Rule], constraints: Constrai
                                     "warnings": tuple(dict.fromkeys((*decision.warnings, *after.warnings)))})
 
 
+# statuses that rule out a regimen, not each drug in it: "PD on THP" is not "no trastuzumab ever again"
+_REGIMEN_STATUSES = frozenset({"progressed", "received"})
+_CLAUSE = re.compile(r"[^;]+")
+
+
+def said_with_reason(therapy: TherapyFact, limit: int = 200) -> str:
+    """The clinician's words for a drug ruled out, with the reason she gave: "she has active lupus nephritis - IO
+    contraindicated per rheum", not just "IO". Verbatim: the sentence it was read from, or within a long sentence
+    the clause that names it; the drug's own words when the sentence is not known."""
+    sentence = therapy.sentence.strip()
+    if not sentence or therapy.words.lower() not in sentence.lower():
+        return therapy.words
+    if len(sentence) <= limit:
+        return sentence
+    at = sentence.lower().find(therapy.words.lower())
+    clause = next((m.group(0).strip() for m in _CLAUSE.finditer(sentence) if m.start() <= at < m.end()), "")
+    return clause if therapy.words.lower() in clause.lower() and len(clause) <= limit else therapy.words
+
+
 _EXAMPLES = re.compile(r"\(\s*e\.?g\.?,?\s*([^)]*)\)", re.I)
+_CHOICES = re.compile(r"\((?!\s*e\.?g\b)([^()]*\bor\b[^()]*)\)", re.I)
+
+
+def _alternatives(option: str, drugs_of: Callable[[str], frozenset[str]]) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The drugs an option offers one of: "(anthracycline, eribulin or vinorelbine)" -> each with what it names;
+    empty unless every choice names a drug."""
+    found = _CHOICES.search(option)
+    if not found:
+        return ()
+    choices = [c.strip() for c in re.split(r",|\bor\b", found.group(1)) if c.strip()]
+    named = tuple((choice, drugs_of(choice)) for choice in choices)
+    return named if len(named) > 1 and all(drugs for _, drugs in named) else ()
 
 
 def _examples(option: str, drugs_of: Callable[[str], frozenset[str]]) -> frozenset[str]:
@@ -841,12 +909,13 @@ def safety_warnings(facts: PatientFacts, constraints: Constraints, functions: Te
 def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, list[TherapyFact]],
               constraints: Constraints, states: list[tuple[SafetyState, Fact]],
               facts: PatientFacts) -> tuple[str, str, bool] | None:
-    for drug in sorted(named):
+    classes = {name for name, members in constraints.classes.items() if named & set(members)}
+    for drug in sorted(named | classes):  # a drug, or a class it belongs to ("no chemo" for capecitabine)
         for therapy in by_drug.get(drug, ()):
             rule = constraints.exposures.get(therapy.status)
-            if rule is None or therapy.status == "progressed":
+            if rule is None or therapy.status in _REGIMEN_STATUSES:
                 continue
-            return f"{rule.reason}", therapy.words, rule.action == "review"
+            return f"{rule.reason}", said_with_reason(therapy), rule.action == "review"
     progressed = {d for d in named if any(t.status == "progressed" for t in by_drug.get(d, ()))}
     rule = constraints.exposures.get("progressed")
     metastatic = facts.value("setting") == "metastatic"  # in early disease "after TCHP" is a completed course
@@ -862,6 +931,17 @@ def _excluded(chosen: ChosenOption, named: frozenset[str], by_drug: dict[str, li
         first = [lead] if lead in progressed else sorted(progressed)  # the words that name the failed drug itself
         words = next(t.words for d in [*first, *sorted(progressed)] for t in by_drug[d] if t.status == "progressed")
         return rule.reason, words, rule.action == "review"
+    # a regimen already given for metastatic disease and left behind ("prior THP -> T-DXd -> tucatinib/H/cape"): the
+    # drug it is named for was received and she is no longer on it, so she has moved on from it, as the rules' `failed`
+    # reads it; offered again only where the review supports continuing it
+    moved = constraints.exposures.get("received")
+    # ... one line of a history: she had another regimen too (a drug named alone with its partners, "pyrotinib + cape +
+    # WBRT - reasonable?", is more likely asked about than left behind)
+    history = any(t.received for drug, mentions in by_drug.items() if drug not in named for t in mentions)
+    if moved and metastatic and history and lead is not None and lead in option and not chosen.spec.beyond_progression:
+        given = [t for t in by_drug.get(lead, ()) if t.status == "received" and t.received and not t.current]
+        if given and not any(t.current for t in by_drug.get(lead, ())):
+            return moved.reason, given[0].words, moved.action == "review"
     for toxicity in facts.toxicities:
         if toxicity.value in named:
             return "a prior severe toxicity on it", toxicity.words, True

@@ -79,7 +79,9 @@ def test_what_the_clinician_says_of_the_preferred_drug_takes_it_out(assistant: A
     if status != "progressed" or preferred in offered:  # after progression the rules may move on to another pathway
         gone = [n for n in changed.not_offered if set(drugs) & therapies_named(n.option, assistant.index.vocabulary)]
         assert gone, (turns[-1], status, x)
-        assert any(n.words and n.words.lower() in x.lower() for n in gone), (turns[-1], status, x)  # the user's words
+        # the user's words: the drug as written, within the sentence that rules it out
+        assert any(n.words and (x.lower() in n.words.lower() or n.words.lower() in x.lower()) for n in gone), \
+            (turns[-1], status, x)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -215,4 +217,68 @@ def test_an_option_given_by_its_example_leaves_when_the_example_is_out_of_her_re
     answer = assistant.answer([message])
     assert answer.kind == "recommendation"
     assert all("sacituzumab" not in r.option for r in answer.recommendations)
-    assert any("another ADC" in n.option and n.words == words for n in answer.not_offered)
+    assert any("another ADC" in n.option and words in n.words for n in answer.not_offered)
+
+
+@pytest.mark.parametrize(("turns", "reason"), [
+    (["mTNBC HER2-0 de novo, 1L?", "she has active lupus nephritis - IO contraindicated per rheum."], "lupus"),
+    (["mTNBC HER2-0, first line. Immunotherapy is contraindicated: she has Crohn's disease. Options?"], "crohn"),
+    (["HER2+ mbc, prior THP -> T-DXd. pyrotinib is not reimbursed here, so not an option. next?"], "reimbursed"),
+])
+def test_a_drug_ruled_out_is_shown_with_the_reason_the_clinician_gave(
+        assistant: Assistant, turns: list[str], reason: str) -> None:
+    """Not offered "from your words": the sentence that rules the drug out, with its reason, not the drug's name alone."""
+    answer = assistant.answer(turns)
+    assert any(reason in n.words.lower() for n in answer.not_offered)
+    assert reason in answer.text.lower()
+
+
+@pytest.mark.parametrize("message", [
+    "HER2+ mbc after THP and T-DXd, no CNS. She refuses any more chemotherapy. next?",
+    "HER2+ MBC, PD on THP then on T-DXd. Patient declines further chemo. Options?",
+])
+def test_a_class_declined_takes_out_every_option_with_a_member(assistant: Assistant, message: str) -> None:
+    """"No more chemotherapy": every regimen with capecitabine leaves, with her words; what is not chemotherapy stays."""
+    answer = assistant.answer([message])
+    assert answer.recommendations
+    assert all("capecitabine" not in r.option for r in answer.recommendations)
+    assert any(n.option.startswith("tucatinib plus trastuzumab and capecitabine") for n in answer.not_offered)
+    assert any("chemo" in n.words.lower() for n in answer.not_offered)
+
+
+def test_an_option_offering_one_of_several_drugs_keeps_the_others(assistant: Assistant) -> None:
+    """"Anthracycline, eribulin or vinorelbine" with anthracyclines contraindicated: the option stays for the others,
+    and the anthracycline is named as not offered with her words."""
+    answer = assistant.answer(["HER2+ mbc after THP and T-DXd, no CNS. Anthracyclines contraindicated (prior "
+                               "cardiotoxicity). next?"])
+    assert any(r.option.startswith("chemotherapy with recognised activity") for r in answer.recommendations)
+    assert any(n.option == "anthracycline" and "cardiotoxicity" in n.words for n in answer.not_offered)
+
+
+@pytest.mark.parametrize("turns", [
+    ["HER2+ mbc, prior THP -> T-DXd -> tucatinib/H/cape. no CNS dz. ECOG 1.", "pyrotinib and margetuximab are both "
+     "unavailable in our region."],
+    ["HER2+ MBC. Lines so far: THP, then T-DXd, then tucatinib/trastuzumab/capecitabine. ECOG 1. Next?"],
+    ["HER2+ mBC previously treated with THP, T-DXd and tucatinib + trastuzumab + capecitabine; next line?"],
+])
+def test_a_regimen_given_for_metastatic_disease_and_left_behind_is_not_offered_again(
+        assistant: Assistant, turns: list[str]) -> None:
+    """A line she has had and moved on from is not the next line: the tucatinib regimen is not offered, with her words."""
+    answer = assistant.answer(turns)
+    assert answer.kind == "recommendation"
+    assert all(not r.option.startswith("tucatinib") for r in answer.recommendations)
+    assert any(n.option.startswith("tucatinib") for n in answer.not_offered)
+
+
+def test_a_regimen_received_in_early_disease_is_offered_again_in_metastatic_disease(assistant: Assistant) -> None:
+    """Trastuzumab given as adjuvant therapy does not rule out a trastuzumab-based option for metastases."""
+    answer = assistant.answer(["HER2+ MBC relapsed 8 months after adjuvant TCHP + 1 year of trastuzumab. Options?"])
+    assert _preferred(answer) == "trastuzumab deruxtecan (T-DXd)"
+    assert not answer.not_offered
+
+
+def test_the_pregnancy_warning_says_the_review_does_not_address_it(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ MBC, now 22/40 pregnant. Safe to start Enhertu?"])
+    assert "pregnan" in answer.warnings[0].lower()
+    assert "do not address" in answer.text.lower()
+

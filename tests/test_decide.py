@@ -237,3 +237,54 @@ def test_brain_metastases_without_their_activity_are_asked_about_never_assumed_a
         assert any("active" in q and "stable" in q for q in answer.follow_up)
     else:
         assert answer.recommendations[0].option == first
+
+
+@pytest.mark.parametrize("message", [
+    "HER2+ MBC, 2L. Enhertu discussed at clinic but not started - she is still deciding. Would Kadcyla be as good?",
+    "HER2+ MBC, 2L, no brain mets. Which ADC?",
+    "HER2-positive metastatic breast cancer, second line, no CNS disease. What do you recommend?",
+])
+def test_a_second_line_of_her2_positive_metastatic_disease_is_after_trastuzumab(assistant: Assistant, message: str) -> None:
+    """"2L" says a first line came before: the review's second line (T-DXd, DESTINY-Breast03), not a question back."""
+    answer = assistant.answer([message])
+    assert answer.kind == "recommendation"
+    assert answer.recommendations[0].option == "trastuzumab deruxtecan (T-DXd)"
+    assert 7 in {c.ref for c in answer.citations}
+
+
+def test_what_would_change_never_names_an_option_her_facts_rule_out(assistant: Assistant) -> None:
+    """After progression on tucatinib, "with cost or access limits" does not bring the tucatinib regimen back."""
+    answer = assistant.answer(["HER2+ MBC: 1L THP, 2L T-DXd, 3L tucatinib-trastuzumab-capecitabine. What now?"])
+    gone = {n.option for n in answer.not_offered}
+    assert gone
+    assert all(change.preferred not in gone for change in answer.what_would_change)
+
+
+def test_after_t_dm1_progressed_on_t_dxd_the_t_dm1_option_cites_destiny_breast03(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ mbc PD on T-DXd. next?", "why not T-DM1?"])
+    t_dm1 = next(r for r in answer.recommendations if r.option.startswith("trastuzumab emtansine"))
+    assert "less effective arm" in t_dm1.rationale
+    assert 7 in {c.ref for c in answer.citations if c.id in t_dm1.citations}
+
+
+@pytest.mark.parametrize("message", [
+    "Is Enhertu worth trying after SG? HR+ HER2 1+ mbc progressed on sacituzumab (3L) after AI/palbo and capecitabine",
+    "ER+ HER2-low metastatic, PD on AI + palbociclib, capecitabine, then Trodelvy. Next?",
+])
+def test_after_sg_in_her2_low_disease_another_adc_means_t_dxd_with_the_sequencing_data(
+        assistant: Assistant, message: str) -> None:
+    answer = assistant.answer([message])
+    option = next(r for r in answer.recommendations if r.option.startswith("another ADC"))
+    assert "trastuzumab deruxtecan" in option.option
+    assert "cross-resistance" in option.rationale
+    assert 38 in {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize("message", [
+    "pt with HR+ HER2 1+ mBC, after CDK4/6i + 1 chemo line, progressing on T-DXd after 11 mo. ?biopsy again",
+    "mTNBC HER2-low, PD on T-DXd after SG. Next?",
+])
+def test_after_t_dxd_re_biopsy_is_an_option_whatever_the_hormone_receptors(assistant: Assistant, message: str) -> None:
+    answer = assistant.answer([message])
+    assert any(r.option == "tumour re-biopsy before choosing the next treatment" for r in answer.recommendations)
+    assert "biopsy" in answer.text.lower()

@@ -127,6 +127,16 @@ def test_a_safety_state_with_a_value_outside_its_fact_type_is_refused(
     assert "constraints.yaml, state ild" in str(raised.value)
 
 
+def test_a_class_of_drugs_in_the_constraints_must_name_known_therapies(
+        tmp_path: Path, corpus: Corpus, registry: Registry) -> None:
+    data = yaml.safe_load((CORPUS / "constraints.yaml").read_text(encoding="utf-8"))
+    data["classes"]["chemotherapy"] = ["capecitabine", "fluorouracil"]
+    path = tmp_path / "constraints.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"classes.chemotherapy: unknown therapies \['fluorouracil'\]"):
+        load_constraints(path, card_functions(corpus.cards), registry)
+
+
 # --- evidence levels of subgroups and indirect populations ---------------------------------------
 
 
