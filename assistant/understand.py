@@ -748,6 +748,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     if (metastatic or _METASTATIC.search(lower)) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
         now = max(lines)[0] if lines else None
         therapies = [_on_line_now(t) if now is not None and _of_line(t, now) else _moved_on(t) for t in therapies]
+    therapies = [_early_course(t) for t in therapies]
     if True not in [value for value, _ in collect.values.get("oligoprogression", [])]:
         # oligoprogression on a drug that works elsewhere keeps it current: local therapy, then the same drug (CURB)
         therapies = _progressed_later(lower, therapies, [(m.start, m.end) for m in found if m.label == REGIMEN
@@ -1070,7 +1071,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                                          words=words, turn=turn, status="never_received", sentence=said) for t in explicit)
                 negated_end = b
                 continue
-            cue = _last(_PRIOR_CUE, before)
+            # "is there any data on T-DXd after SG?": the "on" of a topic asked about is no course she is on
+            cue = _last(_PRIOR_CUE, _TOPIC_OF.sub(lambda m: " " * len(m.group(0)), before))
             if cue is None and _HISTORY_LABEL.search(lower[max(0, offset - 30):offset]):
                 cue = 0  # "prev: letrozole/palbo, fulvestrant, ...": a list under a history label
             question = _last(_QUESTION_CUE, before)
@@ -1088,6 +1090,14 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             if progressed and not pretreated and _BEFORE_IT.search(before) \
                     and not _PROGRESS_CUE.search(lower[b:sentence[1]]):
                 progressed = False  # "the liver mets grew two years ago, before T-DXd": the event came before the drug
+            if not pretreated and (_FINISHED_BEFORE.search(before) or _FINISHED_AFTER.match(after) or _RELAPSE_AFTER.search(before)) \
+                    and not _STRONG_PROGRESS.search(lower[sentence[0]:sentence[1]]):
+                # "after completing 5 years of anastrozole", "adjuvant AC-T 2012 (completed)", "relapsed 6 years after her
+                # early cancer was treated with AC-TH": a course that ended, the relapse came after it
+                facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
+                                         turn=turn, status="completed", sentence=said, implied=_implied(t, i))
+                             for i, t in enumerate(therapies))
+                continue
             if progressed and not pretreated and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
                     lower[sentence[0]:sentence[1]])) and not _RELAPSE_WORD.search(lower[sentence[0]:sentence[1]]):
                 # "residual disease after neoadjuvant THP": a course given for early disease, not a failed line
@@ -1130,6 +1140,16 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+# a course told as finished, or the relapse told after it
+_FINISHED_BEFORE = re.compile(r"\b(?:completed|completing|finished|finishing|completion\s+of|after\s+completing)\s+"
+                              r"(?:(?:a|an|the|her|his|all|\d+|one|two|three|four|five|six|full|planned|cycles?|courses?|years?|months?|"
+                              r"of|adjuvant|neoadjuvant|neo-adjuvant|extended|weekly|x\s*\d+)\s+){0,6}"
+                              r"(?:[^\s.;]+\s+(?:and|\+|,|with)\s+(?:[^\s.;]+\s+){0,4})?$")
+_FINISHED_AFTER = re.compile(r"[\w\s-]{0,20}?\(\s*(?:all\s+|course\s+)?(?:completed|finished)\b|\s*(?:x\s*\d+\s*)?(?:,\s*)?(?:all\s+)?(?:were\s+|was\s+)?(?:completed|finished)\b")
+_RELAPSE_AFTER = re.compile(r"\b(?:relaps\w*|recur\w*|recurrence)\b(?:[^.;]{0,60}?)\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|"
+                            r"several|many|some)\s+(?:\w+\s+)?(?:years?|yrs?|months?|mo)\s+(?:after|following|post)\s+(?:[^\s.;]+\s+){0,12}$")
+_TOPIC_OF = re.compile(r"\b(?:data|evidence|info(?:rmation)?|literature|experience|results?|studies|study|trials?|papers?|"
+                       r"publications?|guidance|recommendations?)\s+(?:\w+\s+){0,2}(?:on|for|with|about|of|regarding)\b")
 # she is on the drug now, said just before or after it
 _NOW_BEFORE = re.compile(r"\b(?:currently|now|still|presently|remains?|ongoing)\s+(?:on\s+|receiving\s+|taking\s+|getting\s+)?"
                          r"(?:(?:cycle|c)\s*\d+\s+(?:of\s+)?)?(?:[\w-]+\s+){0,1}$|\b(?:cycle|c)\s*\d+\s+of\s+$|"
@@ -1309,6 +1329,23 @@ def _on_line_now(therapy: TherapyFact) -> TherapyFact:
     if therapy.status == "received" and _NOW_CUE.search(therapy.sentence.lower()):
         return therapy.model_copy(update={"status": "current", "current": True})
     return therapy
+
+
+# a sentence that tells a course for early disease, or one told as finished: "HER2+ early BC in 2015: 4 x EC then weekly
+# paclitaxel ... all completed", "treated with TH for stage I disease", "6 cycles of FAC then mastectomy", "declined
+# pertuzumab in the neoadjuvant setting, so had TCH only; ypT1a residual at surgery"
+_EARLY_COURSE = re.compile(
+    r"\bearly(?:[\s-]stage)?\s+(?:\w+\s+){0,2}(?:bc|breast|disease|cancer)\b|\bebc\b|\bstage\s+(?:i{1,3}|[123])[abc]?\b|"
+    r"\b(?:neo[\s-]*)?adj(?:uvant\w*|\.)|\b(?:mastectomy|lumpectomy|quadrantectomy|surgery|mrm|wle|bcs)\b|breast[\s-]*conserving|"
+    r"\b(?:all\s+|course\s+|treatment\s+)?(?:completed|finished)\b|\byp?t[0-4is]|\bresidual\s+(?:\w+\s+){0,2}disease\b|\bpcr\b")
+
+
+def _early_course(therapy: TherapyFact) -> TherapyFact:
+    """A course given, with no word on how it ended, in a sentence about early disease or a finished course: over."""
+    if therapy.status != "received" or not _EARLY_COURSE.search(therapy.sentence.lower()) or \
+            _RELAPSE_WORD.search(therapy.sentence.lower()):
+        return therapy
+    return therapy.model_copy(update={"status": "completed", "current": False})
 
 
 def moved_on_in_conversation(facts: PatientFacts, last: Reading) -> PatientFacts:

@@ -877,7 +877,7 @@ def test_brain_metastases_status_in_clinic_shorthand(lexicon: Lexicon, text: str
      ("Relapse 9 years after adjuvant docetaxel-carboplatin-trastuzumab.", "chemotherapy", "completed"),
      ("She had adjuvant AC-paclitaxel in 2015, no relapse since.", "anthracycline", "completed"),
      ("She had adjuvant AC-paclitaxel in 2015, no relapse since.", "chemotherapy", "completed"),
-     ("She got 6 cycles of FAC then mastectomy.", "chemotherapy", "received"),
+     ("She got 6 cycles of FAC then mastectomy.", "chemotherapy", "completed"),
      ("adjuvant TC x4 in 2015", "taxane", "completed"),
      ("ddAC-T adjuvant 2019, all completed", "taxane", "completed"),
      # the drug of the line now given is current, not moved on with the lines behind it
@@ -930,3 +930,26 @@ def test_a_what_if_about_availability_supposes_the_drug_unavailable(lexicon: Lex
     reading = _read(text, lexicon)
     assert reading.what_if is not None
     assert "unavailable" in _statuses(reading.what_if).values()
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [  # a plan told after the drug, or as the label of a line
+     ("3 ET lines, no chemo. T-DXd per DESTINY-Breast06 is planned.", "trastuzumab deruxtecan", "considered"),
+     ("HR+ HER2-low mBC. Proposed third line: T-DXd as in DESTINY-Breast06.", "trastuzumab deruxtecan", "considered"),
+     ("She progressed on THP and T-DXd is planned.", "trastuzumab deruxtecan", "considered"),
+     # the "on" of a topic asked about is no course she is on
+     ("HER2-low mBC. Is there any data on T-DXd after SG?", "trastuzumab deruxtecan", "considered"),
+     # a course for early disease, or one told finished, ended without progression
+     ("HER2+ early BC in 2015: 4 x EC then 12 x weekly paclitaxel with trastuzumab, all completed.", "taxane", "completed"),
+     ("Treated with TH (paclitaxel + trastuzumab) for stage I disease in 2018.", "trastuzumab", "completed"),
+     ("Not de novo: she relapsed 6 years after her early HER2+ breast cancer was treated with AC-TH.", "anthracycline",
+      "completed"),
+     ("HER2+ recurrence two years after finishing TCHP (pCR at surgery) and a full year of trastuzumab.", "trastuzumab",
+      "completed"),
+     ("Follow-up 3 months after completing 5 years of adjuvant anastrozole and 2 years of abemaciclib.",
+      "cdk4/6 inhibitor", "completed"),
+     ("completed 6 cycles of T-DXd, then PD", "trastuzumab deruxtecan", "progressed")],
+)
+def test_plans_topics_and_finished_courses(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
