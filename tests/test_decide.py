@@ -288,3 +288,26 @@ def test_after_t_dxd_re_biopsy_is_an_option_whatever_the_hormone_receptors(assis
     answer = assistant.answer([message])
     assert any(r.option == "tumour re-biopsy before choosing the next treatment" for r in answer.recommendations)
     assert "biopsy" in answer.text.lower()
+
+
+def test_after_t_dxd_in_hr_negative_her2_low_disease_sg_is_offered_at_its_extrapolated_level(assistant: Assistant) -> None:
+    """SG after T-DXd: ASCENT enrolled no one after T-DXd, so level II with the reason, and the sequencing data [38]."""
+    answer = assistant.answer(["mTNBC HER2-low (IHC 2+ ISH neg), PD on T-DXd 2L after paclitaxel/pembro. next?"])
+    sg = next(r for r in answer.recommendations if r.option.startswith("sacituzumab govitecan"))
+    assert sg.role == "consider"
+    assert sg.evidence_level == "II"
+    assert "not after T-DXd" in sg.rationale
+    assert {10, 38} <= {c.ref for c in answer.citations}
+
+
+def test_chemotherapy_before_the_metastases_is_not_a_line_for_them(rules) -> None:  # type: ignore[no-untyped-def]
+    """Adjuvant chemotherapy, then metastases with no treatment for them yet: the first-line rule (a taxane plus a
+    PD-1 inhibitor), not the rule for disease after chemotherapy."""
+    adjuvant = TherapyFact(therapy="chemotherapy", received=True, progressed=False, current=False, words="adj chemo",
+                           turn=1, status="completed")
+    facts = PatientFacts(her2=Fact(value="zero", words="HER2 0", turn=1), hr=Fact(value="negative", words="mTNBC", turn=1),
+                         setting=Fact(value="metastatic", words="mTNBC", turn=1),
+                         treatment_naive=Fact(value=True, words="no prior tx for mets", turn=1), therapies=(adjuvant,))
+    decision = decide(facts, rules)
+    assert decision.rule_ids == ("TNBC-FIRST",)
+    assert decision.options[0].spec.option.startswith("a taxane plus a PD-1 inhibitor")
