@@ -460,7 +460,8 @@ class Composer:
             quotes.append({"passage": passage, "quote": quote, "citations": ids})
         cited = set(_refs_in(passages[0][1])) if passages else set()  # the best quote is what the answer rests on
         cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
-        drugs = [self.index.vocabulary.group(d).name for d in comparison.drugs] if comparison else []
+        drugs = [" plus ".join(self.index.vocabulary.group(g).name for g in regimen.split(" + "))
+                 for regimen in comparison.drugs] if comparison else []  # a regimen's drugs are joined by " + "
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards, comparison=comparison,
                             drugs=drugs, head_to_head=head_to_head, sheets=sheets, format_result=format_result)
         resting = list(studies) or (list(comparison.trials) if comparison and comparison.trials else [

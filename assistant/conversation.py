@@ -53,6 +53,7 @@ from assistant.route import (
     drug_asked,
     drugs_asked,
     notes_for,
+    question_parts,
     treatment_beside,
 )
 from assistant.scope import ScopeReader
@@ -223,6 +224,9 @@ class Assistant:
             "about_review": lambda s, r: self.composer.about_review(self.provenance, s.facts),
             "why": self._why,
             "fact": lambda s, r: self.composer.fact(self._cards(s.studies), s.reading.measures, s.reading.text, s.facts),
+            "fact_previous": lambda s, r: self.composer.fact(
+                [card for card in self.index.cards if s.previous and card.name in {c.trial for c in s.previous.citations}],
+                s.reading.measures, s.reading.text, s.facts),
             "explain_studies": lambda s, r: self._warned(
                 self._explain(s.reading, s.facts, s.comparison, self._cards(s.studies)), s),
             "ask_patient": lambda s, r: self.composer.clarification(
@@ -357,14 +361,27 @@ class Assistant:
 
     def _described_study(self, last: Reading, said_study: bool = True) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named. An evidence
-        level asked of a comparison ("what level is the claim that pyrotinib beats T-DM1?") need not say "study"."""
-        if said_study and not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b", last.text.lower()):
-            return ()
-        named = [m for m in self.index.vocabulary.find(last.text) if self.index.vocabulary.group(m.group).kind == "drug"]
+        level asked of a comparison ("what level is the claim that pyrotinib beats T-DM1?") need not say "study",
+        nor need a result asked of two treatments set against each other ("novel anti-HER2 ADCs vs T-DM1 - any
+        data?") or a measure asked of two given together ("pyrotinib + brain RT - CNS symptom relief rate?"): only a
+        study gave them so.
+        Treatments are drugs, drug classes and the therapies a study's arms name (radiotherapy)."""
+        vocabulary = self.index.vocabulary
+        named = [m for m in vocabulary.find(last.text) if vocabulary.group(m.group).kind in {"drug", "class"}
+                 or m.group in self._arm_therapies]
         compared = {g for a, b in itertools.pairwise(named)
                     if re.fullmatch(r"\s*(?:vs\.?|versus|compared\s+(?:with|to)|against|or|beats?|better\s+than|superior\s+to|over)\s*",
                                     last.text[a.end:b.start], re.I)
                     for g in (a.group, b.group)}
+        combined = bool(last.measures) and any(  # "pyrotinib + brain RT - CNS response rate?"; "any data combining
+            # T-DXd with pertuzumab?" asks what the review says of the combination, which an explanation answers
+            re.fullmatch(rf"{_COMBINED.pattern}(?:\w+\s+)?", last.text[a.end:b.start].lower()) for a, b in itertools.pairwise(named))
+        contrasted = any(re.fullmatch(r"\s*(?:vs\.?|versus|compared\s+(?:with|to)|against)\s*", last.text[a.end:b.start], re.I)
+                         for a, b in itertools.pairwise(named))  # "X vs Y - any data?"; "X or Y?" is a choice
+        if said_study and not (contrasted or combined) and not re.search(r"\b(?:trial|study|phase\s*(?:3|iii|2|ii))\b",
+                                                                       last.text.lower()):
+            return ()
+        named = [m for m in named if vocabulary.group(m.group).kind != "class" or m.group in compared]
         drugs = compared or {m.group for m in named}
         if len(drugs) < 2:
             return ()
@@ -387,28 +404,47 @@ class Assistant:
         return {card.id: tuple(frozenset(m.group for m in vocabulary.find(arm)) for arm in card.arms)
                 for card in self.index.cards}
 
+    @functools.cached_property
+    def _arm_therapies(self) -> frozenset[str]:
+        """The concepts a study's arms name as treatment (local treatment: "whole-brain RT + pyrotinib")."""
+        vocabulary = self.index.vocabulary
+        return frozenset(g for arms in self._arm_drugs.values() for arm in arms for g in arm
+                         if vocabulary.group(g).kind == "concept")
+
     def _tested(self, card: StudyCard) -> set[str]:
         """The drug groups a study gave: its drugs and the drugs its arms name."""
         return set(card.drugs).union(*self._arm_drugs[card.id])
 
     def _comparison(self, last: Reading) -> Comparison | None:
-        """"Why T-DXd over pyrotinib? Any head-to-head trial?": the drugs compared and the studies that gave
-        them all (none: the answer says the review cites no direct comparison)."""
+        """"Why T-DXd over pyrotinib? Any head-to-head trial?": the regimens compared and the studies that gave them
+        all, each in an arm without the other (none: the answer says the review cites no direct comparison). Drugs
+        joined by "+", "plus" or "with" are one regimen: "T-DM1 + pertuzumab instead of chemo" compares the
+        combination with chemotherapy, which KRISTINE did, not pertuzumab with chemotherapy."""
         lower = last.text.lower()
         named = [m for m in self.index.vocabulary.find(last.text) if self.index.vocabulary.group(m.group).kind == "drug"]
-        compared = list(dict.fromkeys(
-            g for a, b in itertools.pairwise(named) if a.group != b.group
-            and _COMPARED.fullmatch(last.text[a.end:b.start].lower()) for g in (a.group, b.group)))
+        regimens: list[tuple[list[str], int, int]] = []  # (groups, start, end)
+        for match in named:
+            if regimens and _COMBINED.fullmatch(last.text[regimens[-1][2]:match.start].lower()):
+                groups, start, _ = regimens[-1]
+                regimens[-1] = ([*groups, match.group] if match.group not in groups else groups, start, match.end)
+            else:
+                regimens.append(([match.group], match.start, match.end))
+        compared: list[tuple[str, ...]] = []
+        for (a, _, a_end), (b, b_start, _) in itertools.pairwise(regimens):
+            if set(a) != set(b) and _COMPARED.fullmatch(last.text[a_end:b_start].lower()):
+                compared += [r for r in (tuple(a), tuple(b)) if r not in compared]
         if len(compared) < 2 and HEAD_TO_HEAD.search(lower):
-            compared = list(dict.fromkeys(m.group for m in named))
+            compared = [(g,) for g in dict.fromkeys(m.group for m in named)]
         if len(compared) < 2 or not (HEAD_TO_HEAD.search(lower) or _COMPARISON_WORD.search(lower)):
             return None
-        def apart(card: StudyCard) -> bool:  # each drug in an arm without the others: compared, not combined
-            arms = self._arm_drugs[card.id]
-            return all(any(d in arm and not set(compared) <= arm for arm in arms) for d in compared)
+        every = {g for regimen in compared for g in regimen}
 
-        trials = tuple(card for card in self.index.cards if set(compared) <= self._tested(card) and apart(card))
-        return Comparison(drugs=tuple(compared), trials=trials)
+        def apart(card: StudyCard) -> bool:  # each regimen in an arm without the others: compared, not combined
+            arms = self._arm_drugs[card.id]
+            return all(any(set(r) <= arm and not every <= arm for arm in arms) for r in compared)
+
+        trials = tuple(card for card in self.index.cards if every <= self._tested(card) and apart(card))
+        return Comparison(drugs=tuple(" + ".join(r) for r in compared), trials=trials)
 
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
         """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
@@ -459,9 +495,28 @@ class Assistant:
             grounds = [(score + (_RELATION_BONUS if p.section == section and p.kind != "perspective" else 0.0),
                         position, p, start, end) for score, position, p, start, end in candidates[1:]]
             candidates = [candidates[0], *sorted(grounds, key=lambda c: (-c[0], c[2].id, -c[1]))]
+        # A question in several parts ("Why might a second ADC fail, and what does the review suggest instead?")
+        # gets the best sentence for each part first: the whole question's ranking would answer only one of them.
+        seeds: list[tuple[float, int, Passage, int, int]] = []
+        vocabulary = self.index.vocabulary
+        whole = {(c[2].id, c[3]): c[0] for c in candidates}  # a part is read in the context of the whole question
+        for part in question_parts(query, lambda piece: any(
+                vocabulary.group(m.group).kind != "intent" for m in vocabulary.find(piece))):
+            ranked = sorted(((score + whole.get((p.id, start), 0.0), position, p, start, end)
+                             for score, position, p, start, end in self._scored_sentences(part, trials)),
+                            key=lambda c: (-c[0], c[2].id, -c[1]))
+            best = next((c for c in ranked if not any(c[2].id == s[2].id and c[3] == s[3] for s in seeds)), None)
+            if best is not None:
+                seeds.append(best)
+        if len(seeds) > 1:
+            limit = max(limit, len(seeds))
+            candidates = [*seeds, *(c for c in candidates if not any(c[2].id == s[2].id and c[3] == s[3] for s in seeds))]
+        else:
+            seeds = []
+        floor = 0.6 * (candidates[len(seeds)][0] if len(candidates) > len(seeds) else 0.0)
         spans: dict[str, tuple[Passage, int, int]] = {}  # one contiguous span per passage, in best-first order
         for picked, (score, _, passage, start, end) in enumerate(candidates[:limit + 1]):
-            if picked and score < 0.6 * candidates[0][0]:
+            if (seeds and picked >= len(seeds) and score < floor) or (not seeds and picked and score < 0.6 * candidates[0][0]):
                 break
             known = spans.get(passage.id)
             if known is None:
@@ -471,6 +526,26 @@ class Assistant:
             elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
                 # a neighbour (at most one sentence apart): one quote; a distant sentence would make a wall of text
                 spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
+        for passage, start, end in list(spans.values()):
+            # A Perspective cites nothing: the answer rests on the grounds its own section gives, the paragraph
+            # sentence that says the same in most of its words (with the one before when it opens "Therefore"), which
+            # joins it when it cites a study and no quote from that section's paragraphs was chosen.
+            if passage.kind != "perspective" or any(
+                    p.section == passage.section and p.kind != "perspective" for p, _, _ in spans.values()):
+                continue
+            said = self.retriever.term_weights(passage.text[start:end])  # its words, the rare ones weighing most
+            restated = max(((sum(said.get(t, 0.0) for t in set(lexical_tokens(p.text[a:b]))), p.id, a, b)
+                            for p in self.index.review.passages if p.section == passage.section and p.kind == "paragraph"
+                            for a, b in sentence_bounds(p.text)), default=None)
+            if restated is None or restated[0] < 3.0:
+                continue
+            ground = self.index.review.passage(restated[1])
+            a, b = restated[2], restated[3]
+            before = [bound for bound in sentence_bounds(ground.text) if bound[1] <= a]
+            if before and _CONCLUSION.match(ground.text[a:b]):
+                a = before[-1][0]
+            if citation_refs(ground.text[a:b], 10_000) and ground.id not in spans:
+                spans[ground.id] = (ground, a, b)
         relations = _relations(query)
         if _CAUSE in relations:  # "why": the cause often follows the sentence that restates the question
             for passage_id, (passage, start, end) in spans.items():
@@ -500,7 +575,7 @@ class Assistant:
         for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
             ranks.setdefault(result.passage_id, rank)
         vocabulary = self.index.vocabulary
-        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
+        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind in {"concept", "drug"}}
         rarity = self.retriever.concept_idf
         closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
         for (passage_id, _, _), _ in closest:
@@ -597,7 +672,7 @@ _ABSENCE = re.compile(  # the shape of an answer to "is there any data?": what i
     r"remains?|not\s+(?:yet\s+)?(?:been|clear|established)|few|further\s+(?:research|studies|exploration)|need\w*|showed|found)\b", re.I)
 _CUES = [
     (re.compile(r"\bsequenc\w*|\b(?:the\s+)?order\b|\bwhich\s+(?:adc\s+)?first\b|\b(?:then|followed\s+by)\b.*\b(?:then|vs\.?|versus|or)\b"
-                r"|\bafter\s+(?:the\s+)?(?:other|first)\b", re.I), _SEQUENCE),
+                r"|\bafter\s+(?:the\s+)?(?:other|first)\b|\b(?:work|respond|help|effective)\w*\s+after\b", re.I), _SEQUENCE),
     (re.compile(r"\b(?:any|is\s+there\s+(?:any\s+)?|what)\s+(?:\w+\s+)?(?:data|evidence)\b|\bhas\s+anyone\b|\bany\s+(?:trials?|stud(?:y|ies))\b", re.I),
      _ABSENCE),
     (re.compile(r"^\s*(?:\w+\s+)?why\b|\b(?:explanation|reason|cause|basis|mechanism)s?\s+(?:for|of|behind)\b", re.I), _CAUSE),
@@ -620,7 +695,14 @@ _EVIDENCE = re.compile(  # the shape of an answer to "what is the evidence?": a 
 _DIFFERENCE = re.compile(  # the shape of an answer to "X vs Y?", "does it depend on X?": a difference, or none
     r"\b(?:compared|than|vs\.?|versus|differen\w*|differ|both|regardless|irrespective|no\s+significant|superior|"
     r"inferior|better|distinguish\w*|divided|classify\w*|whether)\b", re.I)
+_AGAINST = re.compile(  # the shape of an answer to "why not X?": a reason against it, a worse result or a caution
+    r"\b(?:lower|worse|inferior|shorter|less\s+(?:effective|active)|too\s+early|not\s+(?:yet|superior|better|recommended|"
+    r"prolonged|improved?|significant)|no\s+(?:benefit|significant|improvement)|lack\w*|excluded|higher\s+(?:toxicity|rate\s+of\s+"
+    r"adverse)|interruption|discontinu\w*|negative\s+impact)\b", re.I)
 _RELATION_CUES = [
+    (re.compile(r"\bwhy\s+(?:not|(?:do|does|did|would|should)\s*n[o']t|(?:do|does|did|would|should)\s+(?:we|you|they|one|i)\s+not)\b|"
+                r"\bwhy\s+(?:is|are|was|were)\s*n[o']t\b|\bwhy\s+(?:we|you|they)\s+(?:don'?t|do\s+not|can'?t|shouldn'?t)\b", re.I),
+     _AGAINST),
     (re.compile(r"\b(?:evidence|data|trials?|stud(?:y|ies)|show(?:s|ed)?|support\w*|hrs?|hazard|results?)\b", re.I),
      _EVIDENCE),
     (re.compile(r"\bvs\.?\b|\bversus\b|\bover\b|\bcompar\w*|\bbetter\b|\bworse\b|\bdiffer\w*|\bdepends?\s+on\b"
@@ -789,6 +871,7 @@ _COMPARED = re.compile(  # not "with": a combination; "preferred over", "better 
     r"\s*(?:,|\)|\()?\s*(?:(?:(?:is|are|was|were)\s+)?(?:preferred|favou?red|chosen|recommended|ranked|prioriti[sz]ed)\s+)?"
     r"(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and|(?:better|worse)\s+than|"
     r"(?:superior|inferior)\s+to)\s*")
+_COMBINED = re.compile(r"\s*(?:\+|plus|with|combined\s+with|in\s+combination\s+with|/)\s*")  # one regimen: "T-DM1 + pertuzumab"
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
 

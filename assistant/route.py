@@ -47,6 +47,7 @@ class Ask(enum.StrEnum):
     STUDY_RESULT = "a study result"
     MEASURE = "a measure"  # PFS, OS, hazard ratio, response rate
     EXPLANATION = "an explanation"  # the reasons or the evidence: "explain", "what data?", "why is"
+    REASONS = "the reasons"  # why, how, explain, the review's conclusion: not a study's data ("what's the data?")
     DEFINITION = "a definition"  # "what is", "how does", "why does"
     MEANING = "what a term means"  # "what do people mean by", "what counts as", "define"
     MECHANISM = "how tumours behave"  # "why ...", "mechanism", "how do cells ..." (more than three words)
@@ -91,6 +92,15 @@ _STUDY_SAYS = re.compile(r"\bwhat\s+(?:does|did)\b[^?]{0,80}\b(?:say|show|find|r
 _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"
     r"\bhow\s+(?:strong|good|solid|robust)\s+is\s+the\s+evidence\b|\bwhat\s+level\b|\bloe\b|\blevel\s+of\s+evidence\b")
+# The reasons asked, not a result: "why", "how come", "explain", the order ("which ADC first?", "the sequence"), the
+# vocabulary's words for an explanation ("rationale", "does the order matter", "head-to-head"), or what the review
+# concludes or recommends from the data.
+# "What does the review say about DESTINY-Breast12?" or "SOPHIA - any data?" ask for the study's data: a result.
+_REASONS = re.compile(
+    r"\bwhy\b|\bhow\s+come\b|\bexplain\w*|\bconclu(?:de|des|ded|sion|sions)\b|\bwhich\s+(?:\w+\s+)?first\b|\bsequenc\w*|"
+    r"\b(?:what|how)\s+(?:does|do|did|would)\s+(?:the\s+)?(?:review|authors?)\s+(?:recommend|suggest|advise|propose|make\s+of|"
+    r"interpret|think|position)\w*|\b(?:review|authors?)(?:'s)?\s+(?:take|verdict|position|view|stance)\b")
+EXPLANATION_GROUP = "asks for an explanation"  # the vocabulary's group of words that ask for the reasons
 _TREATMENT_QUESTION = re.compile(
     r"\b(?:give|treat\w*|regimen|therapy|next\s+line|should\s+(?:i|we)\s+(?:give|use|start|offer|switch))\b")
 
@@ -105,7 +115,7 @@ _WHAT_NEXT = re.compile(r"\bwhat(?:'s|\s+is|\s+are)?\s+(?:the\s+)?(?:next|now|op
 
 def asks_recommendation(reading: Reading) -> bool:
     """ "What next?", "should I", "T-DXd or SG?": the vocabulary's words for a recommendation, or a choice."""
-    return "asks for a recommendation" in reading.domain_terms or reading.asks_choice
+    return "asks for a recommendation" in reading.domain_terms or reading.asks_choice or bool(_WHAT_NEXT.search(reading.text.lower()))
 
 
 def drugs_asked(reading: Reading) -> tuple[str, ...]:
@@ -137,12 +147,13 @@ def asks_of(reading: Reading) -> frozenset[Ask]:
         Ask.STUDY_RESULT: reading.asks_result,
         Ask.MEASURE: bool(reading.measures),
         Ask.EXPLANATION: reading.asks_explanation,
+        Ask.REASONS: EXPLANATION_GROUP in reading.domain_terms or any(_REASONS.search(q) for q in _asked(reading.text)),
         Ask.DEFINITION: reading.asks_definition,
         Ask.MEANING: bool(_MEANING.search(lower)),
         Ask.MECHANISM: bool(re.match(r"\s*why\b", lower) or _MECHANISM.search(lower)) and len(lower.split()) > 3,
         Ask.HEAD_TO_HEAD: bool(HEAD_TO_HEAD.search(lower)),
         Ask.RECOMMENDATION: asks_recommendation(reading),
-        Ask.TREATMENT: bool(_TREATMENT_QUESTION.search(lower)),
+        Ask.TREATMENT: bool(_TREATMENT_QUESTION.search(lower) or _WHAT_NEXT.search(lower)),
         Ask.ADVICE: any(word in lower for word in _RECOMMENDATION_WORDS),
         Ask.DRUG: any(not t.received for t in reading.facts.therapies),
         Ask.WHAT_ABOUT: bool(_WHAT_ABOUT.search(lower)),
@@ -160,6 +171,27 @@ _AND_ASKING = re.compile(  # "..., and what should she get next?": a second ques
     r"would|any|next)\b)|,\s*(?=(?:what|which|how|should)\b)", re.I)
 _ASKING = re.compile(r"\s*(?:(?:and|so|then|but)\s+)?(?:what|which|how|should|shall|can|could|would|is|are|do|does|any|next)\b",
                      re.I)
+
+
+def _asked(text: str) -> list[str]:
+    """The sentences of a message that ask (all of them when none ends with a question mark), lower case."""
+    sentences = [p.strip().lower() for p in _PIECES.findall(text) if p.strip()]
+    return [p for p in sentences if p.endswith("?")] or sentences
+
+
+def question_parts(text: str, names_something: Callable[[str], bool]) -> list[str]:
+    """The questions of a message, each on its own: its sentences that ask, and within one the clauses after
+    ", and what/why/how ..." ("Why might a second ADC fail, and what does the review suggest instead?"). A part
+    of fewer than five words ("isn't it all TNBC?") or that names nothing of its own ("what's the evidence base in
+    the review?" qualifies the question before it) is not a question of its own."""
+    parts = []
+    for sentence in _PIECES.findall(text):
+        for piece in _AND_ASKING.split(sentence):
+            piece = piece.strip()
+            if len(piece.split()) >= 5 and (piece.endswith("?") or _ASKING.match(piece) or re.match(r"\s*why\b", piece, re.I)) \
+                    and names_something(piece):
+                parts.append(piece)
+    return parts
 
 
 def treatment_beside(text: str, read_piece: Callable[[str], Reading]) -> bool:
@@ -325,6 +357,21 @@ def previous_cited(s: Situation) -> bool:
     return previous is not None and previous.kind in {"recommendation", "fact", "explanation"} and bool(previous.citations)
 
 
+_ANAPHOR = re.compile(r"\b(?:that|this|it|those|these|the\s+same|they|them)\b")
+
+
+def on_the_previous_study(s: Situation) -> bool:
+    """A follow-up on the study the answer before gave the data of ("DESTINY-Breast06 criteria?", then "does that
+    also apply to ultralow?"): it refers back, names no study, drug or patient of its own, and the answer before
+    was a study's facts."""
+    reading = s.reading
+    if not (follow_up(s) and _ANAPHOR.search(reading.text.lower())) or reading.studies or reading.patient_words \
+            or case_facts(reading.facts) or any(not t.received for t in reading.facts.therapies):
+        return False
+    previous = s.previous
+    return previous is not None and previous.kind == "fact" and any(c.trial for c in previous.citations)
+
+
 def studies_named(s: Situation) -> bool:
     """The message names a study."""
     return bool(s.reading.studies)
@@ -372,6 +419,17 @@ def topics(s: Situation) -> bool:
     return bool(s.reading.facts.topics)
 
 
+_WHICH_HAVE = re.compile(  # which treatments have a property: "which chemo backbones have recognised activity ...?"
+    r"\b(?:which|what)\s+(?:\w+[\s-]+){0,3}?(?:have|has|had|show(?:s|ed|n)?|are|is|were)\s+(?:\w+\s+){0,2}?"
+    r"(?:activity|active|efficacy|effective|approved|licensed|evidence|data|benefit|studied|tested)\b")
+
+
+def which_have(s: Situation) -> bool:
+    """The question asks which treatments have a property (activity, approval, data) in a population: what the
+    review says of them, not what to give a patient."""
+    return any(_WHICH_HAVE.search(q) for q in _asked(s.reading.text))
+
+
 def treatment_words(s: Situation) -> bool:
     """A word of a treatment question: a recommendation asked, or any word of advice."""
     return Ask.RECOMMENDATION in s.asks or Ask.ADVICE in s.asks
@@ -386,6 +444,7 @@ Handler = Literal[
     "about_review",  # what is known of the review itself
     "why",  # the previous answer's reasons
     "fact",  # the named studies' results
+    "fact_previous",  # the results of the studies the answer before was about
     "explain_studies",  # the reasons, with the named studies' results
     "ask_patient",  # a treatment question without a patient: ask for HER2, setting and treatments
     "explain",  # the review's sentences that answer
@@ -472,12 +531,23 @@ ROUTES: tuple[Route, ...] = (
             ("What did DESTINY-Breast03 show?", "what is the evidence?")],
            asks=[Ask.WHY], when=[follow_up, previous_cited], unless=[drug_asked, asks_what_next]),
     # a study's result, or the reasons with the study's figures
+    # The boundary: a study's data (its result, design, population, figures, "what did it show", "any data", "what
+    # does the review say about it", in as many parts as asked) is a fact, its card; the reasons (why, explain, the
+    # order, head-to-head, what the review concludes from it) are an explanation that rests on it.
     _route("study result", "fact", 50, ["What did DESTINY-Breast04 show?", "DB03 PFS HR and 95% CI, T-DXd vs T-DM1?",
-                                        "In the trial of T-DXd vs T-DM1, what was the PFS hazard ratio?"],
-           refuses=[Ask.EXPLANATION], when=[about_studies]),
+                                        "In the trial of T-DXd vs T-DM1, what was the PFS hazard ratio?",
+                                        "DESTINY-Breast12 - what does the review say about it?",
+                                        "SOPHIA - any data on OS?"],
+           refuses=[Ask.REASONS], when=[about_studies]),
     _route("study explained", "explain_studies", 50,
-           ["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed."],
-           asks=[Ask.EXPLANATION], when=[about_studies]),
+           ["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed.",
+            "KRISTINE: why is neoadjuvant T-DM1 plus pertuzumab not used instead of chemotherapy?",
+            "What did KATHERINE show, and what does the review conclude from it?"],
+           asks=[Ask.REASONS], when=[about_studies]),
+    _route("the study asked before", "fact_previous", 49,
+           [("DESTINY-Breast06 criteria?", "does that also apply to ultralow?"),
+            ("What did KATHERINE show?", "and how many patients had it?")],
+           asks=[Ask.QUESTION], refuses=[Ask.REASONS, Ask.WHAT_IF], when=[on_the_previous_study]),
     # nothing clinical in the message or the conversation
     _route("treatment question without a patient", "ask_patient", 45, ["What should I give next?"],
            asks=[Ask.TREATMENT], unless=[clinical, known]),
@@ -510,6 +580,11 @@ ROUTES: tuple[Route, ...] = (
     _route("a topic in general", "explain", 34, ["role of ctDNA / CTC monitoring on ADCs?",
                                                  "can we pick up ADC resistance early with ctDNA monitoring?"],
            asks=[Ask.QUESTION], when=[topics], unless=[patient_words, case, patient_described, adds_to_case, follow_up]),
+    # which treatments have activity (approval, data) in a population, asked of no one: what the review says of them
+    _route("treatments with a property", "explain", 33,
+           ["which chemo backbones have recognised activity in HER2+ disease after the ADCs?",
+            "What chemotherapy has shown activity in HER2-positive metastatic disease after ADCs?"],
+           asks=[Ask.QUESTION], when=[which_have], unless=[patient_words, case, adds_to_case, follow_up]),
     # a patient: decide, or ask what decides
     _route("recommendation", "recommend", 0,
            ["HER2+ MBC progressed on trastuzumab and docetaxel, no prior ADC.",
@@ -589,8 +664,9 @@ def facts_missing(s: Situation) -> bool:
 
 
 def treatment_without_facts(s: Situation) -> bool:
-    """A treatment question (or a patient) with clinical words but no fact a rule decides on."""
-    return not known(s) and (treatment_words(s) or s.reading.patient_words) and bool(s.reading.domain_terms)
+    """A treatment question (or a patient: "is she DB06 eligible?") with clinical words or a study named, but no
+    fact a rule decides on."""
+    return not known(s) and (treatment_words(s) or s.reading.patient_words) and bool(s.reading.domain_terms or s.reading.studies)
 
 
 def named_something(s: Situation) -> bool:
@@ -608,7 +684,7 @@ OUTCOMES = (
     _route("decided", "recommendation", 40, ["HER2+ MBC progressed on trastuzumab and docetaxel, no prior ADC."],
            when=[decided]),
     _route("facts missing", "ask_missing", 30, ["Triple-negative metastatic breast cancer."], when=[facts_missing]),
-    _route("treatment question without facts", "ask_patient", 20, ["My patient read about ctDNA."],
+    _route("treatment question without facts", "ask_patient", 20, ["My patient read about ctDNA.", "is she DB06 eligible?"],
            when=[treatment_without_facts]),
     _route("explained instead", "explain", 10, ["HR+ HER2-low MBC, on T-DXd, responding."], when=[named_something]),
     # a message reaches the decision only when it names something clinical or the conversation holds facts

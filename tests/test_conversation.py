@@ -384,3 +384,75 @@ def test_an_ish_result_in_a_later_turn_completes_an_ihc_2_plus(assistant: Assist
     assert her2["value"] == "low"
     assert any("deruxtecan" in r.option for r in answer.recommendations)
 
+
+
+@pytest.mark.parametrize("question", ["Why not T-DM1 neoadjuvantly if it's less toxic than chemo?",
+                                      "why don't we use neoadjuvant T-DM1 to spare chemotherapy?"])
+def test_a_why_not_question_quotes_the_reason_against(assistant: Assistant, question: str) -> None:
+    """"Why not X?" is answered by the sentence that tells against X (KRISTINE's lower pCR rate), with its study."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert 4 in {c.ref for c in answer.citations}
+    assert "too early for ADC to" in answer.text
+
+
+@pytest.mark.parametrize(("question", "ref"), [
+    ("Why split HR-negative/HER2-low from HER2-0 (triple negative)? Isn't it all TNBC?", 44),
+    ("why separate HER2-low from HER2-zero triple-negative disease?", 44),
+    ("why would you re-biopsy after T-DXd progression?", 26),
+])
+def test_a_perspective_comes_with_the_grounds_its_section_gives(assistant: Assistant, question: str, ref: int) -> None:
+    """A Perspective cites nothing; the sentence of its section that says the same and cites a study joins it."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert any(c.passage_id.startswith("review:") and ":perspective:" in c.passage_id for c in answer.citations)
+    assert ref in {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize("question", [
+    "why would Trodelvy work after Enhertu fails, or not? is there cross-resistance between ADCs?",
+    "why would SG work after T-DXd fails, or not? any cross-resistance between the two ADCs?",
+])
+def test_a_question_in_two_parts_gets_a_sentence_for_each(assistant: Assistant, question: str) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert 38 in {c.ref for c in answer.citations}  # the order of the two ADCs: MD Anderson
+    assert "cross resistance" in answer.text
+
+
+def test_drugs_given_together_are_one_regimen_in_a_comparison(assistant: Assistant) -> None:
+    """"T-DM1 + pertuzumab instead of chemo" compares the combination with chemotherapy, which KRISTINE did."""
+    answer = assistant.answer(["KRISTINE - remind me why we don't do neoadj T-DM1 + pertuzumab instead of chemo?"])
+    assert answer.kind == "explanation"
+    assert answer.text.startswith("**Head-to-head:** trastuzumab emtansine plus pertuzumab and chemotherapy were "
+                                  "compared directly in KRISTINE")
+    assert "pCR (T-DM1+P vs TCH+P): 44.4% vs 55.7%" in answer.text
+    assert answer.evidence_level == "I"
+
+
+@pytest.mark.parametrize(("question", "trial", "ref"), [
+    ("pyrotinib + brain RT (JAMA Oncol 2024) - CNS symptom relief rate?", "Yang", 52),
+    ("pyrotinib plus whole-brain radiotherapy: what response rate?", "Yang", 52),
+    ("Novel anti-HER2 ADCs vs T-DM1 after TKI - any data?", "Ji", 14),
+])
+def test_a_study_described_by_the_treatments_it_gave_answers_a_result(assistant: Assistant, question: str,
+                                                                      trial: str, ref: int) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "fact"
+    assert trial in answer.text
+    assert ref in {c.ref for c in answer.citations}
+
+
+def test_a_follow_up_on_the_study_just_asked_about_is_its_data(assistant: Assistant) -> None:
+    answer = assistant.answer(["DESTINY-Breast06 criteria?", "does that also apply to ultralow?"])
+    assert answer.kind == "fact"
+    assert "ultralow" in answer.text
+    assert 37 in {c.ref for c in answer.citations}
+
+
+@pytest.mark.parametrize("question", ["which chemo backbones have recognised activity in HER2+ disease after the ADCs?",
+                                      "which cytotoxics are active in HER2-positive MBC once ADCs are used up?"])
+def test_which_treatments_have_activity_is_what_the_review_says_of_them(assistant: Assistant, question: str) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert "anthracyclines, eribulin, and vinorelbine" in answer.text

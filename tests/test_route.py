@@ -26,7 +26,8 @@ _EXAMPLES = [(route, example) for route in ROUTES for example in route.examples]
 _OUTCOME_EXAMPLES = [(route, example) for route in OUTCOMES for example in route.examples]
 _KINDS: dict[str, set[Kind]] = {  # the kinds of answer each handler gives
     "unreadable": {"error"}, "empty": {"clarification"}, "refuse": {"out_of_scope"}, "about_review": {"fact"},
-    "why": {"explanation"}, "fact": {"fact"}, "explain_studies": {"explanation"}, "ask_patient": {"clarification"},
+    "why": {"explanation"}, "fact": {"fact"}, "fact_previous": {"fact"}, "explain_studies": {"explanation"},
+    "ask_patient": {"clarification"},
     "explain": {"explanation", "out_of_scope"}, "recommend": {"recommendation", "clarification", "out_of_scope",
                                                               "explanation"},
     "ask_conflicts": {"clarification"}, "not_covered": {"out_of_scope"}, "recommendation": {"recommendation"},
@@ -384,3 +385,30 @@ def test_leptomeningeal_disease_is_not_covered_and_shows_the_trial_data_that_exi
     assert "7 patients" in answer.text
     assert 48 in {c.ref for c in answer.citations}
     assert not answer.recommendations
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    # a study's data, in as many parts as asked: a fact, its card
+    ("DESTINY-Breast12 - what does the review say about T-DXd in brain mets?", "fact"),
+    ("HER2CLIMB: what % had brain mets, and what was tucatinib compared against?", "fact"),
+    ("SOPHIA - any data on overall survival?", "fact"),
+    # the reasons, or what the review concludes from it: an explanation resting on the study
+    ("KRISTINE - remind me why we don't do neoadjuvant T-DM1 + pertuzumab instead of chemo?", "explanation"),
+    ("can T-DM1 + pertuzumab replace chemo before surgery? what did KRISTINE show and what does the review conclude?",
+     "explanation"),
+    ("Why did DESTINY-Breast04 matter for HER2-low disease?", "explanation"),
+])
+def test_a_studys_data_is_a_fact_and_its_reasons_an_explanation(assistant: Assistant, message: str, kind: str) -> None:
+    answer = assistant.answer([message])
+    assert answer.kind == kind
+    assert any(c.trial for c in answer.citations)
+    assert answer.evidence_level is not None
+
+
+@pytest.mark.parametrize("turns", [("what's next after progression?",), ("what are the options now?",),
+                                   ("is she DB06 eligible?",), ("would he qualify for DESTINY-Breast06?",)])
+def test_a_treatment_or_eligibility_question_without_a_patient_asks_for_her(assistant: Assistant,
+                                                                           turns: tuple[str, ...]) -> None:
+    answer = assistant.answer(list(turns))
+    assert answer.kind == "clarification"
+    assert answer.follow_up
