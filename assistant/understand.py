@@ -1098,7 +1098,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                                          turn=turn, status="completed", sentence=said, implied=_implied(t, i))
                              for i, t in enumerate(therapies))
                 continue
-            if progressed and not pretreated and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
+            ongoing_early = status == "current" or _ONGOING_EARLY.search(before[-60:]) is not None or \
+                _ONGOING_AFTER.match(after) is not None  # "now on adjuvant T-DM1 cycle 5", "neoadjuvant THP started"
+            if progressed and not pretreated and not ongoing_early and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
                     lower[sentence[0]:sentence[1]])) and not _RELAPSE_WORD.search(lower[sentence[0]:sentence[1]]):
                 # "residual disease after neoadjuvant THP": a course given for early disease, not a failed line
                 facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
@@ -1112,6 +1114,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                 current = True
                 rest = re.sub(r"\([^)]*\)", " ", lower[b:sentence[1]])
                 progressed = bool(_STRONG_PROGRESS.search(rest))
+            if ongoing_early and not progressed and _GIVEN_EARLY.search(before):
+                current = True
             if not progressed and not current and _GIVEN_EARLY.search(before):
                 # "(adj chemo 3y ago)": a course for early disease, over
                 facts.extend(TherapyFact(therapy=t, received=True, progressed=False, current=False, words=words,
@@ -1141,13 +1145,18 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
 
 
 # a course told as finished, or the relapse told after it
-_FINISHED_BEFORE = re.compile(r"\b(?:completed|completing|finished|finishing|completion\s+of|after\s+completing)\s+"
+_FINISHED_BEFORE = re.compile(r"(?<!\bto\s)(?<!\bwill\s)\b(?:completed|finished|completion\s+of|(?:after|since|following)\s+(?:completing|finishing))\s+"
                               r"(?:(?:a|an|the|her|his|all|\d+|one|two|three|four|five|six|full|planned|cycles?|courses?|years?|months?|"
                               r"of|adjuvant|neoadjuvant|neo-adjuvant|extended|weekly|x\s*\d+)\s+){0,6}"
                               r"(?:[^\s.;]+\s+(?:and|\+|,|with)\s+(?:[^\s.;]+\s+){0,4})?$")
 _FINISHED_AFTER = re.compile(r"[\w\s-]{0,20}?\(\s*(?:all\s+|course\s+)?(?:completed|finished)\b|\s*(?:x\s*\d+\s*)?(?:,\s*)?(?:all\s+)?(?:were\s+|was\s+)?(?:completed|finished)\b")
 _RELAPSE_AFTER = re.compile(r"\b(?:relaps\w*|recur\w*|recurrence)\b(?:[^.;]{0,60}?)\b(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|"
                             r"several|many|some)\s+(?:\w+\s+)?(?:years?|yrs?|months?|mo)\s+(?:after|following|post)\s+(?:[^\s.;]+\s+){0,12}$")
+# a course for early disease under way: "on adjuvant T-DM1", "now receiving neoadjuvant THP", "adjuvant HP for 11 more cycles"
+_ONGOING_EARLY = re.compile(r"\b(?:on|receiving|getting|currently|now|started|starting|continu\w*|ongoing|remains\s+on)\s+"
+                            r"(?:(?:the|her|his|an?)\s+)?(?:(?:neo[\s-]*)?adj\w*|post[\s-]*operative)\s+(?:[\w-]+\s+){0,3}$")
+_ONGOING_AFTER = re.compile(r"[^.;\n]{0,45}?(?:\b(?:cycle|c)\s*\d+\s+of\s+\d+|\b(?:cycle|c)\s*\d+\b(?!\s*(?:was|were|in\s+(?:19|20)\d\d))|"
+                            r"\bstarted\s+(?:\d+|two|three|four|five|six|a)\s+(?:weeks?|days?|months?)\s+ago|\bongoing\b|\bfor\s+\d+\s+more\s+cycles?)")
 _TOPIC_OF = re.compile(r"\b(?:data|evidence|info(?:rmation)?|literature|experience|results?|studies|study|trials?|papers?|"
                        r"publications?|guidance|recommendations?)\s+(?:\w+\s+){0,2}(?:on|for|with|about|of|regarding)\b")
 # she is on the drug now, said just before or after it
@@ -1595,6 +1604,9 @@ def _exposure(mention: Mention, text: str, lexicon: Lexicon) -> Exposure | None:
     categories = list(mention.categories)
     if categories[:1] == ["CURRENT"] and _LATER_STOP.match(text, mention.end):
         categories.insert(0, "STOPPED")  # "started tucatinib/trastuzumab/cape but stopped after 6 weeks": how it ended
+    lead = text[max(0, mention.start - 60):mention.start].lower()
+    if categories[:1] == ["EARLY_SETTING"] and not asked and (_ONGOING_EARLY.search(lead) or _ONGOING_AFTER.match(text.lower(), mention.end)):
+        return "current"  # "on adjuvant T-DM1", "adjuvant paclitaxel with trastuzumab, cycle 5 of 12": a course under way
     if categories[:1] == ["EARLY_SETTING"] and not asked and set(categories) <= _TOLD_OF_A_PAST_COURSE \
             and (given := _GIVEN_AS_EARLY.match(text, mention.end)) is not None \
             and not _RELAPSE_WORD.search(_clause_from(text.lower(), given.end())):

@@ -953,3 +953,16 @@ def test_a_what_if_about_availability_supposes_the_drug_unavailable(lexicon: Lex
 )
 def test_plans_topics_and_finished_courses(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [  # a course for early disease under way is current, not a course behind her
+     ("She had residual disease after TCHP and is now on adjuvant T-DM1 cycle 5.", "trastuzumab emtansine"),
+     ("HER2-positive cT2N1 breast cancer; neoadjuvant THP started 2 weeks ago.", "pertuzumab"),
+     ("HER2+ early breast cancer with residual disease at surgery, on adjuvant T-DM1.", "trastuzumab emtansine"),
+     ("Early HER2+ BC, post-lumpectomy - adjuvant weekly paclitaxel with trastuzumab (APT), cycle 5 of 12.", "taxane"),
+     ("Achieved pCR after neoadjuvant TCHP; adjuvant HP for 11 more cycles.", "trastuzumab")],
+)
+def test_an_early_course_under_way_is_current(lexicon: Lexicon, text: str, drug: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == "current"
