@@ -537,7 +537,8 @@ class Assistant:
             restated = max(((sum(said.get(t, 0.0) for t in set(lexical_tokens(p.text[a:b]))), p.id, a, b)
                             for p in self.index.review.passages if p.section == passage.section and p.kind == "paragraph"
                             for a, b in sentence_bounds(p.text)), default=None)
-            if restated is None or restated[0] < 3.0:
+            weight = sum(said.get(t, 0.0) for t in set(lexical_tokens(passage.text[start:end])))
+            if restated is None or restated[0] < max(3.0, 0.1 * weight):  # a tenth of what it says, at least
                 continue
             ground = self.index.review.passage(restated[1])
             a, b = restated[2], restated[3]
