@@ -966,3 +966,17 @@ def test_plans_topics_and_finished_courses(lexicon: Lexicon, text: str, drug: st
 )
 def test_an_early_course_under_way_is_current(lexicon: Lexicon, text: str, drug: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == "current"
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("T-DXd is not affordable for the family; T-DM1 might be possible through a patient assistance programme.",
+      "trastuzumab emtansine", "considered"),
+     ("He refuses chemotherapy and has declined pertuzumab. He is willing to take trastuzumab with an AI.",
+      "trastuzumab", "considered"),
+     ("Declines Trodelvy; accepts a Dato-DXd trial slot. Metastatic TNBC.", "datopotamab deruxtecan", "considered"),
+     ("She accepted T-DXd in 2022 and progressed after 9 months", "trastuzumab deruxtecan", "progressed")],
+)
+def test_a_drug_she_may_get_or_is_willing_to_take_is_considered(lexicon: Lexicon, text: str, drug: str,
+                                                                  status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
