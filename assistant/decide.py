@@ -29,6 +29,7 @@ from pydantic import (
 from assistant.errors import CorpusError
 from assistant.registry import Registry, load_registry
 from assistant.types import (
+    DRUG_CLASSES,
     EVIDENCE_ORDER,
     IMPLIED_CLASSES,
     Change,
@@ -613,23 +614,23 @@ def counterfactuals(facts: PatientFacts, rules: Sequence[Rule], decision: Decisi
     return tuple(changes[:limit])
 
 
-_RULED_OUT = frozenset({"progressed", "declined", "unavailable", "contraindicated"})
-
-
 def _lead(option: str) -> str | None:
-    """The therapy an option is named for: the one its text names first ("tucatinib plus trastuzumab ...")."""
+    """The drug an option is named for: the one its text names first ("tucatinib plus trastuzumab ..."); a class
+    ("endocrine therapy chosen by ...") names no drug."""
     lower = option.lower()
-    found = [(lower.find(t), -len(t), t) for t in Therapy.__args__ if t in lower]  # type: ignore[attr-defined]
+    drugs = set(Therapy.__args__) - DRUG_CLASSES  # type: ignore[attr-defined]
+    found = [(lower.find(t), -len(t), t) for t in drugs if t in lower]
     return min(found)[2] if found else None
 
 
 def _try(facts: PatientFacts, rules: Sequence[Rule], current: ChosenOption, name: str, now: object,
          value: object, changed: PatientFacts, excluded: frozenset[str] = frozenset()) -> Change | None:
     other = decide(changed, rules)
-    # an option her facts already rule out (progressed, declined, unavailable) is not what a change would bring
+    # a regimen her history rules out (progressed on it, or left it behind) is not what a change would bring; what is
+    # declined or unavailable may be the very fact that changes ("if there were no cost or access limits")
     metastatic = facts.value("setting") == "metastatic"
-    barred = {t.therapy for t in facts.therapies if not t.implied and (
-        t.status in _RULED_OUT or (metastatic and t.status == "received" and not t.current))}
+    barred = {t.therapy for t in facts.therapies if metastatic and not t.implied and (
+        t.status == "progressed" or (t.status == "received" and not t.current))}
     ranked = sorted(other.options, key=lambda o: o.role != "preferred")
     preferred = next((o for o in ranked if o.spec.option not in excluded
                       and (o.spec.beyond_progression or _lead(o.spec.option) not in barred)), None)

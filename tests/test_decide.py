@@ -258,6 +258,14 @@ def test_what_would_change_never_names_an_option_her_facts_rule_out(assistant: A
     gone = {n.option for n in answer.not_offered}
     assert gone
     assert all(change.preferred not in gone for change in answer.what_would_change)
+    assert all(not change.preferred.startswith("tucatinib") for change in answer.what_would_change)
+
+
+def test_what_would_change_still_names_a_drug_out_of_reach_when_the_change_is_its_reach(assistant: Assistant) -> None:
+    """T-DXd not reimbursed: "if there were no cost or access limits" still brings T-DXd back."""
+    answer = assistant.answer(["HER2+ MBC progressed on THP. T-DXd is not reimbursed and she cannot afford it. Next?"])
+    assert any(c.fact == "access_limited" and c.preferred == "trastuzumab deruxtecan (T-DXd)"
+               for c in answer.what_would_change)
 
 
 def test_after_t_dm1_progressed_on_t_dxd_the_t_dm1_option_cites_destiny_breast03(assistant: Assistant) -> None:
