@@ -50,26 +50,28 @@ class Settings(BaseSettings):
 
     top_k: int = Field(5, ge=1, le=50, description="Passages returned by search.")
     candidates: int = Field(30, ge=5, le=500, description="Per-retriever candidates before fusion.")
-    rrf_k: int = Field(5, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
+    rrf_k: int = Field(2, ge=1, description="Reciprocal rank fusion constant; small values trust top ranks.")
     dense_weight: float = Field(
-        0.6, ge=0, le=5,
-        description="Weight of the dense ranking of chunks; with the sentence ranking, meaning weighs 1.2 to BM25's 1.",
+        0.4, ge=0, le=5,
+        description="Weight of the dense ranking of chunks; with the sentence ranking, meaning weighs 0.8 to BM25's 1.",
     )
     sentence_weight: float = Field(
-        0.6, ge=0, le=5, description="Weight of the ranking of passages by their sentence closest in meaning."
+        0.4, ge=0, le=5, description="Weight of the ranking of passages by their sentence closest in meaning."
     )
     sentence_candidates: int = Field(60, ge=5, le=1000, description="Sentences the sentence ranking reads.")
     key_weight: float = Field(
-        0.6, ge=0, le=5,
+        1.0, ge=0, le=5,
         description="Weight of the passages ranked by their keys (corpus/passage_keys.yaml) closest in meaning.",
     )
     key_lexical_weight: float = Field(
-        1.0, ge=0, le=5, description="Weight of the passages ranked by BM25 over their keys."
+        3.0, ge=0, le=5, description="Weight of the passages ranked by BM25 over their keys."
     )
-    key_candidates: int = Field(60, ge=5, le=1000, description="Passage keys the key ranking reads.")
+    key_candidates: int = Field(
+        60, ge=5, le=1000, description="Not read since the dense key ranking scores every passage by its closest keys."
+    )
     lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
     intent_weight: float = Field(
-        1.0, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
+        0.4, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
     )
     sentence_meaning_weight: float = Field(
         10.0, ge=0, le=50, description="Weight of a sentence's cosine similarity when choosing quotes for explanations."
@@ -78,10 +80,10 @@ class Settings(BaseSettings):
         0.3, ge=0, le=1, description="BM25 weight of words added by synonyms and study aliases."
     )
     study_boost_weight: float = Field(
-        1.0, ge=0, le=5, description="Weight of the named-study ranking in the fusion."
+        1.1, ge=0, le=5, description="Weight of the named-study ranking in the fusion."
     )
     case_weight: float = Field(
-        3.0, ge=0, le=10,
+        4.0, ge=0, le=10,
         description="Weight of the passages that the recommendation rules fitting a described patient rest on.",
     )
     weak_support: float = Field(

@@ -116,6 +116,35 @@ def test_back_matter_is_searched_only_when_asked_about(retriever) -> None:  # ty
     assert "review:funding:p1" in [r.passage_id for r in retriever.search("funding of the review", 3)]
 
 
+@pytest.mark.parametrize("question", ["what's the name of the article you quote?", "which publication are your answers from?",
+                                      "title of the source paper please"])
+def test_a_question_about_the_articles_name_finds_the_title(retriever, question: str) -> None:  # type: ignore[no-untyped-def]
+    assert "review:title" in [r.passage_id for r in retriever.search(question, 3)]
+
+
+@pytest.mark.parametrize("question", ["HER2-targeting antibody drug conjugates in breast cancer: treatment strategies after T-DXd",
+                                      "impact of ADCs on how we treat HER2-low breast cancer"])
+def test_the_title_is_never_a_result_for_a_clinical_question(retriever, question: str) -> None:  # type: ignore[no-untyped-def]
+    assert all(r.kind not in {"title", "backmatter"} for r in retriever.search(question, 45))
+
+
+def test_a_passage_scores_on_the_key_view_by_its_best_two_keys(retriever) -> None:  # type: ignore[no-untyped-def]
+    """One key sharing a rare word by chance counts half; two keys that ask the question count fully."""
+    query = "should the tumour be biopsied again when Enhertu stops working?"
+    scores = retriever._key_bm25_scores(query)
+    per_passage: dict[str, list[float]] = {}
+    for key, score in zip(retriever.index.keys, scores, strict=True):
+        if score > 0:
+            per_passage.setdefault(key.passage_id, []).append(score)
+    allowed = {c.id for c in retriever.index.chunks}
+    ranked = retriever._key_lexical_ranking(query, allowed)
+    chunks = retriever.index.chunks
+    for position, score in ranked:
+        best = sorted(per_passage[chunks[position].passage_id], reverse=True)
+        assert score == pytest.approx((best[0] + (best[1] if len(best) > 1 else 0.0)) / 2)
+    assert chunks[ranked[0][0]].passage_id == "review:4:perspective:3"
+
+
 def test_case_passages_join_the_fusion(retriever) -> None:  # type: ignore[no-untyped-def]
     query = "what should we do next for her?"
     plain = [r.passage_id for r in retriever.search(query, 5)]

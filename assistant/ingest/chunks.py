@@ -44,9 +44,7 @@ def chunk_review(
     review: Review, original: str, count_tokens: TokenCounter, max_tokens: int, overlap: int
 ) -> tuple[Chunk, ...]:
     chunks: list[Chunk] = []
-    for passage in review.passages:
-        if passage.kind == "title":
-            continue
+    for passage in review.passages:  # the title too: "which article is this?" is answered by it
         chunks.extend(_chunk_passage(passage, original, count_tokens, max_tokens, overlap))
     return tuple(chunks)
 

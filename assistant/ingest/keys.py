@@ -28,7 +28,7 @@ class _Entry(BaseModel):
 
 
 def load_passage_keys(path: Path, review: Review) -> tuple[PassageKey, ...]:
-    """The keys of every passage but the title, in file order; a key for an unknown passage, a
+    """The keys of every passage, the title's too, in file order; a key for an unknown passage, a
     passage without keys or a repeated key stops the load, naming it."""
     if not path.is_file():
         raise CorpusError(f"The passage keys are missing: {path} is not a file.")
@@ -61,7 +61,7 @@ def load_passage_keys(path: Path, review: Review) -> tuple[PassageKey, ...]:
                 raise CorpusError(f"{path.name}: the key {text!r} is given for {seen[words]} and {entry.passage}.")
             seen[words] = entry.passage
             keys.append(PassageKey(id=f"{entry.passage}#k{n}", passage_id=entry.passage, text=text.strip()))
-    missing = [p.id for p in review.passages if p.kind != "title" and p.id not in covered]
+    missing = [p.id for p in review.passages if p.id not in covered]
     if missing:
         raise CorpusError(f"{path.name}: no keys for {', '.join(missing)}: every passage needs at least {MIN_KEYS}.")
     return tuple(keys)
