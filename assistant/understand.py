@@ -760,7 +760,11 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     if naive and naive.group(0).startswith("not") and re.search(
             r"\b(?:mets?|metastas[ie]s|lesions?|brain|nodules?|deposits?)\b(?:[^.;]|\.(?=\d)){0,60}$", lower[:naive.start()]):
         naive = None  # "3 new brain mets, mild headache, not yet treated": the lesions are untreated, not she
-    if naive and not received:
+    # courses for early disease, over, leave a patient untreated for her metastases ("relapse 3 years after adjuvant
+    # AC-T; no therapy given for metastatic disease yet")
+    early_only = bool(received) and all(t.status == "completed" and not t.progressed for t in received) and \
+        naive is not None and bool(_FOR_METASTASES.search(naive.group(0)) or _FOR_METASTASES.match(lower, naive.end()))
+    if naive and (not received or early_only):
         collect.add("treatment_naive", True, text[naive.start():naive.end()])
     elif naive and any(t.progressed for t in received) and not re.search(r"\b(?:first|1st)[\s-]*line\b", naive.group(0)):
         # "treatment-naive, progressed on Trodelvy": one of the two is wrong
@@ -1108,7 +1112,8 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                              for i, t in enumerate(therapies))
                 continue
             current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
-            if not pretreated and (_NOW_BEFORE.search(before[-45:]) or _NOW_AFTER.match(after)):
+            if not pretreated and (_NOW_BEFORE.search(before[-45:]) or (
+                    _NOW_AFTER.match(after) and not re.search(r"\b(?:after|post|following|s/p)\b", before[-40:]))):
                 # "is now on T-DXd second line", "currently cycle 3 of capecitabine (after letrozole ...)", "3L eribulin,
                 # currently cycle 2": she is on it now; a progression told earlier in the sentence was another drug's
                 current = True
@@ -1157,6 +1162,8 @@ _ONGOING_EARLY = re.compile(r"\b(?:on|receiving|getting|currently|now|started|st
                             r"(?:(?:the|her|his|an?)\s+)?(?:(?:neo[\s-]*)?adj\w*|post[\s-]*operative)\s+(?:[\w-]+\s+){0,3}$")
 _ONGOING_AFTER = re.compile(r"[^.;\n]{0,45}?(?:\b(?:cycle|c)\s*\d+\s+of\s+\d+|\b(?:cycle|c)\s*\d+\b(?!\s*(?:was|were|in\s+(?:19|20)\d\d))|"
                             r"\bstarted\s+(?:\d+|two|three|four|five|six|a)\s+(?:weeks?|days?|months?)\s+ago|\bongoing\b|\bfor\s+\d+\s+more\s+cycles?)")
+_FOR_METASTASES = re.compile(r"[\w\s]{0,20}?\b(?:for|in)\s+(?:the\s+|her\s+)?(?:metastatic|advanced|mbc|met|mets|recurren\w*|relapse|"
+                             r"stage\s*iv)\b|\bfor\s+(?:the\s+)?(?:metastatic|advanced|mbc|recurren\w*|relapse)")
 _TOPIC_OF = re.compile(r"\b(?:data|evidence|info(?:rmation)?|literature|experience|results?|studies|study|trials?|papers?|"
                        r"publications?|guidance|recommendations?)\s+(?:\w+\s+){0,2}(?:on|for|with|about|of|regarding)\b")
 # she is on the drug now, said just before or after it
@@ -1164,7 +1171,8 @@ _NOW_BEFORE = re.compile(r"\b(?:currently|now|still|presently|remains?|ongoing)\
                          r"(?:(?:cycle|c)\s*\d+\s+(?:of\s+)?)?(?:[\w-]+\s+){0,1}$|\b(?:cycle|c)\s*\d+\s+of\s+$|"
                          r"\b(?:responding|responds|responded)\s+(?:well\s+|nicely\s+)?to\s+$")
 _NOW_AFTER = re.compile(r"\s*(?:(?:as\s+)?(?:first|second|third|fourth|fifth|[1-5])(?:st|nd|rd|th)?[\s-]*(?:line|l)\b)?\s*[,:\u2013\u2014-]?\s*"
-                        r"(?:currently|now\s+(?:on|at|in)|ongoing|(?:cycle|c)\s*\d|since\b)")
+                        r"(?:currently\s+(?:on\b|at\b|in\s+cycle|receiving|(?:cycle|c)\s*\d|\d)|currently\s*(?:[.;,)]|$)|now\s+(?:on|at|in)\b|ongoing|"
+                        r"(?:cycle|c)\s*\d|since\b)")
 _STRONG_PROGRESS = re.compile(r"\bprogress\w*|\bprog(?:d|'d|ed)?\b|\bpd\b(?![-\s]?l1)|\bfail\w*|\brefractory|\bgrow\w*|\bgrew\b|"
                               r"\benlarg\w*|\bnew\s+(?:\w+\s+)?(?:lesions?|mets|metastas[ie]s|nodules?)")
 # a drug asked about in clinicians' shorthand: "?capivasertib", "(?T-DXd)", or a drug as the label of a short question
@@ -1274,6 +1282,9 @@ def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, in
         if word == "ai" and (not written.isupper() or sequel):
             continue  # "ai" in lower case is not an aromatase inhibitor
         if word in {"th", "ac", "ec", "h", "tc", "fec", "fac", "cmf"} and not re.sub(r"^dd", "", written).isupper():
+            continue
+        if word == "h" and sequel == "p":
+            found.append((regimen.start(), regimen.end(), ("trastuzumab", "pertuzumab")))  # "docetaxel/H/P"
             continue
         if word == "h" and (sequel or not re.match(r"\s*[+/,&]|\s+and\b", text[regimen.end():regimen.end() + 5])):
             continue  # "H" alone is trastuzumab only inside a regimen: "H + chemo", "H/P"

@@ -980,3 +980,21 @@ def test_an_early_course_under_way_is_current(lexicon: Lexicon, text: str, drug:
 def test_a_drug_she_may_get_or_is_willing_to_take_is_considered(lexicon: Lexicon, text: str, drug: str,
                                                                   status: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+def test_a_relapse_after_early_courses_only_is_untreated_for_her_metastases(lexicon: Lexicon) -> None:
+    facts = _read("ER-/PR-/HER2-low breast cancer recurring with lung metastases 3 years after adjuvant AC-T; "
+                  "no therapy given for metastatic disease yet.", lexicon).facts
+    assert facts.value("treatment_naive") is True
+    assert _statuses(facts)["anthracycline"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("text", "drug", "status"),
+    [("HR+ HER2-low mBC after CDK4/6 and cape, currently active radiation pneumonitis on steroids + O2. Next line?",
+      "capecitabine", "progressed"),  # "currently" says how the pneumonitis stands, not the drug before it
+     ("T-DXd contraindicated: IPF on home O2. HER2+ mBC, PD after docetaxel/H/P. what now?", "pertuzumab", "progressed"),
+     ("T-DXd contraindicated: IPF on home O2. HER2+ mBC, PD after docetaxel/H/P. what now?", "trastuzumab", "progressed")],
+)
+def test_a_later_word_on_another_finding_and_h_slash_p(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
