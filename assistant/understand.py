@@ -1272,7 +1272,7 @@ def _endocrine_lines(lower: str, mentions: Sequence[TherapyFact]) -> list[str]:
 def _regimens(text: str, drugs: Sequence[tuple[int, int]]) -> list[tuple[int, int, tuple[str, ...]]]:
     """Regimen abbreviations outside the drug names found: "THP", "TCHP", "EC", "FEC-T", "AC-paclitaxel", "AI",
     "H + chemo"."""
-    found = []
+    found: list[tuple[int, int, tuple[str, ...]]] = []
     for regimen in _REGIMEN.finditer(text):
         written = regimen.group(0)
         word = (regimen.group(1) or regimen.group(3)).lower()
