@@ -319,3 +319,12 @@ def test_chemotherapy_before_the_metastases_is_not_a_line_for_them(rules) -> Non
     decision = decide(facts, rules)
     assert decision.rule_ids == ("TNBC-FIRST",)
     assert decision.options[0].spec.option.startswith("a taxane plus a PD-1 inhibitor")
+
+
+def test_a_line_number_alone_fires_the_second_line_only_for_breast_cancer(rules) -> None:  # type: ignore[no-untyped-def]
+    """"HER2+ ..., 2L" with no word of the primary: the line says nothing of which cancer, so the rule waits."""
+    base = {"her2": Fact(value="positive", words="HER2+", turn=1), "setting": Fact(value="metastatic", words="2L", turn=1),
+            "line": Fact(value=2, words="2L", turn=1)}
+    assert "HER2POS-MET-2L" not in decide(PatientFacts(**base), rules).rule_ids
+    breast = PatientFacts(**base, primary_site=Fact(value="breast", words="MBC", turn=1))
+    assert decide(breast, rules).rule_ids[:1] == ("HER2POS-MET-2L",)
