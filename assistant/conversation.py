@@ -576,7 +576,10 @@ class Assistant:
         for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
             ranks.setdefault(result.passage_id, rank)
         vocabulary = self.index.vocabulary
-        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind in {"concept", "drug"}}
+        asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
+        drugs = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"}
+        if len(drugs) > 1:  # a relation between treatments ("why not T-DM1 ... than chemo?"): sentences naming them weigh
+            asked |= drugs
         rarity = self.retriever.concept_idf
         closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
         for (passage_id, _, _), _ in closest:
