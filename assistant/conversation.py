@@ -578,8 +578,8 @@ class Assistant:
         vocabulary = self.index.vocabulary
         asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
         drugs = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"}
-        if len(drugs) > 1:  # a relation between treatments ("why not T-DM1 ... than chemo?"): sentences naming them weigh
-            asked |= drugs
+        if len(drugs) > 1 and _AGAINST in relations:  # "why not T-DM1 ... than chemo?": the reason against one
+            asked |= drugs  # treatment set against another is in the sentences that name them both
         rarity = self.retriever.concept_idf
         closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
         for (passage_id, _, _), _ in closest:
