@@ -528,6 +528,9 @@ def decide(facts: PatientFacts, rules: Sequence[Rule]) -> Decision:
     fired = [rule for rule in fired if rule.id not in overridden]
     if not fired:
         missing = _ordered(name for _, names in pending for name in names)
+        # whether she has had treatment for metastases refines what she has had: asked by "which treatments has she
+        # had?", and never asked once a treatment is known ("progressed on an ADC")
+        missing = tuple(name for name in missing if name != "treatment_naive")
         return Decision(missing=missing)
     # a rule that would replace the answer waits on a fact said too coarsely to decide ("brain mets" without active
     # or stable): ask which, rather than answer as if the more specific case did not apply
