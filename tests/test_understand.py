@@ -998,3 +998,10 @@ def test_a_relapse_after_early_courses_only_is_untreated_for_her_metastases(lexi
 )
 def test_a_later_word_on_another_finding_and_h_slash_p(lexicon: Lexicon, text: str, drug: str, status: str) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+@pytest.mark.parametrize(("text", "value"), [("DPYD*2A homozygous (no fluoropyrimidines). HER2+ mbc after THP.", True),
+                                             ("DPYD*13 heterozygous", True), ("DPYD *1/*1, normal", None)])
+def test_a_dpyd_star_allele_other_than_the_normal_one_is_dpd_deficiency(lexicon: Lexicon, text: str,
+                                                                        value: bool | None) -> None:
+    assert _read(text, lexicon).facts.value("dpd_deficiency") == value
