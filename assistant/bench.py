@@ -28,7 +28,8 @@ _MIN_OVERLAP = 100
 # other sets; each blind set's first-run figure is in docs/retrieval-benchmark.md
 RETRIEVAL_SETS = ("retrieval.jsonl", "retrieval_heldout.jsonl", "retrieval_blind.jsonl", "retrieval_blind2.jsonl",
                   "retrieval_blind3.jsonl", "retrieval_blind4.jsonl", "retrieval_blind5.jsonl",
-                  "retrieval_blind6.jsonl", "retrieval_blind7.jsonl", "retrieval_blind8.jsonl", "retrieval_blind9.jsonl")
+                  "retrieval_blind6.jsonl", "retrieval_blind7.jsonl", "retrieval_blind8.jsonl", "retrieval_blind9.jsonl",
+                  "retrieval_blind10.jsonl")
 # questions the review does not address (kind "near": in its vocabulary; "far": outside it), for the weak signal
 NOT_COVERED = Path("calibration") / "not_covered.jsonl"
 

@@ -412,3 +412,21 @@ def test_a_treatment_or_eligibility_question_without_a_patient_asks_for_her(assi
     answer = assistant.answer(list(turns))
     assert answer.kind == "clarification"
     assert answer.follow_up
+
+
+@pytest.mark.parametrize("question", [
+    "How solid is the NALA result for neratinib?",
+    "is it true that T-DXd beat T-DM1 in DESTINY-Breast03?",
+    "Can the ASCENT data be extrapolated to patients who already had an ADC?",
+    "Is alpelisib after a CDK4/6 inhibitor evidence-based?",
+])
+def test_an_appraisal_of_a_studys_claim_is_an_explanation_not_its_card(assistant: Assistant, question: str) -> None:
+    """'How solid is it / is that right / can we extrapolate' ask for the reasons to trust a result, not the result."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert answer.citations and answer.evidence_level is not None
+
+
+def test_a_studys_result_asked_plainly_stays_its_card(assistant: Assistant) -> None:
+    assert assistant.answer(["What did SOPHIA show?"]).kind == "fact"
+    assert assistant.answer(["DESTINY-Breast04 PFS in the HR-negative cohort?"]).kind == "fact"
