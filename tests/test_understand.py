@@ -570,6 +570,9 @@ def test_her2_in_a_what_if_with_a_verb(lexicon: Lexicon) -> None:
      ("HER2-low mBC after 2 lines of chemo. Trodelvy is approved here. Next?", "sacituzumab govitecan", "considered"),
      ("HR+ HER2-low mBC after palbociclib. Capivasertib is licensed here now.", "akt inhibitor", "considered"),
      ("HER2+ mBC post THP. Enhertu is available at our centre.", "trastuzumab deruxtecan", "considered"),
+     ("HER2 3+ mBC, PD after THP. Pyrotinib and Kadcyla both on formulary. 2L?", "trastuzumab emtansine", "considered"),
+     ("HER2+ MBC after THP. T-DXd and tucatinib are on our hospital formulary. next?", "tucatinib", "considered"),
+     ("HER2+ mbc, PD on Kadcyla 2L. Enhertu in stock. 3L?", "trastuzumab deruxtecan", "considered"),
      # ruled out for a condition: contraindicated, never an ADC she had
      ("HER2-low mBC, PD on capecitabine. T-DXd is off the table because of pulmonary fibrosis. Options?",
       "trastuzumab deruxtecan", "contraindicated"),
