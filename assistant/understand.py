@@ -1189,12 +1189,19 @@ _ANYMORE = re.compile(r"[\s)]*(?:any\s*more|any\s+longer)\b")
 def _asked_of(lower: str, start: int, end: int, sentence_end: int, before: str) -> bool:
     if _QUERY_MARK.search(lower[max(0, start - 8):start] if start > 8 else " " + lower[:start]):
         return True
+    if _BARE_BEFORE.match(before) and _BARE_AFTER.match(lower, end):
+        return True  # "Then neratinib?", "And T-DM1?", "Neratinib instead?": the drug alone is the question
     label = _LABEL_QUESTION.match(lower, end)
     if label is None or label.end() > sentence_end + 1:
         return False
     told = lower[end:label.end()]
     return not (_PRIOR_CUE.search(told) or _PROGRESS_CUE.search(told) or _PRIOR_CUE.search(before)
                 or _PROGRESS_CUE.search(before))
+
+
+# a question that is the drug alone, after a connector at most: "Then neratinib?", "Or T-DM1 instead?"
+_BARE_BEFORE = re.compile(r"\W*(?:(?:and|or|then|so|maybe|perhaps|ok|okay|hmm)\W+)*\Z")
+_BARE_AFTER = re.compile(r"\s*(?:(?:then|instead|now|next|maybe|perhaps)\s*)?\?")
 
 
 _BEFORE_IT = re.compile(r"\b(?:before|prior\s+to|ahead\s+of)\s+(?:\w+\s+){0,2}$")

@@ -405,7 +405,8 @@ def test_a_perspective_comes_with_the_grounds_its_section_gives(assistant: Assis
     """A Perspective cites nothing; the sentence of its section that says the same and cites a study joins it."""
     answer = assistant.answer([question])
     assert answer.kind == "explanation"
-    assert any(c.passage_id.startswith("review:") and ":perspective:" in c.passage_id for c in answer.citations)
+    assert any((c.passage_id or "").startswith("review:") and ":perspective:" in (c.passage_id or "")
+               for c in answer.citations)
     assert ref in {c.ref for c in answer.citations}
 
 

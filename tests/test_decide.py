@@ -258,7 +258,7 @@ def test_what_would_change_never_names_an_option_her_facts_rule_out(assistant: A
     gone = {n.option for n in answer.not_offered}
     assert gone
     assert all(change.preferred not in gone for change in answer.what_would_change)
-    assert all(not change.preferred.startswith("tucatinib") for change in answer.what_would_change)
+    assert all(not (change.preferred or "").startswith("tucatinib") for change in answer.what_would_change)
 
 
 def test_what_would_change_still_names_a_drug_out_of_reach_when_the_change_is_its_reach(assistant: Assistant) -> None:

@@ -424,7 +424,8 @@ def test_an_appraisal_of_a_studys_claim_is_an_explanation_not_its_card(assistant
     """'How solid is it / is that right / can we extrapolate' ask for the reasons to trust a result, not the result."""
     answer = assistant.answer([question])
     assert answer.kind == "explanation"
-    assert answer.citations and answer.evidence_level is not None
+    assert answer.citations
+    assert answer.evidence_level is not None
 
 
 def test_a_studys_result_asked_plainly_stays_its_card(assistant: Assistant) -> None:

@@ -571,6 +571,10 @@ def test_her2_in_a_what_if_with_a_verb(lexicon: Lexicon) -> None:
      ("HR+ HER2-low mBC after palbociclib. Capivasertib is licensed here now.", "akt inhibitor", "considered"),
      ("HER2+ mBC post THP. Enhertu is available at our centre.", "trastuzumab deruxtecan", "considered"),
      ("HER2 3+ mBC, PD after THP. Pyrotinib and Kadcyla both on formulary. 2L?", "trastuzumab emtansine", "considered"),
+     # the drug alone is the question, after a connector at most
+     ("HER2+ MBC, progressed on T-DXd. Tucatinib is not reimbursed here. Then neratinib?", "neratinib", "considered"),
+     ("HER2+ mBC, PD on THP 1L. And T-DM1?", "trastuzumab emtansine", "considered"),
+     ("HER2+ MBC after THP and T-DXd. Or margetuximab instead?", "margetuximab", "considered"),
      ("HER2+ MBC after THP. T-DXd and tucatinib are on our hospital formulary. next?", "tucatinib", "considered"),
      ("HER2+ mbc, PD on Kadcyla 2L. Enhertu in stock. 3L?", "trastuzumab deruxtecan", "considered"),
      # ruled out for a condition: contraindicated, never an ADC she had
