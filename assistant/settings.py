@@ -66,9 +66,6 @@ class Settings(BaseSettings):
     key_lexical_weight: float = Field(
         3.0, ge=0, le=5, description="Weight of the passages ranked by BM25 over their keys."
     )
-    key_candidates: int = Field(
-        60, ge=5, le=1000, description="Not read since the dense key ranking scores every passage by its closest keys."
-    )
     lexical_weight: float = Field(1.0, ge=0, le=5, description="Weight of the BM25 ranking in the fusion.")
     intent_weight: float = Field(
         0.4, ge=0, le=5, description="Weight of the Perspectives ranking for questions that ask what to do."
