@@ -406,7 +406,8 @@ _HER2_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     )),
 ]
 _CDK_NAME = re.compile(r"cdk\s*4\s*/\s*6|palbo|ribo|abema|ibrance|kisqali|verzenio|dalpiciclib")
-_ANY_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(months?|mos?|mths?|years?|yrs?)\b")
+# "x 28/12" is 28 months in British notes (months over twelve)
+_ANY_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(months?|mos?|mths?|years?|yrs?|/\s*12(?![\d/]))\b")
 _AGE = re.compile(r"[\s-]*old\b")
 _ISH_RATIO = re.compile(r"\b(?:ish|fish|sish|cish|her2\s*/\s*cep17)\s*(?:ratio\s*)?(?:of\s*|=\s*|:\s*)?(\d+(?:\.\d+)?)\b(?!\s*%)")
 _HER2_EQUIVOCAL = re.compile(rf"\bihc\s*2\s*\+|{_HER2}[\s-]*(?:ihc\s*)?2\s*\+|{_HER2}\s+equivocal|\b2\s*\+\s*/\s*(?:ish|fish)")
@@ -785,6 +786,8 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     for name, fact in scoped.items():
         if lexicon.registry.fact(name).read_by == "patterns":
             facts[name] = fact.model_copy(update={"turn": turn})
+    if "sex" not in facts and (pregnancy := facts.get("pregnancy")) is not None:
+        facts["sex"] = Fact(value="female", words=pregnancy.words, turn=turn)  # "20 weeks pregnant", "not pregnant"
     if "endocrine_lines" not in facts and (setting := facts.get("setting")) is not None and setting.value == "metastatic":
         counted = _endocrine_lines(lower, mentions)
         if counted:
@@ -794,6 +797,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
         Fact(value=name, words=text[m.start():m.end()], turn=turn)
         for name, pattern in _TOPICS.items() if (m := pattern.search(lower))
     )
+    therapies = _stopped_for_ild(facts, therapies)
     toxicities = tuple(_severe_toxicities(text, therapies, lexicon.registry, turn))
     return PatientFacts(**facts, therapies=tuple(therapies), biomarkers=biomarkers, topics=topics,
                         toxicities=toxicities), tuple(conflicts)
@@ -841,8 +845,8 @@ def _read_her2(lower: str, text: str, collect: _Collector) -> None:
         collect.add("her2", value, words)
 
 
-_ER = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|0\b(?!\.))")
-_PR = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|0\b(?!\.))")
+_ER = re.compile(r"\b(?:er|o?estrogen[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(?:allred\s*)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|[0-8]\s*/\s*8\b|0\b(?!\.))")
+_PR = re.compile(r"\b(?:pr|pgr|progesterone[\s-]*receptors?)(?:\s*|-(?=pos|neg))(?:status\s*)?(?:is\s+|was\s+)?(?:allred\s*)?(\+|pos\w*|[-−](?![\w])|neg\w*|[<≤]\s*1\s*%|\d{1,3}\s*%|[0-8]\s*/\s*8\b|0\b(?!\.))")
 
 
 def _receptor_value(sign: str) -> str:
@@ -850,6 +854,8 @@ def _receptor_value(sign: str) -> str:
         return "positive"
     if sign.startswith(("<", "≤")) or sign == "0":
         return "negative"
+    if sign.endswith("8") and "/" in sign:  # an Allred score: 0-2 of 8 is negative, 3-8 positive
+        return "positive" if int(sign.split("/")[0]) >= 3 else "negative"
     if sign.endswith("%"):
         return "positive" if int(re.sub(r"\D", "", sign) or 0) >= 1 else "negative"
     return "negative"
@@ -913,7 +919,9 @@ def _read_setting(lower: str, text: str, collect: _Collector, drugs: Sequence[tu
         collect.add("setting", "neoadjuvant", text[neoadjuvant.start():neoadjuvant.end()])
     elif early:
         collect.add("setting", "early", text[early.start():early.end()])
-    no = _PCR_NO.search(lower)
+    # "no residual tumour in breast or nodes" is a pCR told the other way round, not residual disease
+    no = next((m for m in _PCR_NO.finditer(lower) if not (m.group(0).startswith("residual") and _negated(lower, m.start()))),
+              None)
     yes = _PCR_YES.search(lower)
     if yes and no and not (no.start() <= yes.start() < no.end() or yes.start() <= no.start() < yes.end()):
         collect.add("pcr", True, text[yes.start():yes.end()])  # "pCR but residual tumour in the axilla": ask
@@ -1034,6 +1042,10 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             words = text[a:b]
             sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
             said = text[sentence[0]:sentence[1]].strip()
+            if _ERA_OF.search(before) or _ERA_AFTER.match(lower[b:b + 30]):
+                continue  # "dx 2017 (pre-pertuzumab funding)", "the pre-T-DXd era": a time, not a course she had
+            if _NO_OTHER.search(before):
+                continue  # "anastrozole + ribociclib ... no other ET lines": nothing more than the course already told
             status = _status_at(exposures, a, b)
             explicit = [t for i, t in enumerate(therapies) if not _implied(t, i)]  # "HP planned": both drugs
             asking = before.rsplit(",", 1)[-1]  # the part of the clause the drug stands in
@@ -1149,6 +1161,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+_NO_OTHER = re.compile(r"\b(?:no|nor|not\s+any|without(?:\s+any)?)\s+(?:other|further|more|additional|subsequent|other\s+prior)\s+$")
+_ERA_OF = re.compile(r"\bpre[\s-]?$")
+_ERA_AFTER = re.compile(r"[\s-]*(?:era|funding|approval|availability|was\s+(?:funded|approved|available))\b")
 # a course told as finished, or the relapse told after it
 _FINISHED_BEFORE = re.compile(r"(?<!\bto\s)(?<!\bwill\s)\b(?:completed|finished|completion\s+of|(?:after|since|following)\s+(?:completing|finishing))\s+"
                               r"(?:(?:a|an|the|her|his|all|\d+|one|two|three|four|five|six|full|planned|cycles?|courses?|years?|months?|"
@@ -1730,6 +1745,22 @@ def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) ->
         value, mention = found_values[-1]  # the latest mention: "LVEF 55% in 2023, now 38%"
         facts[name] = Fact(value=combined if combined is not None else value, words=mention.text, turn=0)
     return _mask(text, blank), facts
+
+
+# deruxtecan ADCs are stopped for good after ILD of grade 2 or more (the product labels): "on T-DXd 2L, good PR, but gr 2
+# pneumonitis at C9 -> pred, now resolved" is a course ended by its toxicity, not the line she is on
+_STOPPED_AT_ILD_GRADE = {"trastuzumab deruxtecan": 2, "datopotamab deruxtecan": 2}
+
+
+def _stopped_for_ild(facts: dict[str, Fact], therapies: list[TherapyFact]) -> list[TherapyFact]:
+    ild, grade = facts.get("ild"), facts.get("ild_grade")
+    if ild is None or grade is None or ild.value == "none" or not isinstance(grade.value, int):
+        return therapies
+    said = ild.words.lower()
+    ended = {t.words for t in therapies if grade.value >= _STOPPED_AT_ILD_GRADE.get(t.therapy, 5)
+             and t.status in {"current", "received"} and said in t.sentence.lower()}
+    return [t.model_copy(update={"status": "stopped_toxicity", "current": False, "progressed": False, "received": True})
+            if t.words in ended and t.status in {"current", "received"} else t for t in therapies]
 
 
 def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Registry, turn: int) -> Iterable[Fact]:

@@ -1012,3 +1012,53 @@ def test_a_later_word_on_another_finding_and_h_slash_p(lexicon: Lexicon, text: s
 def test_a_dpyd_star_allele_other_than_the_normal_one_is_dpd_deficiency(lexicon: Lexicon, text: str,
                                                                         value: bool | None) -> None:
     assert _read(text, lexicon).facts.value("dpd_deficiency") == value
+
+
+# --- session: complete cases read whole (Allred scores, negated residual disease, eras, ILD that ends T-DXd) ---
+
+
+@pytest.mark.parametrize(("text", "hr"), [("ER 8/8 PR 6/8 HER2 2+ FISH non-amplified", "positive"),
+                                          ("ER Allred 7/8, HER2 1+", "positive"), ("ER 0/8 PR 2/8, HER2 1+", "negative")])
+def test_allred_scores_give_the_receptor_status(text: str, hr: str, lexicon: Lexicon) -> None:
+    facts = _read(text, lexicon).facts
+    assert facts.hr is not None
+    assert facts.hr.value == hr
+
+
+def test_no_residual_tumour_is_a_pcr_not_a_conflict(lexicon: Lexicon) -> None:
+    reading = _read("HER2+ ER+ early BC, neoadj THP -> pCR (ypT0 ypN0), no residual tumour in breast or nodes. "
+                    "What adjuvant anti-HER2?", lexicon)
+    assert reading.facts.pcr is not None
+    assert reading.facts.pcr.value is True
+    assert not reading.conflicts
+
+
+def test_a_drug_named_as_an_era_is_not_a_course(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ MBC dx 2017 (pre-pertuzumab funding here). 1L trastuzumab + docetaxel, 2L Kadcyla (PD after "
+                  "13 mo). Never had pertuzumab or T-DXd. 3L?", lexicon).facts
+    assert _statuses(facts)["pertuzumab"] == "never_received"
+
+
+def test_no_other_endocrine_line_counts_no_line(lexicon: Lexicon) -> None:
+    facts = _read("HR+ HER2 IHC 1+ MBC (bone only). 1L anastrozole + ribociclib x 28/12 then slow PD. No chemo yet, "
+                  "no other ET lines. 2L?", lexicon).facts
+    assert facts.endocrine_lines is not None
+    assert facts.endocrine_lines.value == 1
+    assert facts.cdk_months is not None
+    assert facts.cdk_months.value == 28
+
+
+def test_grade_2_pneumonitis_on_t_dxd_ends_the_course(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ MBC on T-DXd 2L, good PR, but gr 2 pneumonitis at C9 -> pred, now resolved. "
+                  "What's the plan from here?", lexicon).facts
+    assert _statuses(facts)["trastuzumab deruxtecan"] == "stopped_toxicity"
+    grade1 = _read("HER2+ MBC on T-DXd 2L, good PR, grade 1 pneumonitis at C9, steroids, resolved. Plan?", lexicon).facts
+    assert _statuses(grade1)["trastuzumab deruxtecan"] == "current"
+
+
+@pytest.mark.parametrize("text", ["If she develops ILD on T-DXd, could she be rechallenged? HER2+ MBC.",
+                                  "32-year-old, 20 weeks pregnant, newly diagnosed HER2+ ER- breast cancer"])
+def test_sex_is_read_in_a_supposition_and_from_pregnancy(text: str, lexicon: Lexicon) -> None:
+    facts = _read(text, lexicon).facts
+    assert facts.sex is not None
+    assert facts.sex.value == "female"
