@@ -154,7 +154,6 @@ def test_a_dosing_question_after_a_case_is_still_out_of_scope(assistant: Assista
 @pytest.mark.parametrize(
     ("turns", "drug", "said"),
     [(("HER2+ MBC progressed on THP. Why not T-DM1?",), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
-     (("HER2+ MBC progressed on THP.", "Why not T-DM1?"), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
      (("Why not T-DM1 here? HER2+ MBC, progressed on THP.",), "T-DM1 (trastuzumab emtansine)", "it is an option to consider"),
      (("HER2+ MBC after THP, what about pyrotinib instead?",), "pyrotinib", "it is part of an alternative"),
      (("HER2+ MBC after THP. Can I give T-DXd?",), "T-DXd (trastuzumab deruxtecan)", "it is the preferred option"),
@@ -431,3 +430,89 @@ def test_an_appraisal_of_a_studys_claim_is_an_explanation_not_its_card(assistant
 def test_a_studys_result_asked_plainly_stays_its_card(assistant: Assistant) -> None:
     assert assistant.answer(["What did SOPHIA show?"]).kind == "fact"
     assert assistant.answer(["DESTINY-Breast04 PFS in the HR-negative cohort?"]).kind == "fact"
+
+
+@pytest.mark.parametrize(("turns", "trial", "ref"), [
+    (("HER2+ MBC, PD after THP. 2L?", "Why not Kadcyla? It's a fair bit cheaper for us."), "DESTINY-Breast03", 7),
+    (("ER+ HER2-low MBC, chemo-naive after 2 lines of ET (AI+CDK, then fulvestrant). Next?",
+      "Why not capecitabine first, like we always used to?"), "DESTINY-Breast06", 37),
+])
+def test_why_not_a_drug_after_a_recommendation_is_the_reasons_for_its_options(
+        assistant: Assistant, turns: tuple[str, ...], trial: str, ref: int) -> None:
+    """ "Why not X?" once the options are given asks why they come before X: the preferred option's reasons and the
+    trial that made it preferred, cited, and the other options with why they come after it."""
+    first = assistant.answer(list(turns[:1]))
+    answer = assistant.answer(list(turns))
+    assert answer.kind == "explanation"
+    assert answer.text.startswith(f"**Why {first.recommendations[0].option}**")
+    assert trial in answer.text
+    assert ref in {c.ref for c in answer.citations}
+    assert "**Other options, and why they come after it:**" in answer.text
+
+
+def test_why_not_a_drug_with_the_case_in_the_same_message_is_her_recommendation(assistant: Assistant) -> None:
+    """No answer to question yet: the options, with the drug asked about placed first."""
+    answer = assistant.answer(["Why not T-DM1 here? HER2+ MBC, progressed on THP."])
+    assert answer.kind == "recommendation"
+    assert "You asked about T-DM1 (trastuzumab emtansine):" in answer.text.split("\n1. ")[0]
+
+
+@pytest.mark.parametrize(("question", "kind", "ref"), [
+    # a judgement of what the study tested: its role, its worth, whether the study supports a use, whether it helps
+    ("KATE2 - is there any role for adding atezolizumab to Kadcyla?", "explanation", 23),
+    ("Does DESTINY-Breast07 support adding pertuzumab to T-DXd to overcome ADC resistance?", "explanation", 24),
+    ("CURB trial - does SBRT for oligoprogression actually help in breast?", "explanation", 55),
+    ("Margetuximab - is it worth it? What did SOPHIA actually show?", "explanation", 30),
+    # what the study showed: its data
+    ("Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?", "fact", 55),
+    ("SOPHIA margetuximab - any OS benefit?", "fact", 30),
+])
+def test_a_judgement_of_what_a_study_tested_is_an_explanation_and_its_result_a_fact(
+        assistant: Assistant, question: str, kind: str, ref: int) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == kind
+    assert ref in {c.ref for c in answer.citations}
+    assert answer.evidence_level is not None
+
+
+@pytest.mark.parametrize(("question", "refs", "level"), [
+    ("How strong is the evidence for T-DXd in active brain mets?", {48, 49}, "V"),
+    ("level of evidence for SG in pretreated mTNBC?", {10}, "I"),
+])
+def test_an_evidence_level_asked_of_a_population_is_the_reviews_evidence_with_its_level(
+        assistant: Assistant, question: str, refs: set[int], level: str) -> None:
+    """No patient (no history, no patient words): not a question back about her, the evidence and its level."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert refs <= {c.ref for c in answer.citations}
+    assert answer.evidence_level == level
+
+
+@pytest.mark.parametrize(("question", "name"), [
+    ("What did DESTINY-Breast09 show for first-line T-DXd + pertuzumab?", "DESTINY-Breast09"),
+    ("Is zanidatamab licensed for HER2+ breast after T-DXd?", "zanidatamab"),
+    ("zanidatamab PFS after T-DXd?", "zanidatamab"),
+])
+def test_a_fact_asked_of_what_the_review_does_not_cite_is_out_of_scope_and_names_it(
+        assistant: Assistant, question: str, name: str) -> None:
+    answer = assistant.answer([question])
+    assert answer.kind == "out_of_scope"
+    assert assistant.messages["not_in_review"] in answer.text
+    assert assistant.messages["uncovered"].format(names=name) in answer.text
+    assert not answer.recommendations
+
+
+def test_a_treatment_choice_naming_what_the_review_does_not_cite_still_gets_her_options(assistant: Assistant) -> None:
+    answer = assistant.answer(["HER2+ mBC post T-DXd - is zanidatamab an option?"])
+    assert answer.kind == "recommendation"
+    assert answer.recommendations
+    assert assistant.messages["uncovered"].format(names="zanidatamab") in answer.text
+
+
+def test_supportive_care_asked_alone_is_toxicity_management_and_beside_a_case_a_note(assistant: Assistant) -> None:
+    alone = assistant.answer(["Best antiemetic regimen with T-DXd - olanzapine up front?"])
+    assert alone.kind == "out_of_scope"
+    assert assistant.messages["toxicity"] in alone.text
+    beside = assistant.answer([f"{_CASE} Which antiemetic premedication, and what should she get next?"])
+    assert beside.kind == "recommendation"
+    assert assistant.messages["toxicity_note"] in beside.text
