@@ -42,6 +42,10 @@ from assistant.types import (
 )
 
 _CONTINUES = re.compile(r"(?:The\s+results?|Results|It|This|These|Its|Their|In\s+(?:this|that)\s+(?:study|trial))\b")
+# a sentence that goes on about the study of the one before: "However, both studies excluded ...", "The results ..."
+_GOES_ON = re.compile(r"\s*(?:(?:however|moreover|furthermore|besides|in\s+addition),?\s+)?(?:both|these|this|the|its|their|it|they|"
+                      r"in\s+(?:this|that|both))\s+(?:\w+\s+){0,2}?(?:stud(?:y|ies)|trials?|results?|analys[ie]s|patients|cohorts?|data)\b",
+                      re.I)
 _NO_CI = {"n/a", "unverified", "not retrieved", "not reported in abstract", "truncated in source", "as shown", ""}
 
 
@@ -79,11 +83,35 @@ def md(text: object) -> str:
     return re.sub(r"([\\`*_\[\]()!#|~])", r"\\\1", escaped)
 
 
+# The axes a population is described on, each finding with the values it allows: a question about one value ("HER2-0
+# TNBC") is not answered by a study of another (a HER2-low cohort). Vocabulary group names.
+_AXES: tuple[dict[str, frozenset[str]], ...] = (
+    {"HER2-positive": frozenset({"positive"}), "HER2-low": frozenset({"low"}), "HER2-ultralow": frozenset({"ultralow"}),
+     "HER2-0": frozenset({"zero"}), "triple negative breast cancer": frozenset({"low", "ultralow", "zero"})},
+    {"hormone receptor positive": frozenset({"positive"}), "hormone receptor negative": frozenset({"negative"}),
+     "triple negative breast cancer": frozenset({"negative"})},
+)
+
+
+def population_fits(asked: Iterable[str], population: Iterable[str]) -> bool:
+    """A study's population (the findings it names) fits the one a question describes: on each axis the question
+    narrows (every finding it names there allows the value), the study names a value it allows, or none."""
+    asked, population = set(asked), set(population)
+    for axis in _AXES:
+        wanted = [axis[g] for g in asked if g in axis]
+        studied = [axis[g] for g in population if g in axis]
+        narrowed = frozenset.intersection(*wanted) if wanted else frozenset()
+        # "HER2-low vs ultralow vs 0" names several values: it sets them side by side, it narrows nothing
+        if narrowed and studied and not narrowed & frozenset().union(*studied):
+            return False
+    return True
+
+
 def _sheets(cards: Sequence[StudyCard], measures: Sequence[str], query: str, citations: _Citations) -> list[dict[str, Any]]:
     """Each study's card facts, the results asked for and the review's sentences about it, for fact.md.j2's sheets."""
     sheets = []
     for card in cards:
-        ids = citations.card(card, f"{card.name} {query}")
+        ids = citations.card(card, f"{card.name} {query}", answering=query)
         sheets.append({"card": card, "results": _results_for(card, measures), "citations": ids,
                        "quotes": [c for c in citations.items if c.id in ids]})
     return sheets
@@ -125,9 +153,17 @@ class _Citations:
             passage_id=passage.id, spans=passage_quote_spans(passage, quote, self.composer.original),
         ))
 
-    def card(self, card: StudyCard, hint: str, sections: Sequence[str] = ()) -> list[str]:
-        """Cite a study: each of its references with the review's sentence that cites it."""
+    def card(self, card: StudyCard, hint: str, sections: Sequence[str] = (), answering: str | None = None) -> list[str]:
+        """Cite a study: each of its references with the review's sentence that cites it; `answering`: a question
+        about the study, whose words choose among the review's sentences on it (one that names it without its
+        reference included, with the sentence after it that goes on about it)."""
         ids = []
+        said = self.composer.quote_answering(card, answering) if answering else None
+        if said is not None and (said[2] or not card.refs):
+            passage, quote, _ = said
+            if card.refs:
+                return [self.reference(card.refs[0], passage, quote, card.name)]
+            return [self.passage(passage, quote, trial=card.name)]
         for ref in card.refs:
             found = self.composer.quote_for_ref(ref, hint, sections)
             if found:
@@ -210,6 +246,42 @@ class Composer:
                     end = bounds[number + 1][1]
                 return passage, self._with_context(passage, start, end)
         return passage, passage.text
+
+    def quote_answering(self, card: StudyCard, question: str) -> tuple[Passage, str, bool] | None:
+        """The review's sentence on a study (citing it or naming it) that shares most of the question's rare words,
+        with the sentence after it when that goes on about it ("However, both studies excluded patients with active
+        brain metastases"); (passage, quote, whether the words chosen are more than the study's name). A sentence that
+        cites the study wins a tie."""
+        refs = set(card.refs)
+        weights = self.retriever.term_weights(question)
+        name = set(lexical_tokens(card.name)) | {t for alias in card.aliases for t in lexical_tokens(alias)}
+        best: tuple[float, Passage, int, int] | None = None
+        for passage in self.index.review.passages:
+            if passage.kind != "paragraph":
+                continue
+            bounds = sentence_bounds(passage.text)
+            for i, (start, end) in enumerate(bounds):
+                sentence = passage.text[start:end]
+                cites = bool(refs & set(citation_refs(sentence, 10_000)))
+                if not cites and card not in self.retriever.named_studies(sentence, by_drug=False):
+                    continue
+                score, stop = self._shared(weights, passage.text[start:end], name) + (0.5 if cites else 0.0), end
+                if i + 1 < len(bounds) and _GOES_ON.match(passage.text, bounds[i + 1][0]) and not citation_refs(
+                        passage.text[bounds[i + 1][0]:bounds[i + 1][1]], 10_000):
+                    going_on = self._shared(weights, passage.text[bounds[i + 1][0]:bounds[i + 1][1]], name)  # its own share of the question: "excluded ... active brain metastases"
+                    if going_on > 1.0:
+                        score, stop = score + going_on, bounds[i + 1][1]
+                if best is None or score > best[0]:
+                    best = (score, passage, start, stop)
+        if best is None:
+            return None
+        score, passage, start, end = best
+        return passage, self._with_context(passage, start, end), score > 0.5
+
+    @staticmethod
+    def _shared(weights: dict[str, float], text: str, leave_out: set[str]) -> float:
+        """The weight of the rare words a text shares with a question, less some (a study's own name)."""
+        return sum(weights.get(t, 0.0) for t in set(lexical_tokens(text)) - leave_out)
 
     def quote_naming(self, card: StudyCard, hint: str) -> tuple[Passage, str] | None:
         """The review sentence that names an uncited study."""
@@ -372,12 +444,21 @@ class Composer:
         cards = [c for c in self.index.cards if gave(c, terms) and not (itself and compared_with(c))]
         ranked = {r.passage_id: i for i, r in enumerate(self.retriever.search(f"{words} {query}", 50))}
 
-        def rank(card: StudyCard) -> tuple[int, int]:
+        # the drugs the question names with it ("SG straight after T-DXd?", "atezolizumab added to Kadcyla?"): a study that
+        # gave them together answers the question asked, before the drug's strongest study of something else
+        named = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"} - {group}
+
+        def rank(card: StudyCard) -> tuple[int, int, int]:
             places = [ranked.get(p.id, 99) for p in self.index.review.passages if set(card.refs) & set(p.refs)]
-            return EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
+            together = len(named & {g for _, g in self._card_terms[card.id]})
+            return -together, EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
 
         lines, ids = [], []
         for card in sorted(cards, key=rank)[:2]:
+            said = self._review_sentence(card, f"{words} {query}")
+            if said is not None:  # the review's sentence on the study that answers the question, cited with it
+                passage, quote, ref = said
+                citations.reference(ref, passage, quote, card.name)
             cited = citations.card(card, f"{words} {query}")
             shown = sorted((r for r in card.results if not r.value.lower().startswith("unverified")),
                            key=lambda r: not _OUTCOME.search(r.measure))[:1]  # an outcome, not a baseline count
@@ -386,10 +467,13 @@ class Composer:
             if control is not None and compared_with(card):
                 # "gemcitabine" in ASCENT's comparator: the result is not the drug's own
                 result = f": {words} only within the comparator arm ({control}); the trial tested {card.arms[0]}{result}"
+            said_quote = next((c.quote for c in citations.items if c.id in cited), None)
             lines.append(f"{card.name} ({card.design}; {card.population}){result}"
+                         + (f"; the review: \u201c{said_quote}\u201d" if said_quote else "")
                          + (f" [{'] ['.join(cited)}]" if cited else ""))
             ids.extend(cited)
         if lines:
+            lines += self._unanswered_concepts(query, lines, citations)
             return lines, ids
         weights = self.retriever.term_weights(f"{words} {query}")
         best: tuple[float, Passage, int, int] | None = None
@@ -410,6 +494,68 @@ class Composer:
         refs = _refs_in(quote)
         cited = [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in refs] or [citations.passage(passage, quote)]
         return [f"\u201c{quote}\u201d [{'] ['.join(cited)}]"], cited
+
+    def _review_sentence(self, card: StudyCard, hint: str, reach: int = 2) -> tuple[Passage, str, int] | None:
+        """The review's words on a study that best answer the hint: from the sentence citing it to the one, within
+        `reach` after it and citing nothing else, whose rare words the hint shares most ("MD Anderson [38] analyzed
+        ... The results showed ... SG sequential T-DXd"); (passage, quote, the reference cited)."""
+        refs = set(card.refs)
+        weights = self.retriever.term_weights(hint)
+        best: tuple[float, Passage, int, int, int] | None = None
+        for passage in self.index.review.passages:
+            if passage.kind == "perspective" or not refs & set(passage.refs):
+                continue
+            bounds = sentence_bounds(passage.text)
+            for i, (start, end) in enumerate(bounds):
+                cited = refs & set(citation_refs(passage.text[start:end], 10_000))
+                if not cited:
+                    continue
+                for j in range(i, min(i + reach + 1, len(bounds))):
+                    a, b = bounds[j]
+                    if j > i and citation_refs(passage.text[a:b], 10_000):
+                        break  # the next study's sentence
+                    score = sum(weights.get(t, 0.0) for t in set(lexical_tokens(passage.text[a:b]))) - 0.5 * (j - i)
+                    if best is None or score > best[0]:
+                        best = (score, passage, start, b, min(cited))
+        if best is None:
+            return None
+        _, passage, start, end, ref = best
+        return passage, self._with_context(passage, start, end), ref
+
+    def _unanswered_concepts(self, query: str, said: Sequence[str], citations: _Citations) -> list[str]:
+        """The review's sentence on each concept the question names that nothing said so far speaks of ("... or is
+        there cross-resistance?"), cited: the question's own point is answered, not only the drug's studies."""
+        vocabulary = self.index.vocabulary
+
+        def plain(text: str) -> str:
+            return re.sub(r"[\s-]+", " ", text.lower())
+
+        spoken = plain(" ".join(said))
+        lines = []
+        asked = {m.group: m.term for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
+        for group, term in asked.items():
+            if plain(term) in spoken or plain(vocabulary.group(group).name) in spoken:
+                continue  # in the question's own words ("cross-resistance"), not a looser term of the same group
+            weights = self.retriever.term_weights(query)
+            best: tuple[float, Passage, int, int] | None = None
+            for passage in self.index.review.passages:
+                if passage.kind not in {"paragraph", "perspective"}:
+                    continue
+                for start, end in sentence_bounds(passage.text):
+                    if group not in {m.group for m in vocabulary.find(passage.text[start:end])}:
+                        continue
+                    score = sum(weights.get(t, 0.0) for t in set(lexical_tokens(passage.text[start:end])))
+                    if best is None or score > best[0]:
+                        best = (score, passage, start, end)
+            if best is None:
+                continue
+            _, passage, start, end = best
+            quote = self.expand_quote(passage, start, end)
+            ids = [citations.reference(ref, passage, quote, self._trial_for(ref)) for ref in _refs_in(quote)] or [
+                citations.passage(passage, quote)]
+            lines.append(f"On {vocabulary.group(group).name}: \u201c{quote}\u201d [{'] ['.join(ids)}]")
+            spoken += " " + plain(quote)
+        return lines
 
     # --- other kinds ----------------------------------------------------------------------
 
@@ -440,35 +586,65 @@ class Composer:
 
     def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
                     definitions: Sequence[tuple[StudyCard, str]] = (), comparison: Comparison | None = None,
-                    studies: Sequence[StudyCard] = (), measures: Sequence[str] = ()) -> Answer:
+                    studies: Sequence[StudyCard] = (), measures: Sequence[str] = (), unknown: Sequence[str] = ()) -> Answer:
         """The review's sentences that answer; a comparison says whether any cited trial compared the drugs
         directly; the studies the question names ("why T-DXd over T-DM1? which trial?", "explain KATE2") come
         with their verified results. The evidence level is that of the studies the answer rests on (the named
         ones, else the head-to-head trials, else those its first, best-matching quote cites), none when it
-        rests on no study."""
+        rests on no study. `unknown`: study names the question uses that the review never does, said first."""
         citations = _Citations(self)
         sheets = _sheets(studies, measures, query, citations)
         head_to_head = []
         if comparison is not None:
             head_to_head = [{"card": card, "citations": citations.card(card, query),
                              "randomized": "random" in card.design.lower()} for card in comparison.trials]
+        separate: list[dict[str, Any]] = []
+        if comparison is not None and not any(h["randomized"] for h in head_to_head):
+            # no randomized trial set them side by side: what each rests on, in the population asked
+            separate = [{"drug": name, "card": card, "citations": citations.card(card, f"{name} {query}")}
+                        for name, card in self._each_studied(comparison, query)]
         quotes = []
         for passage, quote in passages:
             ids = [citations.passage(passage, quote)]
             for ref in _refs_in(quote):
                 ids.append(citations.reference(ref, passage, quote, self._trial_for(ref)))
             quotes.append({"passage": passage, "quote": quote, "citations": ids})
-        cited = set(_refs_in(passages[0][1])) if passages else set()  # the best quote is what the answer rests on
+        # the best quote that cites a study is what the answer rests on (a guideline's reference has no study card)
+        cited = next((refs for _, quote in passages if (refs := set(_refs_in(quote)))
+                      and any(refs & set(card.refs) for card in self.index.cards)), set())
         cards = [{"card": card, "text": text, "citations": citations.card(card, query)} for card, text in definitions]
         drugs = [" plus ".join(self.index.vocabulary.group(g).name for g in regimen.split(" + "))
                  for regimen in comparison.drugs] if comparison else []  # a regimen's drugs are joined by " + "
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards, comparison=comparison,
-                            drugs=drugs, head_to_head=head_to_head, sheets=sheets, format_result=format_result)
+                            drugs=drugs, head_to_head=head_to_head, sheets=sheets, format_result=format_result,
+                            separate=separate, unknown=[md(name) for name in unknown])
         resting = list(studies) or (list(comparison.trials) if comparison and comparison.trials else [
-            card for card in self.index.cards if set(card.refs) & cited])
+            card for card in self.index.cards if set(card.refs) & cited]) or [item["card"] for item in separate]
         level = min((c.esmo_level for c in resting), key=EVIDENCE_ORDER.index) if resting else None
         return self.answer("explanation", text, citations=tuple(citations.items), evidence_level=level,
                            patient=patient_record(facts, self.registry))
+
+    def findings(self, text: str) -> frozenset[str]:
+        """The findings (HER2 status, hormone receptors, ...) a text names, as vocabulary groups."""
+        vocabulary = self.index.vocabulary
+        return frozenset(m.group for m in vocabulary.find(text) if vocabulary.group(m.group).kind == "finding")
+
+    def _each_studied(self, comparison: Comparison, query: str) -> list[tuple[str, StudyCard]]:
+        """For each regimen compared, the study that gave it (as its own drug, not as a comparator) in the population
+        the question describes: the one whose population names most of the question's findings, then the strongest."""
+        asked = self.findings(query)
+        vocabulary = self.index.vocabulary
+        found = []
+        for regimen in comparison.drugs:
+            groups = set(regimen.split(" + "))
+            fitting = [card for card in self.index.cards
+                       if groups <= {m.group for text in card.drugs for m in vocabulary.find(text)}
+                       and population_fits(asked, self.findings(card.population))]
+            if fitting:
+                best = min(fitting, key=lambda c: (-len(asked & self.findings(c.population)),
+                                                   EVIDENCE_ORDER.index(c.esmo_level), c.id))
+                found.append((" plus ".join(vocabulary.group(g).name for g in regimen.split(" + ")), best))
+        return found
 
     def about_review(self, provenance: dict[str, Any], facts: PatientFacts) -> Answer:
         """What is known and not known about the review itself, from its provenance and back matter."""

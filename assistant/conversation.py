@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from assistant.compose import Composer, card_functions, load_safety, md
+from assistant.compose import Composer, card_functions, load_safety, md, population_fits
 from assistant.decide import (
     Decision,
     case_passages,
@@ -281,10 +281,19 @@ class Assistant:
         changes = counterfactuals(facts, self.rules, decision) if decision.options else ()
         notes = self._notes(situation)
         about: list[tuple[str, str]] = []
-        if drug_asked(situation):
+        if drug_asked(situation) or self._weighs_drug(situation):
             notes = [*self._asked_notes(situation.reading, decision), *notes]
             about = self._asked_elsewhere(situation.reading, decision)
         return self.composer.recommendation(decision, facts, changes, notes, about, situation.reading.text)
+
+    def _weighs_drug(self, situation: Situation) -> bool:
+        """"Lapatinib + capecitabine 3L - still reasonable or is neratinib better?", "heard about SKB264 ... anything in
+        the review?": a drug not received set against another, or whose data are asked, in a question asks where it
+        stands and what the review says of it as much as "what about neratinib?" does."""
+        last = situation.reading
+        lower = last.text.lower()
+        return bool(drugs_asked(last)) and lower.rstrip().endswith("?") and bool(
+            _COMPARISON_WORD.search(lower) or _DATA_ASKED.search(lower))
 
     def _asked_elsewhere(self, last: Reading, decision: Decision) -> list[tuple[str, str]]:
         """Drugs asked about that no option names and no exclusion explains ("can I add atezolizumab?",
@@ -292,7 +301,8 @@ class Assistant:
         about: list[tuple[str, str]] = []
         uncovered = [str(f.value).lower() for f in last.facts.uncovered]
         for therapy in drugs_asked(last):
-            if any(therapy in self._drugs_of(o.spec.option) for o in decision.options) or any(
+            # an option that names it only as an example ("a clinical trial (e.g. ... SKB264)") says nothing of it
+            if any(therapy in self._drugs_of(re.split(r"\(\s*e\.g\.", o.spec.option)[0]) for o in decision.options) or any(
                     therapy in self._drugs_of(e.option) for e in decision.excluded):
                 continue
             words = _asked_words(last, therapy)
@@ -350,14 +360,14 @@ class Assistant:
         if not studies and comparison is None and self.retriever.retrieve(last.text, 1).weak:
             # No passage key is near the question: the nearest sentences would answer something else, so
             # the answer says the review may not address it and what the review does cover.
-            answer = self.composer.explanation(last.text, facts, [])
+            answer = self.composer.explanation(last.text, facts, [], unknown=self._unknown_studies(last))
             return answer.model_copy(update={"text": f"{answer.text.rstrip()}\n\n{self.questions['covers']}"})
         trials = frozenset(ref for card in comparison.trials for ref in card.refs) if comparison else frozenset()
         passages = self.explaining_passages(last.text, trials=trials)
         if not passages and not studies:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
         return self.composer.explanation(last.text, facts, passages, comparison=comparison, studies=studies,
-                                         measures=last.measures)
+                                         measures=last.measures, unknown=self._unknown_studies(last))
 
     def _described_study(self, last: Reading, said_study: bool = True) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named. An evidence
@@ -443,8 +453,45 @@ class Assistant:
             arms = self._arm_drugs[card.id]
             return all(any(set(r) <= arm and not every <= arm for arm in arms) for r in compared)
 
-        trials = tuple(card for card in self.index.cards if every <= self._tested(card) and apart(card))
+        # a trial in another population ("why SG rather than T-DXd for HER2-0 TNBC?" and a HER2-low cohort) did not
+        # compare them for the patients asked about
+        asked = self._findings(last.text)
+        trials = tuple(card for card in self.index.cards if every <= self._tested(card) and apart(card)
+                       and population_fits(asked, self._findings(card.population)))
         return Comparison(drugs=tuple(" + ".join(r) for r in compared), trials=trials)
+
+    def _unknown_studies(self, last: Reading) -> tuple[str, ...]:
+        """Study names the question asks about that the review never uses ("What OS benefit did CLEOPATRA show?"):
+        a capitalised name no passage, study card or vocabulary group knows, and not an uncovered name already said.
+        The answer says the review does not report it rather than let nearby sentences stand for its results."""
+        known = [(m.start, m.end) for m in self.index.vocabulary.find(last.text)]
+        said = {str(f.value).lower() for f in last.facts.uncovered}
+        names = []
+        for match in _STUDY_NAME.finditer(last.text):
+            name = match.group(0)
+            if any(a <= match.start() < b for a, b in known) or name.lower() in said or self.retriever.named_studies(name) \
+                    or name.lower() in self._review_words or name.lower() in self.retriever.speller.known:
+                continue
+            names.append(name)
+        return tuple(dict.fromkeys(names))
+
+    @functools.cached_property
+    def _review_words(self) -> frozenset[str]:
+        """Every word of the review and its study cards, lower-cased (read once)."""
+        text = " ".join([p.text for p in self.index.review.passages] + [
+            f"{c.name} {' '.join(c.aliases)} {c.population} {' '.join(c.arms)}" for c in self.index.cards])
+        return frozenset(re.findall(r"[a-z0-9][a-z0-9-]*", text.lower()))
+
+    def _asked_groups(self, query: str) -> list[str]:
+        """The findings and concepts a question names, in its order (the answer should speak of each)."""
+        vocabulary = self.index.vocabulary
+        return list(dict.fromkeys(m.group for m in vocabulary.find(query)
+                                  if vocabulary.group(m.group).kind in {"finding", "concept"}))
+
+    def _findings(self, text: str) -> frozenset[str]:
+        """The findings (HER2 status, hormone receptors, ...) a text names, as vocabulary groups."""
+        vocabulary = self.index.vocabulary
+        return frozenset(m.group for m in vocabulary.find(text) if vocabulary.group(m.group).kind == "finding")
 
     def _definition(self, last: Reading) -> list[GlossaryEntry]:
         """The glossary entries a "what is X (vs Y)?" question asks for, when it asks only that."""
@@ -547,6 +594,27 @@ class Assistant:
                 a = before[-1][0]
             if citation_refs(ground.text[a:b], 10_000) and ground.id not in spans:
                 spans[ground.id] = (ground, a, b)
+        # A finding or concept the question names that no chosen sentence speaks of ("HER2-low vs ultralow vs 0": none
+        # of the sentences says ultralow) gets the best sentence that does: the answer leaves no part of it unanswered.
+        covered = {g for p, a, b in spans.values() for g in self._concepts(p.id, a, b)}
+        for group in self._asked_groups(query):
+            if group in covered:
+                continue
+            missing = set(self._asked_groups(query)) - covered
+            # the sentence that names most of what is missing, then one that cites a study (the answer rests on it)
+            naming = sorted((c for c in candidates if group in self._concepts(c[2].id, c[3], c[4])),
+                            key=lambda c: (-len(missing & self._concepts(c[2].id, c[3], c[4])),
+                                           not citation_refs(c[2].text[c[3]:c[4]], 10_000), -c[0]))
+            for _, _, passage, start, end in naming:
+                known = spans.get(passage.id)
+                if known is None:
+                    spans[passage.id] = (passage, start, end)
+                elif len(sentence_bounds(passage.text[min(end, known[2]):max(start, known[1])])) <= 1:
+                    spans[passage.id] = (passage, min(start, known[1]), max(end, known[2]))
+                else:
+                    continue  # a distant sentence of a passage already quoted would make a wall of text
+                covered |= self._concepts(passage.id, start, end)
+                break
         relations = _relations(query)
         if _CAUSE in relations:  # "why": the cause often follows the sentence that restates the question
             for passage_id, (passage, start, end) in spans.items():
@@ -876,6 +944,9 @@ _COMPARED = re.compile(  # not "with": a combination; "preferred over", "better 
     r"(?:vs\.?|versus|over|against|or|than|compared\s+(?:with|to)|rather\s+than|instead\s+of|and|(?:better|worse)\s+than|"
     r"(?:superior|inferior)\s+to)\s*")
 _COMBINED = re.compile(r"\s*(?:\+|plus|with|combined\s+with|in\s+combination\s+with|/)\s*")  # one regimen: "T-DM1 + pertuzumab"
+_STUDY_NAME = re.compile(r"\b[A-Z][A-Z0-9]{4,}(?:-[A-Za-z0-9]+)*\b")  # "CLEOPATRA", "MONALEESA-2": a trial's capitalised name
+_DATA_ASKED = re.compile(r"\banything\s+(?:in|from|on)\s+the\s+(?:review|literature|paper)\b|"
+                         r"\b(?:any|what(?:'s|\s+is)?(?:\s+the)?)\s+(?:\w+\s+)?(?:data|evidence)\b")
 _COMPARISON_WORD = re.compile(
     r"\b(?:vs\.?|versus|over|compared?|comparison|better|worse|superior|inferior|rather\s+than|instead\s+of|than|prefer\w*)\b")
 
