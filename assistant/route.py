@@ -47,7 +47,8 @@ class Ask(enum.StrEnum):
     STUDY_RESULT = "a study result"
     MEASURE = "a measure"  # PFS, OS, hazard ratio, response rate
     EXPLANATION = "an explanation"  # the reasons or the evidence: "explain", "what data?", "why is"
-    REASONS = "the reasons"  # why, how, explain, the review's conclusion: not a study's data ("what's the data?")
+    REASONS = "the reasons"  # why, how, explain, the review's conclusion, a judgement (role, worth, supports, helps):
+    # not a study's data ("what's the data?", "did it show a benefit?")
     DEFINITION = "a definition"  # "what is", "how does", "why does"
     MEANING = "what a term means"  # "what do people mean by", "what counts as", "define"
     MECHANISM = "how tumours behave"  # "why ...", "mechanism", "how do cells ..." (more than three words)
@@ -107,9 +108,12 @@ _REASONS = re.compile(
     r"\bwhy\b|\bhow\s+come\b|\bexplain\w*|\bconclu(?:de|des|ded|sion|sions)\b|\bwhich\s+(?:\w+\s+)?first\b|\bsequenc\w*|"
     r"\b(?:what|how)\s+(?:does|do|did|would)\s+(?:the\s+)?(?:review|authors?)\s+(?:recommend|suggest|advise|propose|make\s+of|"
     r"interpret|think|position)\w*|\b(?:review|authors?)(?:'s)?\s+(?:take|verdict|position|view|stance)\b|" + _JUDGEMENT)
-# Supportive care asked for is the management of a side effect: "best antiemetic regimen with T-DXd?", "G-CSF on SG?".
+# Supportive care, or monitoring for a side effect, asked for is the management of side effects: "best antiemetic
+# regimen with T-DXd?", "G-CSF on SG?", "how often should I repeat the echo on Herceptin + Perjeta?".
 _SUPPORTIVE_CARE = re.compile(
-    r"\banti-?emetics?\b|\banti-?diarrh\w*|\bsupportive\s+care\b|\bpre-?medicat\w*|\bg-?csf\b|\bgrowth[\s-]+factor\s+support\b")
+    r"\banti-?emetics?\b|\banti-?diarrh\w*|\bsupportive\s+care\b|\bpre-?medicat\w*|\bg-?csf\b|\bgrowth[\s-]+factor\s+support\b|"
+    r"\b(?:how\s+often|how\s+frequently|monitor\w*|repeat\w*|surveillance|schedule)\b[^.?!]{0,40}\b(?:echo\w*|lvef|muga|"
+    r"cardiac\s+(?:function|monitoring))\b")
 _LICENCE = re.compile(r"\blicen[cs](?:e|ed|ing)\b|\bapprov(?:ed|al)\b|\b(?:fda|ema|nmpa)\b|\breimburs\w*")
 EXPLANATION_GROUP = "asks for an explanation"  # the vocabulary's group of words that ask for the reasons
 _TREATMENT_QUESTION = re.compile(
@@ -215,7 +219,7 @@ def treatment_beside(text: str, read_piece: Callable[[str], Reading]) -> bool:
             if not piece or not (piece.endswith("?") or _ASKING.match(piece)):
                 continue
             reading = read_piece(piece)
-            if reading.dosing or reading.toxicity_management:
+            if reading.dosing or reading.toxicity_management or _SUPPORTIVE_CARE.search(piece.lower()):
                 continue
             if asks_recommendation(reading) or _TREATMENT_QUESTION.search(piece.lower()) or _ALTERNATIVES.search(piece.lower()):
                 return True
@@ -563,6 +567,7 @@ ROUTES: tuple[Route, ...] = (
            asks=[Ask.PRICE], unless=[asked_for_a_case], message="price", detail="price_detail"),
     _route("toxicity management", "refuse", 65, ["How do I manage nausea on T-DXd?",
                                                   "Best antiemetic regimen with T-DXd - olanzapine up front?",
+                                                  "How often should I repeat the echo while she's on Herceptin + Perjeta?",
                                                   "grade 2 pneumonitis on Enhertu - steroids and when can I rechallenge?",
                                                   "HER2+ MBC progressed on THP, now on T-DXd. How do I manage her nausea?"],
            asks=[Ask.TOXICITY], unless=[clinical_aside, adds_to_case], message="toxicity", detail="toxicity_detail"),
@@ -589,18 +594,24 @@ ROUTES: tuple[Route, ...] = (
            when=[follow_up, drug_asked, why_not_the_answer],
            unless=[studies_named, adds_to_case, asks_what_next]),
     # a study's result, or the reasons with the study's figures
-    # The boundary: a study's data (its result, design, population, figures, "what did it show", "any data", "what
-    # does the review say about it", in as many parts as asked) is a fact, its card; the reasons (why, explain, the
-    # order, head-to-head, what the review concludes from it) are an explanation that rests on it.
+    # The boundary: a study's data (its result, design, population, figures, "what did it show", "any data", "did it
+    # show a benefit", "what does the review say about it", in as many parts as asked) is a fact, its card; the reasons
+    # (why, explain, the order, head-to-head, what the review concludes from it) and a judgement of what it tested (its
+    # role, its worth, whether the study supports a use, whether the treatment helps) are an explanation resting on it.
     _route("study result", "fact", 50, ["What did DESTINY-Breast04 show?", "DB03 PFS HR and 95% CI, T-DXd vs T-DM1?",
                                         "In the trial of T-DXd vs T-DM1, what was the PFS hazard ratio?",
                                         "DESTINY-Breast12 - what does the review say about it?",
-                                        "SOPHIA - any data on OS?"],
+                                        "SOPHIA - any data on OS?",
+                                        "Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?"],
            refuses=[Ask.REASONS], when=[about_studies]),
     _route("study explained", "explain_studies", 50,
            ["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed.",
             "KRISTINE: why is neoadjuvant T-DM1 plus pertuzumab not used instead of chemotherapy?",
-            "What did KATHERINE show, and what does the review conclude from it?"],
+            "What did KATHERINE show, and what does the review conclude from it?",
+            # a judgement of what the study tested: its role, its worth, whether the study supports a use, whether it helps
+            "KATE2 - is there any role for adding atezolizumab to Kadcyla?",
+            "Does DESTINY-Breast07 support adding pertuzumab to T-DXd to overcome ADC resistance?",
+            "CURB trial - does SBRT for oligoprogression actually help in breast?"],
            asks=[Ask.REASONS], when=[about_studies]),
     _route("the study asked before", "fact_previous", 49,
            [("DESTINY-Breast06 criteria?", "does that also apply to ultralow?"),
@@ -613,7 +624,7 @@ ROUTES: tuple[Route, ...] = (
            refuses=[Ask.TREATMENT], unless=[clinical, known], message="outside"),
     # an evidence level asked of a treatment in a population, of no patient: the review's evidence, with its level
     _route("evidence level asked of a population", "explain", 43,
-           ["How strong is the evidence for T-DXd in active brain mets?"],
+           ["How strong is the evidence for T-DXd in active brain mets?", "level of evidence for SG in pretreated mTNBC?"],
            asks=[Ask.EVIDENCE_LEVEL], when=[population_asked]),
     # an evidence level for a described patient: the recommendation gives each option's level and its basis
     _route("evidence level for a patient", "recommend", 42,

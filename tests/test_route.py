@@ -509,10 +509,18 @@ def test_a_treatment_choice_naming_what_the_review_does_not_cite_still_gets_her_
     assert assistant.messages["uncovered"].format(names="zanidatamab") in answer.text
 
 
-def test_supportive_care_asked_alone_is_toxicity_management_and_beside_a_case_a_note(assistant: Assistant) -> None:
-    alone = assistant.answer(["Best antiemetic regimen with T-DXd - olanzapine up front?"])
-    assert alone.kind == "out_of_scope"
-    assert assistant.messages["toxicity"] in alone.text
-    beside = assistant.answer([f"{_CASE} Which antiemetic premedication, and what should she get next?"])
+@pytest.mark.parametrize(("alone", "aside"), [
+    ("Best antiemetic regimen with T-DXd - olanzapine up front?", "Which antiemetic premedication, and what should she get next?"),
+    ("How often should I repeat the echo while she's on maintenance Herceptin + Perjeta?",
+     "How often should I monitor LVEF, and what should she get next?"),
+])
+def test_supportive_care_asked_alone_is_toxicity_management_and_beside_a_case_a_note(
+        assistant: Assistant, alone: str, aside: str) -> None:
+    """Antiemetics, G-CSF, premedication, monitoring the heart: the management of side effects, which the review
+    does not cover."""
+    answer = assistant.answer([alone])
+    assert answer.kind == "out_of_scope"
+    assert assistant.messages["toxicity"] in answer.text
+    beside = assistant.answer([f"{_CASE} {aside}"])
     assert beside.kind == "recommendation"
     assert assistant.messages["toxicity_note"] in beside.text
