@@ -95,10 +95,11 @@ _EVIDENCE_LEVEL = re.compile(
     r"\b(?:evidence|esmo)[\s-]+(?:level|grade|tier)s?\b|\blevels?\s+of\s+(?:the\s+)?evidence\b|\besmo[\s-]+mcbs\b|"
     r"\bhow\s+(?:strong|good|solid|robust)\s+is\s+the\s+evidence\b|\bwhat\s+level\b|\bloe\b|\blevel\s+of\s+evidence\b")
 # A judgement of a treatment the study tested, not its data: its role or place, whether it is worth it, whether the
-# study supports or justifies a use, whether the treatment helps or works ("KATE2 - any role for adding atezolizumab?",
-# "Does DESTINY-Breast07 support adding pertuzumab?", "CURB - does SBRT actually help?"). Whether the study showed a
-# benefit ("Did CURB show a benefit?", "any OS benefit?") asks for its result.
-_JUDGEMENT = (r"\b(?:role|place|room)\s+for\b|\bworth\b|\b(?:supports?|supported|justif(?:y|ies|ied))\b|"
+# study supports or justifies a use, whether the treatment is useful, helps or works ("KATE2 - any role for adding
+# atezolizumab?", "Does DESTINY-Breast07 support adding pertuzumab?", "CURB - does SBRT actually help?"). Whether the
+# study showed a benefit ("Did CURB show a benefit?", "any OS benefit?") asks for its result.
+_JUDGEMENT = (r"\b(?:role|place|room)\s+for\b|\bworth\b|\b(?:useful|helpful|valuable|of\s+(?:any\s+)?(?:use|value))\b|"
+              r"\b(?:supports?|supported|justif(?:y|ies|ied))\b|"
               r"\b(?:does|do|would|will|can|could)\s+(?:\S+\s+){1,6}?(?:actually\s+|really\s+)?(?:help|work)\b")
 # The reasons asked, not a result: "why", "how come", "explain", the order ("which ADC first?", "the sequence"), the
 # vocabulary's words for an explanation ("rationale", "does the order matter", "head-to-head"), or what the review

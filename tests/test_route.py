@@ -463,6 +463,7 @@ def test_why_not_a_drug_with_the_case_in_the_same_message_is_her_recommendation(
     ("Does DESTINY-Breast07 support adding pertuzumab to T-DXd to overcome ADC resistance?", "explanation", 24),
     ("CURB trial - does SBRT for oligoprogression actually help in breast?", "explanation", 55),
     ("Margetuximab - is it worth it? What did SOPHIA actually show?", "explanation", 30),
+    ("HER2CLIMB - is tucatinib useful for brain mets?", "explanation", 27),
     # what the study showed: its data
     ("Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?", "fact", 55),
     ("SOPHIA margetuximab - any OS benefit?", "fact", 30),
