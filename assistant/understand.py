@@ -703,7 +703,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     """The facts of a text in which what is not about the patient now is blanked (same offsets)."""
     found = [m for m in found if text[m.start:m.end].strip()]  # not in a blanked sentence
     # "her sister had ILD on Enhertu": a drug someone else had is no exposure of the patient
-    others = [m for m in found if "FAMILY" in m.categories and (m.label == REGIMEN or _is_drug(m.label, lexicon))]
+    # "her son asks about Trodelvy", "his wife asks about chemotherapy versus T-DXd": an option the family raises for her
+    others = [m for m in found if "FAMILY" in m.categories and (m.label == REGIMEN or _is_drug(m.label, lexicon))
+              and not (_FAMILY_ASKS.search(text[max(0, m.start - 80):m.start])
+                       and not _FAMILY_OWN.search(text[max(0, m.start - 80):m.end + 40]))]
     text = _mask(text, [(m.start, m.end) for m in others])
     found = [m for m in found if m not in others]
     text, scoped = _scoped_findings(text, found, lexicon.registry)
@@ -745,11 +748,10 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
     for therapy in [t for t in mentions if t.received and t.therapy in said_not and t.therapy != "adc"]:
         collect.add(therapy.therapy, "not received", said_not[therapy.therapy])  # "never had chemo ... s/p 2 lines of chemo"
         collect.add(therapy.therapy, "received", therapy.words)
-    therapies = _dedupe(mentions)
+    therapies = [_early_course(t) for t in _dedupe(mentions)]  # a course for early disease is over, whatever line follows
     if (metastatic or _METASTATIC.search(lower)) and ((lines and max(lines)[0] >= 2) or _LINES_BEHIND.search(lower)):
         now = max(lines)[0] if lines else None
         therapies = [_on_line_now(t) if now is not None and _of_line(t, now) else _moved_on(t) for t in therapies]
-    therapies = [_early_course(t) for t in therapies]
     if True not in [value for value, _ in collect.values.get("oligoprogression", [])]:
         # oligoprogression on a drug that works elsewhere keeps it current: local therapy, then the same drug (CURB)
         therapies = _progressed_later(lower, therapies, [(m.start, m.end) for m in found if m.label == REGIMEN
@@ -1042,8 +1044,13 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
             words = text[a:b]
             sentence = next(((x, y) for x, y in sentences if x <= a < y), (offset, offset + len(clause)))
             said = text[sentence[0]:sentence[1]].strip()
-            if _ERA_OF.search(before) or _ERA_AFTER.match(lower[b:b + 30]):
+            if _ERA_OF.search(before) and _ERA_AFTER.match(lower[b:b + 30]):
                 continue  # "dx 2017 (pre-pertuzumab funding)", "the pre-T-DXd era": a time, not a course she had
+            if _ERA_OF.search(before):  # "Pre-T-DXd check", "pre-Enhertu echo": the drug is about to be given
+                facts.extend(TherapyFact(therapy=t, received=False, progressed=False, current=False, words=words, turn=turn,
+                                         status="considered", sentence=said)
+                             for i, t in enumerate(therapies) if not _implied(t, i) and t != "adc")
+                continue
             if _NO_OTHER.search(before):
                 continue  # "anastrozole + ribociclib ... no other ET lines": nothing more than the course already told
             status = _status_at(exposures, a, b)
@@ -1114,7 +1121,7 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                                          turn=turn, status="completed", sentence=said, implied=_implied(t, i))
                              for i, t in enumerate(therapies))
                 continue
-            ongoing_early = status == "current" or _ONGOING_EARLY.search(before[-60:]) is not None or \
+            ongoing_early = status == "current" or _ONGOING_EARLY.search(before, max(0, len(before) - 60)) is not None or \
                 _ONGOING_AFTER.match(after) is not None  # "now on adjuvant T-DM1 cycle 5", "neoadjuvant THP started"
             if progressed and not pretreated and not ongoing_early and (_GIVEN_EARLY.search(before) or _SURGERY_OUTCOME.search(
                     lower[sentence[0]:sentence[1]])) and not _RELAPSE_WORD.search(lower[sentence[0]:sentence[1]]):
@@ -1123,9 +1130,11 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
                                          turn=turn, status="completed", sentence=said, implied=_implied(t, i))
                              for i, t in enumerate(therapies))
                 continue
-            current = bool(_CURRENT_CUE.search(before[-25:])) and not re.search(r"\bafter\b|\bpost\b", before[-25:])
-            if not pretreated and (_NOW_BEFORE.search(before[-45:]) or (
-                    _NOW_AFTER.match(after) and not re.search(r"\b(?:after|post|following|s/p)\b", before[-40:]))):
+            # searched from an offset, not in a slice: a slice cut inside "non-amplified" leaves an "on"
+            current = bool(_CURRENT_CUE.search(before, max(0, len(before) - 25))) and \
+                not re.compile(r"\bafter\b|\bpost\b").search(before, max(0, len(before) - 25))
+            if not pretreated and (_NOW_BEFORE.search(before, max(0, len(before) - 45)) or (
+                    _NOW_AFTER.match(after) and not re.compile(r"\b(?:after|post|following|s/p)\b").search(before, max(0, len(before) - 40)))):
                 # "is now on T-DXd second line", "currently cycle 3 of capecitabine (after letrozole ...)", "3L eribulin,
                 # currently cycle 2": she is on it now; a progression told earlier in the sentence was another drug's
                 current = True
@@ -1161,6 +1170,9 @@ def _read_therapies(text: str, lower: str, turn: int, lexicon: Lexicon, case: bo
     return facts
 
 
+_FAMILY_ASKS = re.compile(r"\b(?:ask\w*|wants?|wanting|wonder\w*|request\w*|enquir\w*|inquir\w*|heard|read|keen|push\w*|"
+                          r"hoping|hopes?)\b[^.;!?]*$", re.IGNORECASE)
+_FAMILY_OWN = re.compile(r"\b(?:her|his|their)\s+own\b|\bherself\b|\bhimself\b", re.IGNORECASE)  # "asks about T-DM1 for her own cancer"
 _NO_OTHER = re.compile(r"\b(?:no|nor|not\s+any|without(?:\s+any)?)\s+(?:other|further|more|additional|subsequent|other\s+prior)\s+$")
 _ERA_OF = re.compile(r"\bpre[\s-]?$")
 _ERA_AFTER = re.compile(r"[\s-]*(?:era|funding|approval|availability|was\s+(?:funded|approved|available))\b")
@@ -1275,11 +1287,17 @@ def _endocrine_lines(lower: str, mentions: Sequence[TherapyFact]) -> list[str]:
     alpelisib"), each once: the lines of endocrine therapy that ended, when no count is written. Not the one she is
     on, nor one given for early disease (in a sentence that says adjuvant, or told before the relapse)."""
     start = _METASTATIC_START.search(lower)
-    if start is None or not _LINE.search(lower):
+    if start is None:
         return []
+    # without a line named ("progressed on anastrozole + palbociclib, then on fulvestrant") only courses told as ended
+    # in progression count
+    lines_named = _LINE.search(lower) is not None
     counted: dict[str, str] = {}
     for therapy in mentions:
-        if therapy.therapy != "endocrine therapy" or not therapy.received or therapy.implied or therapy.current:
+        if therapy.therapy != "endocrine therapy" or not therapy.received or therapy.implied or (
+                therapy.current and therapy.status != "progressed"):  # "progressing on 2L fulvestrant": a line that failed
+            continue
+        if not lines_named and therapy.status != "progressed":
             continue
         sentence = therapy.sentence.lower()
         if _RESPONDING.search(sentence) and not _EVENT.search(sentence):
@@ -1288,6 +1306,8 @@ def _endocrine_lines(lower: str, mentions: Sequence[TherapyFact]) -> list[str]:
         if _EARLY_OR_UNCLEAR.search(sentence) or (position != -1 and position + len(sentence) < start.start()):
             continue
         counted.setdefault(therapy.words.lower(), therapy.words)
+    if not lines_named and len(counted) < 2:
+        return []  # one course with no line named: the count is not told
     return list(counted.values())
 
 
@@ -1500,6 +1520,20 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
         elif fact.received and known.received:
             if known.implied and not fact.implied:  # "docetaxel-carboplatin": the carboplatin names chemotherapy itself
                 known = known.model_copy(update={"implied": False, "words": fact.words})
+            if "stopped_toxicity" in {known.status, fact.status} and {known.status, fact.status} <= {"stopped_toxicity", "progressed"} \
+                    and known.sentence == fact.sentence:
+                # "fulvestrant plus alpelisib: alpelisib stopped for grade 3 hyperglycaemia, fulvestrant continued until
+                # progression": the drug's own stop, not the progression its sentence tells of another
+                stopped = known if known.status == "stopped_toxicity" else fact
+                merged[fact.therapy] = stopped.model_copy(update={"implied": known.implied and fact.implied})
+                continue
+            if known.status == "progressed" and fact.status == "current" and fact.sentence != known.sentence \
+                    and not fact.implied and _NOW_CUE.search(fact.sentence.lower()) \
+                    and not _STRONG_PROGRESS.search(fact.sentence.lower()):
+                # "1L THP ... until PD. 3L tucatinib + trastuzumab + capecitabine, ongoing at cycle 7": given again, and
+                # on it now
+                merged[fact.therapy] = fact
+                continue
             progressed, current = known.progressed or fact.progressed, known.current or fact.current
             status = "progressed" if progressed else "current" if current else known.status
             if not progressed and fact.status in _ENDED:

@@ -1062,3 +1062,57 @@ def test_sex_is_read_in_a_supposition_and_from_pregnancy(text: str, lexicon: Lex
     facts = _read(text, lexicon).facts
     assert facts.sex is not None
     assert facts.sex.value == "female"
+
+
+# --- session: fact extraction classes (issue 8) ---
+
+
+def test_a_drug_stopped_for_toxicity_is_not_the_progression_of_its_partner(lexicon: Lexicon) -> None:
+    facts = _read("HR+ HER2-low mBC. Second line fulvestrant plus alpelisib (PIK3CA H1047R): alpelisib stopped after 6 "
+                  "weeks for grade 3 hyperglycaemia, fulvestrant continued until progression 4 months later.", lexicon).facts
+    assert _statuses(facts)["pi3k inhibitor"] == "stopped_toxicity"
+
+
+def test_a_course_for_early_disease_is_over_whatever_lines_follow(lexicon: Lexicon) -> None:
+    facts = _read("Mrs K, 61. Dx 2016 T2N1 ER 8/8 HER2 2+ FISH non-amplified, WLE + ANC, FEC-T, RT, 5y letrozole. "
+                  "Relapsed 2021 bone + liver. 1L letrozole/abemaciclib (19 mo, PD liver), 2L capecitabine (7 mo).", lexicon).facts
+    assert _statuses(facts)["anthracycline"] == "completed"  # not "current" from the "on" of "non-amplified"
+    early = _read("ER-positive HER2 1+ breast cancer treated in 2016 with mastectomy, FEC-T and 5 years of tamoxifen. "
+                  "Bone and liver relapse in 2022. First line letrozole and ribociclib, progression after 19 months. "
+                  "Second line fulvestrant, PD.", lexicon).facts
+    assert _statuses(early)["anthracycline"] == "completed"
+
+
+def test_a_drug_the_family_asks_about_is_an_option_considered(lexicon: Lexicon) -> None:
+    facts = _read("HR-neg HER2-low mBC, progressed on 2 chemo lines. Son is asking about Trodelvy.", lexicon).facts
+    assert _statuses(facts)["sacituzumab govitecan"] == "considered"
+    sister = _read("HER2+ MBC on T-DXd. Her sister asks about T-DM1 for her own cancer.", lexicon).facts
+    assert "trastuzumab emtansine" not in _statuses(sister)
+
+
+def test_a_check_before_a_drug_plans_it(lexicon: Lexicon) -> None:
+    assert _statuses(_read("Pre-T-DXd check. eGFR 82, LFTs normal, ECOG 0.", lexicon).facts) == {
+        "trastuzumab deruxtecan": "considered"}
+
+
+@pytest.mark.parametrize(("text", "count"), [
+    ("ER+ HER2-low metastatic breast cancer, progressed on letrozole + palbociclib after 18 mo and then on fulvestrant.", 2),
+    ("HR+ HER2-low MBC progressing on second-line fulvestrant, after AI + palbo first line (PD at 15 mo).", 2),
+    ("HR+ HER2-low mBC, progressed on Kisqali/letrozole after 26 months. Next?", None),  # one course, no count told
+])
+def test_endocrine_lines_counted_from_the_courses_that_failed(text: str, count: int | None, lexicon: Lexicon) -> None:
+    facts = _read(text, lexicon).facts
+    assert (facts.endocrine_lines.value if facts.endocrine_lines else None) == count
+
+
+def test_endocrine_lines_named_as_such_are_endocrine_therapy(lexicon: Lexicon) -> None:
+    facts = _read("HR+ HER2-low MBC after two endocrine lines, chemo-naive. T-DXd?", lexicon).facts
+    assert _statuses(facts)["endocrine therapy"] == "progressed"
+
+
+def test_a_drug_given_again_and_on_now_is_current(lexicon: Lexicon) -> None:
+    facts = _read("HER2+ mBC. 1L THP, HP continued 28 months until PD. 2L T-DXd 14 months, PD. 3L tucatinib + "
+                  "trastuzumab + capecitabine, ongoing at cycle 7 with SD.", lexicon).facts
+    assert _statuses(facts)["trastuzumab"] == "current"
+    other = _read("HER2+ mBC. 1L THP x2y, 2L Enhertu 16 cycles -> now PD lung. No ILD on enhertu. 3L?", lexicon).facts
+    assert _statuses(other)["trastuzumab deruxtecan"] == "progressed"
