@@ -448,10 +448,15 @@ class Composer:
         # gave them together answers the question asked, before the drug's strongest study of something else
         named = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"} - {group}
 
-        def rank(card: StudyCard) -> tuple[int, int, int]:
+        asked = self.findings(query)
+
+        def rank(card: StudyCard) -> tuple[int, bool, int, int]:
             places = [ranked.get(p.id, 99) for p in self.index.review.passages if set(card.refs) & set(p.refs)]
-            together = len(named & {g for _, g in self._card_terms[card.id]})
-            return -together, EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
+            # the drugs it tested, not those of its comparator arm ("chemotherapy" of ASCENT's control)
+            together = len(named & {m.group for text in card.drugs for m in vocabulary.find(text)})
+            # then a study of the patients described (HR-positive HER2-low: not ASCENT's triple-negative disease)
+            elsewhere = not population_fits(asked, self.findings(card.population))
+            return -together, elsewhere, EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
 
         lines, ids = [], []
         for card in sorted(cards, key=rank)[:2]:
@@ -520,6 +525,9 @@ class Composer:
         if best is None:
             return None
         _, passage, start, end, ref = best
+        following = next(((a, b) for a, b in sentence_bounds(passage.text) if a >= end), None)
+        if following and _CONTINUES.match(passage.text, following[0]) and not citation_refs(passage.text[following[0]:following[1]], 10_000):
+            end = following[1]  # "TROPiCS-02 [11] explored ... The results showed ...": its result with it
         return passage, self._with_context(passage, start, end), ref
 
     def _unanswered_concepts(self, query: str, said: Sequence[str], citations: _Citations) -> list[str]:
@@ -629,6 +637,12 @@ class Composer:
         vocabulary = self.index.vocabulary
         return frozenset(m.group for m in vocabulary.find(text) if vocabulary.group(m.group).kind == "finding")
 
+    def _gave_regimen(self, card: StudyCard, groups: set[str]) -> bool:
+        """The study gave these drugs as its own (not as a comparator), several of them in one arm, not in two compared."""
+        vocabulary = self.index.vocabulary
+        return groups <= {m.group for text in card.drugs for m in vocabulary.find(text)} and (
+            len(groups) == 1 or any(groups <= {m.group for m in vocabulary.find(arm)} for arm in card.arms))
+
     def _each_studied(self, comparison: Comparison, query: str) -> list[tuple[str, StudyCard]]:
         """For each regimen compared, the study that gave it (as its own drug, not as a comparator) in the population
         the question describes: the one whose population names most of the question's findings, then the strongest."""
@@ -637,9 +651,9 @@ class Composer:
         found = []
         for regimen in comparison.drugs:
             groups = set(regimen.split(" + "))
+
             fitting = [card for card in self.index.cards
-                       if groups <= {m.group for text in card.drugs for m in vocabulary.find(text)}
-                       and population_fits(asked, self.findings(card.population))]
+                       if self._gave_regimen(card, groups) and population_fits(asked, self.findings(card.population))]
             if fitting:
                 best = min(fitting, key=lambda c: (-len(asked & self.findings(c.population)),
                                                    EVIDENCE_ORDER.index(c.esmo_level), c.id))

@@ -76,3 +76,24 @@ def test_a_study_the_review_never_mentions_is_said_to_be_not_covered(assistant: 
     # a study the review cites is not said to be missing
     cited = assistant.answer(["What PFS benefit did NALA show for neratinib?"])
     assert "does not mention NALA" not in cited.text
+
+
+def test_a_drug_asked_beside_another_is_shown_by_the_study_that_tested_both_in_her_population(assistant: Assistant) -> None:
+    """"Why not Trodelvy first?" after Enhertu was proposed, HR-positive HER2-low: the real-world study of both ADCs
+    first; of SG's own trials TROPiCS-02 (HR-positive) rather than ASCENT (triple-negative), whose chemotherapy arm
+    does not make it a study of "chemo"."""
+    answer = assistant.answer(["why not Trodelvy first? ER+ HER2-low metastatic after a CDK4/6 inhibitor and one chemo, "
+                               "you proposed Enhertu"])
+    section = answer.text.split("What the review says about Trodelvy")[1].split("\n\n")[0]
+    lines = [line for line in section.splitlines() if line.startswith("- ")]
+    assert lines[0].startswith("- MD Anderson")
+    assert lines[1].startswith("- TROPiCS-02")
+    assert {38, 11} <= _refs(answer)
+
+
+def test_a_regimen_of_two_drugs_is_not_shown_by_a_trial_that_compared_them(assistant: Assistant) -> None:
+    """Two drugs read as one regimen ("T-DM1/T-DXd") get no study of their own from DESTINY-Breast03, which gave
+    them in separate arms."""
+    answer = assistant.answer(["why would a guideline rank pyrotinib over T-DM1/T-DXd after trastuzumab?"])
+    assert "trastuzumab deruxtecan: DESTINY-Breast03" not in answer.text
+    assert "plus trastuzumab deruxtecan: DESTINY-Breast03" not in answer.text
