@@ -41,6 +41,7 @@ class Ask(enum.StrEnum):
     DOSING = "dosing"
     PRICE = "a price"  # "how much does a vial cost?": the review has no prices
     TOXICITY = "toxicity management"
+    CARE = "care the review does not discuss"  # vaccination, contraception, fertility, drug-drug interactions
     REVIEW = "the review itself"  # authors, funding, journal, literature cut-off
     GIST = "the gist of the review"
     WHY = "why, in short"  # "why?", "what is the evidence?": after an answer, its reasons
@@ -113,8 +114,13 @@ _REASONS = re.compile(
 # regimen with T-DXd?", "G-CSF on SG?", "how often should I repeat the echo on Herceptin + Perjeta?".
 _SUPPORTIVE_CARE = re.compile(
     r"\banti-?emetics?\b|\banti-?diarrh\w*|\bsupportive\s+care\b|\bpre-?medicat\w*|\bg-?csf\b|\bgrowth[\s-]+factor\s+support\b|"
+    r"\bscalp\s+cool\w*|\bcold\s+caps?\b|"
     r"\b(?:how\s+often|how\s+frequently|monitor\w*|repeat\w*|surveillance|schedule)\b[^.?!]{0,40}\b(?:echo\w*|lvef|muga|"
-    r"cardiac\s+(?:function|monitoring))\b")
+    r"cardiac\s+(?:function|monitoring))\b|\b(?:echo\w*|lvef|muga|cardiac)\s+(?:monitoring|surveillance|schedule)\b")
+# Care around the treatment that the review never discusses: vaccination, contraception, fertility, drug-drug interactions.
+_CARE_OUTSIDE = re.compile(
+    r"\bvaccin\w*|\bimmuni[sz]ation\w*|\bcontracep\w*|\bfertility\b|\boocytes?\b|\begg[\s-]+freezing\b|"
+    r"\bdrug[\s-]+(?:drug[\s-]+)?interactions?\b|\bddis?\b|\bcyp\s?\d\w*")
 _LICENCE = re.compile(r"\blicen[cs](?:e|ed|ing)\b|\bapprov(?:ed|al)\b|\b(?:fda|ema|nmpa)\b|\breimburs\w*")
 EXPLANATION_GROUP = "asks for an explanation"  # the vocabulary's group of words that ask for the reasons
 _TREATMENT_QUESTION = re.compile(
@@ -157,6 +163,7 @@ def asks_of(reading: Reading) -> frozenset[Ask]:
         Ask.DOSING: reading.dosing,
         Ask.PRICE: bool(_PRICE.search(lower)),
         Ask.TOXICITY: reading.toxicity_management or any(_SUPPORTIVE_CARE.search(q) for q in _asked(reading.text)),
+        Ask.CARE: any(_CARE_OUTSIDE.search(q) for q in _asked(reading.text)),
         Ask.REVIEW: reading.about_review,
         Ask.GIST: asks_for_the_gist(reading),
         Ask.WHY: reading.intent in {"why", "evidence"},
@@ -220,7 +227,8 @@ def treatment_beside(text: str, read_piece: Callable[[str], Reading]) -> bool:
             if not piece or not (piece.endswith("?") or _ASKING.match(piece)):
                 continue
             reading = read_piece(piece)
-            if reading.dosing or reading.toxicity_management or _SUPPORTIVE_CARE.search(piece.lower()):
+            if reading.dosing or reading.toxicity_management or _SUPPORTIVE_CARE.search(piece.lower()) \
+                    or _CARE_OUTSIDE.search(piece.lower()):
                 continue
             if asks_recommendation(reading) or _TREATMENT_QUESTION.search(piece.lower()) or _ALTERNATIVES.search(piece.lower()):
                 return True
@@ -578,6 +586,11 @@ ROUTES: tuple[Route, ...] = (
             "Is zanidatamab licensed for HER2+ breast after T-DXd?"],
            asks=[Ask.QUESTION], when=[not_in_the_review], unless=[studies_named, patient_words, treatment_words, drug_asked, adds_to_case],
            message="not_in_review", detail="not_in_review_detail"),
+    _route("care the review does not discuss", "refuse", 63,
+           ["Can patients on T-DXd get live vaccines?",
+            "How long after the last dose of T-DXd should she continue contraception?",
+            "Young woman, 32, HER2+ early breast cancer before neoadjuvant chemo - fertility preservation options?"],
+           asks=[Ask.CARE], unless=[clinical_aside, adds_to_case], message="care", detail="care_detail"),
     # the review itself
     _route("the review itself", "about_review", 60, ["Which journal published this review, and who funded it?"],
            asks=[Ask.REVIEW], unless=[case]),
@@ -786,6 +799,7 @@ NOTES: tuple[Note, ...] = (
     Note("dosing_note", frozenset({Ask.DOSING}), (asked_for_a_case,)),
     Note("price_note", frozenset({Ask.PRICE}), (asked_for_a_case,)),
     Note("toxicity_note", frozenset({Ask.TOXICITY}), (clinical_aside,)),
+    Note("care_note", frozenset({Ask.CARE}), (clinical_aside,)),
 )
 
 

@@ -525,3 +525,21 @@ def test_supportive_care_asked_alone_is_toxicity_management_and_beside_a_case_a_
     beside = assistant.answer([f"{_CASE} {aside}"])
     assert beside.kind == "recommendation"
     assert assistant.messages["toxicity_note"] in beside.text
+
+
+@pytest.mark.parametrize("alone", [
+    "Can patients on T-DXd get live vaccines?",
+    "How long after the last dose of trastuzumab deruxtecan should a woman of childbearing potential continue contraception?",
+    "Young woman, 32, HER2+ early breast cancer before neoadjuvant chemo - fertility preservation options and timing?",
+])
+def test_care_the_review_never_discusses_is_out_of_scope_alone_and_a_note_beside_a_case(
+        assistant: Assistant, alone: str) -> None:
+    """Vaccination, contraception, fertility, drug interactions: never a question back about the patient nor her
+    options as if they answered it."""
+    answer = assistant.answer([alone])
+    assert answer.kind == "out_of_scope"
+    assert assistant.messages["care"] in answer.text
+    assert not answer.recommendations
+    beside = assistant.answer(["HER2+ MBC progressed on THP. Any vaccine concerns, and what should she get next?"])
+    assert beside.kind == "recommendation"
+    assert assistant.messages["care_note"] in beside.text
