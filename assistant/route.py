@@ -389,9 +389,10 @@ def why_not_the_answer(s: Situation) -> bool:
     """ "Why not Kadcyla?" after a recommendation with citations: why the answer put its options before the drug asked,
     its reasons. The same words with the case in the message ("Why not T-DM1 here? HER2+ MBC after THP.") have no
     answer to question yet: the recommendation, with the drug placed first, answers them."""
-    previous = s.previous
-    return bool(_WHY_NOT.search(s.reading.text.lower())) and previous is not None \
-        and previous.kind == "recommendation" and bool(previous.citations)
+    if not _WHY_NOT.search(s.reading.text.lower()):
+        return False
+    previous = s.previous  # the conversation before it answered again: only for a "why not"
+    return previous is not None and previous.kind == "recommendation" and bool(previous.citations)
 
 
 def not_in_the_review(s: Situation) -> bool:
