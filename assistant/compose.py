@@ -157,14 +157,19 @@ class _Citations:
         """Cite a study: each of its references with the review's sentence that cites it; `answering`: a question
         about the study, whose words choose among the review's sentences on it (one that names it without its
         reference included, with the sentence after it that goes on about it)."""
-        ids = []
+        ids: list[str] = []
+        answered: int | None = None
         said = self.composer.quote_answering(card, answering) if answering else None
         if said is not None and (said[2] or not card.refs):
             passage, quote, _ = said
-            if card.refs:
-                return [self.reference(card.refs[0], passage, quote, card.name)]
-            return [self.passage(passage, quote, trial=card.name)]
+            if not card.refs:
+                return [self.passage(passage, quote, trial=card.name)]
+            # the reference the sentence cites (the first when it names the study without one); the others as before
+            answered = next((ref for ref in card.refs if ref in _refs_in(quote)), card.refs[0])
+            ids.append(self.reference(answered, passage, quote, card.name))
         for ref in card.refs:
+            if ref == answered:
+                continue
             found = self.composer.quote_for_ref(ref, hint, sections)
             if found:
                 ids.append(self.reference(ref, found[0], found[1], card.name))

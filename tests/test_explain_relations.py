@@ -97,3 +97,14 @@ def test_a_regimen_of_two_drugs_is_not_shown_by_a_trial_that_compared_them(assis
     answer = assistant.answer(["why would a guideline rank pyrotinib over T-DM1/T-DXd after trastuzumab?"])
     assert "trastuzumab deruxtecan: DESTINY-Breast03" not in answer.text
     assert "plus trastuzumab deruxtecan: DESTINY-Breast03" not in answer.text
+
+
+def test_a_study_with_two_references_keeps_both_when_one_sentence_answers(assistant: Assistant) -> None:
+    """HER2CLIMB is cited as [27] and [50]: the sentence that answers the question cites one, the other reference
+    keeps its own sentence."""
+    answer = assistant.answer(["HER2CLIMB: who was enrolled, and what did tucatinib add?"])
+    refs = [c.ref for c in answer.citations]
+    assert {27, 50} <= set(refs)
+    for citation in answer.citations:
+        if citation.ref in {27, 50}:
+            assert f"[{citation.ref}]" in citation.quote
