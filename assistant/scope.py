@@ -102,7 +102,10 @@ class ScopeReader:
         # and numbers grew about 1.5 KB a new word. Strings first seen inside the zone are freed after it, so one
         # message at a time: a zone closing in one thread freed strings another thread's message still used.
         with self._lock, nlp.memory_zone():
-            doc = nlp.make_doc(self._open_labels(text, regimens))
+            opened = self._open_labels(text, regimens)
+            if not re.search(r"[.!?;]\s*$", opened):
+                opened += " ."  # an answer at the very end ("ILD: none") ends its sentence; offsets before are unchanged
+            doc = nlp.make_doc(opened)
             for name, component in nlp.pipeline:
                 if name != "medspacy_context":
                     doc = component(doc)

@@ -1116,3 +1116,21 @@ def test_a_drug_given_again_and_on_now_is_current(lexicon: Lexicon) -> None:
     assert _statuses(facts)["trastuzumab"] == "current"
     other = _read("HER2+ mBC. 1L THP x2y, 2L Enhertu 16 cycles -> now PD lung. No ILD on enhertu. 3L?", lexicon).facts
     assert _statuses(other)["trastuzumab deruxtecan"] == "progressed"
+
+
+@pytest.mark.parametrize(("text", "ild"), [("HER2-low mBC on sacituzumab. CT chest: no pneumonitis.", None),
+                                           ("HER2+ MBC on T-DXd. ILD: none", None),
+                                           ("HER2+ MBC on T-DXd, grade 1 pneumonitis on the last CT.", "active")])
+def test_ild_after_a_label_and_on_the_latest_scan(text: str, ild: str | None, lexicon: Lexicon) -> None:
+    facts = _read(text, lexicon).facts
+    assert (facts.ild.value if facts.ild and facts.ild.value != "none" else None) == ild
+
+
+def test_a_first_line_asked_is_not_read_as_a_stated_untreated_patient(lexicon: Lexicon) -> None:
+    from assistant.bench_facts import labels_of_facts
+
+    facts = _read("HER2+ MBC, 1L, plan THP.", lexicon).facts
+    assert facts.treatment_naive is not None  # the decision still reads the line as untreated
+    assert not {label for label in labels_of_facts(facts) if label[0] == "treatment_naive"}
+    stated = _read("Newly diagnosed bone and liver metastases, ER 70%. No treatment has been started.", lexicon).facts
+    assert stated.treatment_naive is not None
