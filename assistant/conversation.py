@@ -637,18 +637,25 @@ class Assistant:
         references of the trials that compared the drugs a question compares, whose sentences are the answer."""
         weights = self.retriever.term_weights(query)
         relations = _relations(query)
+        vocabulary = self.index.vocabulary
+        drugs_named = [m for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"]
+        ordered = any(  # "SG after T-DXd?", "T-DXd then SG": an order of two drugs asked
+            a.group != b.group and _IN_ORDER.fullmatch(query[a.end:b.start]) for a, b in itertools.pairwise(drugs_named))
+        if ordered and _SEQUENCE not in relations:
+            relations.append(_SEQUENCE)
         # every sentence's meaning, not only the closest few: a sentence just outside them would lose
         # several points to one inside for a hair's difference in cosine
         meaning = self.retriever.sentence_similarities(query, len(self.index.sentence_vectors.ids))
         ranks = {r.passage_id: rank for rank, r in enumerate(self.retriever.search(query, 6))}
         for rank, result in enumerate(self.retriever.search(query, 3, mode="lexical")):  # the words, when meaning misleads
             ranks.setdefault(result.passage_id, rank)
-        vocabulary = self.index.vocabulary
         asked = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "concept"}
         drugs = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"}
-        if len(drugs) > 1 and _AGAINST in relations:  # "why not T-DM1 ... than chemo?": the reason against one
-            asked |= drugs  # treatment set against another is in the sentences that name them both
+        if len(drugs) > 1 and (_AGAINST in relations or ordered):  # "why not T-DM1 ... than chemo?": the reason against
+            asked |= drugs  # one treatment set against another, or one given after the other, is in the sentences naming both
         rarity = self.retriever.concept_idf
+        # what the question is about: its drugs, findings and concepts (not its settings, outcomes or intents)
+        topics = frozenset(m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind in {"drug", "finding", "concept"})
         closest = sorted(meaning.items(), key=lambda item: -item[1])[:12]
         for (passage_id, _, _), _ in closest:
             ranks.setdefault(passage_id, 6)
@@ -669,7 +676,11 @@ class Assistant:
                 if shared <= 0 and similar <= 0.2:
                     continue
                 # a study cited where the evidence is asked for counts twice: the answer rests on it
-                bonus = sum(_RELATION_BONUS * (2 if shape is _EVIDENCE else 1) for shape in relations if shape.search(sentence))
+                # ... in a sentence about what is asked: "lack of direct head-to-head studies" of T-DM1 and HP does not
+                # answer whether tucatinib and pyrotinib were compared
+                about = not topics or bool(topics & self._concepts(passage_id, start, end))
+                bonus = sum(_RELATION_BONUS * (2 if shape is _EVIDENCE else 1) for shape in relations
+                            if about and shape.search(sentence))
                 # the question's own concept, phrase and all ("cross-resistance"), weighs as much as its rarity
                 bonus += sum(rarity.get(group, 0.0) for group in self._concepts(passage_id, start, end) if group in asked)
                 if measures and _states_measures(sentence, measures):  # "give PFS and OS HRs": the figures
@@ -781,6 +792,8 @@ _RELATION_CUES = [
                 r"|\bsplit\b|\bseparat\w*|\bdistinguish\w*|\brather\s+than\b|\binstead\s+of\b|\bequivalent\b", re.I),
      _DIFFERENCE),
 ]
+_IN_ORDER = re.compile(r"\s*(?:(?:straight|directly|right|immediately)\s+)?(?:after|following|post|before|then|followed\s+by|->|→)"
+                       r"\s+(?:(?:progression|pd|failure)\s+(?:on|of)\s+)?", re.I)
 _RELATION_BONUS = 3.0  # a sentence with the shape of the asked relation: about one rare shared word
 _RANK_WEIGHT = 0.6  # per place in the search's first six: the passages, not only the words, decide
 _MEASURES = {

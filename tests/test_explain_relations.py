@@ -108,3 +108,19 @@ def test_a_study_with_two_references_keeps_both_when_one_sentence_answers(assist
     for citation in answer.citations:
         if citation.ref in {27, 50}:
             assert f"[{citation.ref}]" in citation.quote
+
+
+def test_one_drug_after_another_is_answered_by_the_sentences_on_that_order(assistant: Assistant) -> None:
+    """"SG after T-DXd": the real-world sequences of the two ADCs are quoted, not only SG's own trial."""
+    answer = assistant.answer(["Any data on SG after T-DXd?"])
+    assert answer.kind == "explanation"
+    assert 38 in _refs(answer)
+    assert "sequential" in answer.text
+
+
+def test_a_gap_in_the_evidence_counts_only_where_it_is_about_what_is_asked(assistant: Assistant) -> None:
+    """"Any trial comparing tucatinib and pyrotinib?": the review's lack of head-to-head data on T-DM1 against HP
+    after neoadjuvant therapy is not an answer; the answer says no trial compared the two TKIs."""
+    answer = assistant.answer(["Is there any trial comparing tucatinib and pyrotinib head to head?"])
+    assert "No head-to-head trial" in answer.text
+    assert "dual target of HP" not in answer.text
