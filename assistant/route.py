@@ -446,12 +446,14 @@ def about_a_patient(s: Situation) -> bool:
 
 def about_studies(s: Situation) -> bool:
     """The message is about studies rather than a choice for a patient: "DB03 PFS HR, T-DXd vs T-DM1?"
-    asks for a result, not a choice between the two drugs."""
+    asks for a result, not a choice between the two drugs. A judgement of what a study tested, asked of no patient in a
+    first message ("Is margetuximab worth using, going by SOPHIA?"), is about the study even in words of a choice."""
     if not s.studies:
         return False
     return (Ask.STUDY_RESULT in s.asks or bool(_STUDY_SAYS.search(s.reading.text.lower())) or Ask.EXPLANATION in s.asks
             or ((Ask.MEASURE in s.asks or Ask.EVIDENCE_LEVEL in s.asks) and not about_a_patient(s))
-            or not (about_a_patient(s) or Ask.RECOMMENDATION in s.asks))
+            or not (about_a_patient(s) or Ask.RECOMMENDATION in s.asks)
+            or (Ask.REASONS in s.asks and s.turns == 1 and not about_a_patient(s) and not case_facts(s.facts)))
 
 
 def about_someone(s: Situation) -> bool:
@@ -576,15 +578,15 @@ ROUTES: tuple[Route, ...] = (
     _route("price", "refuse", 68, ["How much does one vial of Enhertu cost in the US?", "price of a cycle of T-DM1?"],
            asks=[Ask.PRICE], unless=[asked_for_a_case], message="price", detail="price_detail"),
     _route("toxicity management", "refuse", 65, ["How do I manage nausea on T-DXd?",
-                                                  "Best antiemetic regimen with T-DXd - olanzapine up front?",
+                                                  "which anti-emetic prophylaxis on Enhertu - is olanzapine needed?",
                                                   "How often should I repeat the echo while she's on Herceptin + Perjeta?",
                                                   "grade 2 pneumonitis on Enhertu - steroids and when can I rechallenge?",
                                                   "HER2+ MBC progressed on THP, now on T-DXd. How do I manage her nausea?"],
            asks=[Ask.TOXICITY], unless=[clinical_aside, adds_to_case], message="toxicity", detail="toxicity_detail"),
     # a fact (a result, a licence) asked of a drug or study the review does not cite: nothing in the review answers it
     _route("a fact the review does not have", "refuse", 52,
-           ["What did DESTINY-Breast09 show for first-line T-DXd + pertuzumab?",
-            "Is zanidatamab licensed for HER2+ breast after T-DXd?"],
+           ["What were the results of DESTINY-Breast09?",
+            "has zanidatamab been approved for breast cancer?"],
            asks=[Ask.QUESTION], when=[not_in_the_review], unless=[studies_named, patient_words, treatment_words, drug_asked, adds_to_case],
            message="not_in_review", detail="not_in_review_detail"),
     _route("care the review does not discuss", "refuse", 63,
@@ -605,7 +607,7 @@ ROUTES: tuple[Route, ...] = (
     # options again)
     _route("why not the drug asked, after an answer", "why", 55,
            [("HER2+ MBC progressed on THP.", "Why not T-DM1?"),
-            ("HER2+ MBC, PD after THP. 2L?", "Why not Kadcyla? It's a fair bit cheaper for us.")],
+            ("HER2+ MBC, PD after THP. 2L?", "why not T-DM1, it costs us less?")],
            when=[follow_up, drug_asked, why_not_the_answer],
            unless=[studies_named, adds_to_case, asks_what_next]),
     # a study's result, or the reasons with the study's figures
@@ -624,9 +626,9 @@ ROUTES: tuple[Route, ...] = (
             "KRISTINE: why is neoadjuvant T-DM1 plus pertuzumab not used instead of chemotherapy?",
             "What did KATHERINE show, and what does the review conclude from it?",
             # a judgement of what the study tested: its role, its worth, whether the study supports a use, whether it helps
-            "KATE2 - is there any role for adding atezolizumab to Kadcyla?",
-            "Does DESTINY-Breast07 support adding pertuzumab to T-DXd to overcome ADC resistance?",
-            "CURB trial - does SBRT for oligoprogression actually help in breast?"],
+            "Is there a place for atezolizumab with T-DM1 after KATE2?",
+            "does DB-07 justify combining pertuzumab with T-DXd?",
+            "in the CURB trial, does stereotactic radiotherapy really help oligoprogressive breast cancer?"],
            asks=[Ask.REASONS], when=[about_studies]),
     _route("the study asked before", "fact_previous", 49,
            [("DESTINY-Breast06 criteria?", "does that also apply to ultralow?"),
@@ -639,7 +641,7 @@ ROUTES: tuple[Route, ...] = (
            refuses=[Ask.TREATMENT], unless=[clinical, known], message="outside"),
     # an evidence level asked of a treatment in a population, of no patient: the review's evidence, with its level
     _route("evidence level asked of a population", "explain", 43,
-           ["How strong is the evidence for T-DXd in active brain mets?", "level of evidence for SG in pretreated mTNBC?"],
+           ["how robust is the evidence for Enhertu in untreated brain metastases?", "level of evidence for SG in pretreated mTNBC?"],
            asks=[Ask.EVIDENCE_LEVEL], when=[population_asked]),
     # an evidence level for a described patient: the recommendation gives each option's level and its basis
     _route("evidence level for a patient", "recommend", 42,

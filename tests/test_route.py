@@ -112,7 +112,7 @@ def test_nothing_to_route_is_answered_before_the_table(assistant: Assistant) -> 
     assert rejected.kind == "error"
 
 
-_CASE = "ER+ HER2-low mBC, PD on letrozole + palbociclib 1L after 14 months. No chemo for mets yet."
+_CASE = "ER+ HER2-low mBC, PD on letrozole + palbociclib 1L after 4 months. No chemo for mets yet."
 
 
 @pytest.mark.parametrize(
@@ -433,9 +433,9 @@ def test_a_studys_result_asked_plainly_stays_its_card(assistant: Assistant) -> N
 
 
 @pytest.mark.parametrize(("turns", "trial", "ref"), [
-    (("HER2+ MBC, PD after THP. 2L?", "Why not Kadcyla? It's a fair bit cheaper for us."), "DESTINY-Breast03", 7),
+    (("HER2+ MBC, PD after THP. 2L?", "why not T-DM1, it costs us less?"), "DESTINY-Breast03", 7),
     (("ER+ HER2-low MBC, chemo-naive after 2 lines of ET (AI+CDK, then fulvestrant). Next?",
-      "Why not capecitabine first, like we always used to?"), "DESTINY-Breast06", 37),
+      "Why not start with capecitabine as we used to?"), "DESTINY-Breast06", 37),
 ])
 def test_why_not_a_drug_after_a_recommendation_is_the_reasons_for_its_options(
         assistant: Assistant, turns: tuple[str, ...], trial: str, ref: int) -> None:
@@ -459,10 +459,10 @@ def test_why_not_a_drug_with_the_case_in_the_same_message_is_her_recommendation(
 
 @pytest.mark.parametrize(("question", "kind", "ref"), [
     # a judgement of what the study tested: its role, its worth, whether the study supports a use, whether it helps
-    ("KATE2 - is there any role for adding atezolizumab to Kadcyla?", "explanation", 23),
-    ("Does DESTINY-Breast07 support adding pertuzumab to T-DXd to overcome ADC resistance?", "explanation", 24),
-    ("CURB trial - does SBRT for oligoprogression actually help in breast?", "explanation", 55),
-    ("Margetuximab - is it worth it? What did SOPHIA actually show?", "explanation", 30),
+    ("Is there a place for atezolizumab with T-DM1 after KATE2?", "explanation", 23),
+    ("does DB-07 justify combining pertuzumab with T-DXd?", "explanation", 24),
+    ("in the CURB trial, does stereotactic radiotherapy really help oligoprogressive breast cancer?", "explanation", 55),
+    ("Is margetuximab worth using, going by SOPHIA?", "explanation", 30),
     ("HER2CLIMB - is tucatinib useful for brain mets?", "explanation", 27),
     # what the study showed: its data
     ("Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?", "fact", 55),
@@ -477,7 +477,7 @@ def test_a_judgement_of_what_a_study_tested_is_an_explanation_and_its_result_a_f
 
 
 @pytest.mark.parametrize(("question", "refs", "level"), [
-    ("How strong is the evidence for T-DXd in active brain mets?", {48, 49}, "V"),
+    ("how robust is the evidence for Enhertu in untreated brain metastases?", {48, 49}, "V"),
     ("level of evidence for SG in pretreated mTNBC?", {10}, "I"),
 ])
 def test_an_evidence_level_asked_of_a_population_is_the_reviews_evidence_with_its_level(
@@ -490,8 +490,8 @@ def test_an_evidence_level_asked_of_a_population_is_the_reviews_evidence_with_it
 
 
 @pytest.mark.parametrize(("question", "name"), [
-    ("What did DESTINY-Breast09 show for first-line T-DXd + pertuzumab?", "DESTINY-Breast09"),
-    ("Is zanidatamab licensed for HER2+ breast after T-DXd?", "zanidatamab"),
+    ("What were the results of DESTINY-Breast09?", "DESTINY-Breast09"),
+    ("has zanidatamab been approved for breast cancer?", "zanidatamab"),
     ("zanidatamab PFS after T-DXd?", "zanidatamab"),
 ])
 def test_a_fact_asked_of_what_the_review_does_not_cite_is_out_of_scope_and_names_it(
@@ -511,7 +511,7 @@ def test_a_treatment_choice_naming_what_the_review_does_not_cite_still_gets_her_
 
 
 @pytest.mark.parametrize(("alone", "aside"), [
-    ("Best antiemetic regimen with T-DXd - olanzapine up front?", "Which antiemetic premedication, and what should she get next?"),
+    ("which anti-emetic prophylaxis on Enhertu - is olanzapine needed?", "Which antiemetic premedication, and what should she get next?"),
     ("How often should I repeat the echo while she's on maintenance Herceptin + Perjeta?",
      "How often should I monitor LVEF, and what should she get next?"),
 ])
