@@ -1512,6 +1512,9 @@ def _last(pattern: re.Pattern[str], text: str) -> int | None:
 _ENDED = frozenset({"stopped_toxicity", "completed"})
 
 
+_RULED_OUT = frozenset({"contraindicated", "declined"})  # never given, and why ("not available then, never had it": never had)
+
+
 def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
     """One fact per therapy from its mentions: progression wins; a later stop tells how a current course ended;
     a later "now on it" that a completed course goes on (maintenance)."""
@@ -1544,7 +1547,8 @@ def _dedupe(facts: Iterable[TherapyFact]) -> list[TherapyFact]:
             elif not progressed and known.status in _ENDED and fact.status == "received":
                 status, current = known.status, False
             merged[fact.therapy] = known.model_copy(update={"progressed": progressed, "current": current, "status": status})
-        elif fact.received or not (fact.status == "considered" or (fact.status == "never_received" and known.received)):
+        elif fact.received or not (fact.status == "considered" or (fact.status == "never_received" and (
+                known.received or known.status in _RULED_OUT))):  # "capecitabine contraindicated ... without cape?"
             merged[fact.therapy] = fact  # the status that holds at the end: "no prior T-DXd ... T-DXd is contraindicated"
         elif fact.status == "considered" and known.received and fact.words.lower() != known.words.lower() \
                 and f"{fact.therapy}|{fact.words.lower()}" not in merged:

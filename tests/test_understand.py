@@ -1134,3 +1134,19 @@ def test_a_first_line_asked_is_not_read_as_a_stated_untreated_patient(lexicon: L
     assert not {label for label in labels_of_facts(facts) if label[0] == "treatment_naive"}
     stated = _read("Newly diagnosed bone and liver metastases, ER 70%. No treatment has been started.", lexicon).facts
     assert stated.treatment_naive is not None
+
+
+@pytest.mark.parametrize(("text", "drug", "status"), [
+    ("Cirrhosis, Child-Pugh B; hepatology says no tucatinib. HER2+ MBC that progressed on T-DXd.", "tucatinib",
+     "contraindicated"),
+    ("known DPD deficiency so no cape. TNBC mets 2L. SG?", "capecitabine", "contraindicated"),
+    ("CrCl 22 ml/min - capecitabine contraindicated. HER2+ MBC after T-DXd. Tucatinib-trastuzumab without cape?",
+     "capecitabine", "contraindicated"),
+    ("Neratinib isn't on the hospital formulary. She finished adjuvant trastuzumab last month.", "neratinib", "unavailable"),
+    ("Margenza isn't marketed in Europe. HER2+ MBC, 5th line now.", "margetuximab", "unavailable"),
+    ("HER2-low TNBC after SG. Eribulin is out of stock nationally; what else?", "eribulin", "unavailable"),
+    ("HER2+ MBC, 1L THP, 2L T-DM1 (T-DXd wasn't approved then), now PD on T-DM1. Never had T-DXd. Next?",
+     "trastuzumab deruxtecan", "never_received"),
+])
+def test_a_drug_ruled_out_or_out_of_reach(text: str, drug: str, status: str, lexicon: Lexicon) -> None:
+    assert _statuses(_read(text, lexicon).facts)[drug] == status
