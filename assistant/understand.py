@@ -803,6 +803,7 @@ def _facts(text: str, turn: int, lexicon: Lexicon, found: Sequence[Mention],
         for name, pattern in _TOPICS.items() if (m := pattern.search(lower))
     )
     therapies = _stopped_for_ild(facts, therapies)
+    therapies = _held_without_naming(lower, therapies, lexicon.registry)
     toxicities = tuple(_severe_toxicities(text, therapies, lexicon.registry, turn))
     return PatientFacts(**facts, therapies=tuple(therapies), biomarkers=biomarkers, topics=topics,
                         toxicities=toxicities), tuple(conflicts)
@@ -1793,15 +1794,40 @@ def _scoped_findings(text: str, found: Sequence[Mention], registry: Registry) ->
 _STOPPED_AT_ILD_GRADE = {"trastuzumab deruxtecan": 2, "datopotamab deruxtecan": 2}
 
 
+# "On Enhertu cycle 5, new dry cough ... Dose held.", "treatment has been withheld since then": a stop told without
+# naming the drug is the stop of the one course she is on
+_HELD = re.compile(r"\b(?:dose|doses|treatment|therapy|infusion|drug|it|cycle\s*\d*)\s+(?:has\s+been\s+|have\s+been\s+|was\s+|were\s+|is\s+|"
+                   r"will\s+be\s+)?(?:held|withheld|deferred|postponed|paused|interrupted|stopped|discontinued|suspended)\b")
+
+
+def _held_without_naming(lower: str, therapies: list[TherapyFact], registry: Registry) -> list[TherapyFact]:
+    current = [t for t in therapies if t.status == "current" and not t.implied and t.therapy not in IMPLIED_CLASSES]
+    if len(current) != 1 or (held := _HELD.search(lower)) is None:
+        return therapies
+    sentence = _sentence_of(lower, held.start())
+    if current[0].words.lower() in sentence or (held.group(0).startswith("it") and not re.search(r"\bdose|\bcycle", sentence)):
+        return therapies  # the drug's own sentence was read with the drug
+    words = set(re.findall(r"[a-z0-9-]+", lower))
+    if not words & set(registry.toxicity_cues):
+        return therapies
+    course = current[0].words
+    return [t.model_copy(update={"status": "stopped_toxicity", "current": False, "progressed": False})
+            if t.words == course and t.status == "current" else t for t in therapies]
+
+
 def _stopped_for_ild(facts: dict[str, Fact], therapies: list[TherapyFact]) -> list[TherapyFact]:
     ild, grade = facts.get("ild"), facts.get("ild_grade")
     if ild is None or grade is None or ild.value == "none" or not isinstance(grade.value, int):
         return therapies
     said = ild.words.lower()
     ended = {t.words for t in therapies if grade.value >= _STOPPED_AT_ILD_GRADE.get(t.therapy, 5)
-             and t.status in {"current", "received"} and said in t.sentence.lower()}
+             and t.status == "current" and said in t.sentence.lower()}
     return [t.model_copy(update={"status": "stopped_toxicity", "current": False, "progressed": False, "received": True})
-            if t.words in ended and t.status in {"current", "received"} else t for t in therapies]
+            if t.words in ended and t.status == "current" else t for t in therapies]
+
+
+_PAUSED = re.compile(r"\b(?:held|withheld|on\s+hold|interrupted|deferred|postponed|paused)\b")
+_ENDED_FOR_GOOD = re.compile(r"\b(?:stopped|discontinued|d/c'?d|ceased|abandoned|permanently)\b")
 
 
 def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Registry, turn: int) -> Iterable[Fact]:
@@ -1815,12 +1841,14 @@ def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Re
         if not sentence or therapy.implied or therapy.therapy in seen or (
                 therapy.therapy in {"adc", "chemotherapy"} and len(therapies) > 1):
             continue
+        severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
+                           r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
         if therapy.status == "stopped_toxicity":
+            if _PAUSED.search(text.lower()) and not severe and not _ENDED_FOR_GOOD.search(text.lower()):
+                continue  # "T-DXd held pending respiratory review": a pause, not yet a treatment-limiting toxicity
             seen.add(therapy.therapy)
             yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
             continue
-        severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
-                           r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
         cue = next((m.start() for m in re.finditer(r"[a-z0-9-]+", sentence) if m.group(0) in cues), None)
         if not (severe and cue is not None and therapy.received):
             continue

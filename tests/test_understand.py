@@ -1150,3 +1150,12 @@ def test_a_first_line_asked_is_not_read_as_a_stated_untreated_patient(lexicon: L
 ])
 def test_a_drug_ruled_out_or_out_of_reach(text: str, drug: str, status: str, lexicon: Lexicon) -> None:
     assert _statuses(_read(text, lexicon).facts)[drug] == status
+
+
+def test_a_stop_told_without_the_drug_is_the_stop_of_the_course_she_is_on(lexicon: Lexicon) -> None:
+    facts = _read("On Enhertu cycle 5, new dry cough, CT shows ground glass change, ?ILD. Dose held. HER2-low mBC.",
+                  lexicon).facts
+    assert _statuses(facts)["trastuzumab deruxtecan"] == "stopped_toxicity"
+    assert not facts.toxicities  # a pause pending review is not yet a treatment-limiting toxicity
+    going = _read("HER2+ MBC on T-DXd cycle 4, responding. Treatment continues.", lexicon).facts
+    assert _statuses(going)["trastuzumab deruxtecan"] == "current"
