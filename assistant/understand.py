@@ -1844,7 +1844,8 @@ def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Re
         severe = re.search(r"\bgrade\s*(?:3|4|iii|iv|≥\s*3|>=\s*3)|\bg[34]\b|\bsevere\b|life[\s-]*threatening|"
                            r"\bhospitali[sz]\w*|\bintolerable\b|\bfatal\b", sentence)
         if therapy.status == "stopped_toxicity":
-            if _PAUSED.search(text.lower()) and not severe and not _ENDED_FOR_GOOD.search(text.lower()):
+            if _PAUSED.search(text.lower()) and not _ENDED_FOR_GOOD.search(text.lower()) and not re.search(
+                    r"\bgrade\s*(?:3|4|iii|iv)|\bg[34]\b|\bsevere\b|\bhospitali[sz]\w*|\badmi(?:ssion|tted)\b", text.lower()):
                 continue  # "T-DXd held pending respiratory review": a pause, not yet a treatment-limiting toxicity
             seen.add(therapy.therapy)
             yield Fact(value=therapy.therapy, words=therapy.sentence, turn=turn)
@@ -1852,6 +1853,8 @@ def _severe_toxicities(text: str, therapies: Sequence[TherapyFact], registry: Re
         cue = next((m.start() for m in re.finditer(r"[a-z0-9-]+", sentence) if m.group(0) in cues), None)
         if not (severe and cue is not None and therapy.received):
             continue
+        if any(t.words == therapy.words and t.status == "stopped_toxicity" for t in therapies):
+            continue  # "grade 3 neuropathy with docetaxel in 1L THP, docetaxel dropped": the regimen's drug that stopped had it
         distance = {t.therapy: abs(sentence.find(t.words.lower()) - cue) for t in therapies
                     if t.sentence.lower() == sentence and not t.implied and t.words.lower() in sentence}
         if distance and distance.get(therapy.therapy, 0) > min(distance.values()):

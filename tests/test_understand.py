@@ -1159,3 +1159,12 @@ def test_a_stop_told_without_the_drug_is_the_stop_of_the_course_she_is_on(lexico
     assert not facts.toxicities  # a pause pending review is not yet a treatment-limiting toxicity
     going = _read("HER2+ MBC on T-DXd cycle 4, responding. Treatment continues.", lexicon).facts
     assert _statuses(going)["trastuzumab deruxtecan"] == "current"
+
+
+def test_a_severe_toxicity_belongs_to_the_regimen_drug_that_stopped(lexicon: Lexicon) -> None:
+    facts = _read("Grade 3 neuropathy with docetaxel in 1L THP, so docetaxel was dropped after 4 cycles; HP maintenance "
+                  "continued until PD at 22 months. HER2+ MBC.", lexicon).facts
+    assert {str(t.value) for t in facts.toxicities} == {"taxane"}
+    held = _read("On neoadjuvant TCHP cycle 4 of 6. Grade 3 diarrhoea after cycle 3 needing admission, attributed to "
+                 "pertuzumab, which was held for cycle 4.", lexicon).facts
+    assert "pertuzumab" in {str(t.value) for t in held.toxicities}  # a pause after a grade 3 event: severe
