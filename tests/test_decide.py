@@ -269,7 +269,7 @@ def test_what_would_change_still_names_a_drug_out_of_reach_when_the_change_is_it
 
 
 def test_after_t_dm1_progressed_on_t_dxd_the_t_dm1_option_cites_destiny_breast03(assistant: Assistant) -> None:
-    answer = assistant.answer(["HER2+ mbc PD on T-DXd. next?", "why not T-DM1?"])
+    answer = assistant.answer(["HER2+ mbc PD on T-DXd. why not T-DM1?"])  # the case and the question in one message
     t_dm1 = next(r for r in answer.recommendations if r.option.startswith("trastuzumab emtansine"))
     assert "less effective arm" in t_dm1.rationale
     assert 7 in {c.ref for c in answer.citations if c.id in t_dm1.citations}
