@@ -420,10 +420,13 @@ class Composer:
         notes.append(self.safety["general"])
         return " ".join(dict.fromkeys(notes))
 
-    def review_on(self, words: str, therapy: str, query: str, citations: _Citations) -> tuple[list[str], list[str]]:
+    def review_on(self, words: str, therapy: str, query: str, citations: _Citations,
+                  setting: str | None = None, patient: str = "") -> tuple[list[str], list[str]]:
         """What the review says of a drug asked about: the studies it cites that gave the drug (design and
         headline result), else the review's sentences naming it; ([], []) when it never names it. Returns
-        the lines and their citation ids, each line's ids at its end."""
+        the lines and their citation ids, each line's ids at its end. `setting`: the patient's ("metastatic"),
+        whose studies come first (T-DM1's DESTINY-Breast03 before KATHERINE); `patient`: her description, whose
+        findings (HER2-low) choose among the studies as the question's own do."""
         word = words.lower().strip()
         vocabulary = self.index.vocabulary
         groups = [m.group for m in vocabulary.find(words)]
@@ -453,15 +456,17 @@ class Composer:
         # gave them together answers the question asked, before the drug's strongest study of something else
         named = {m.group for m in vocabulary.find(query) if vocabulary.group(m.group).kind == "drug"} - {group}
 
-        asked = self.findings(query)
+        asked = self.findings(f"{query} {patient}")
 
-        def rank(card: StudyCard) -> tuple[int, bool, int, int]:
+        def rank(card: StudyCard) -> tuple[bool, int, bool, int, int]:
             places = [ranked.get(p.id, 99) for p in self.index.review.passages if set(card.refs) & set(p.refs)]
             # the drugs it tested, not those of its comparator arm ("chemotherapy" of ASCENT's control)
             together = len(named & {m.group for text in card.drugs for m in vocabulary.find(text)})
             # then a study of the patients described (HR-positive HER2-low: not ASCENT's triple-negative disease)
             elsewhere = not population_fits(asked, self.findings(card.population))
-            return -together, elsewhere, EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
+            metastatic = bool(_METASTATIC.search(f"{card.population} {card.design}"))
+            other_setting = setting is not None and metastatic != (setting == "metastatic")
+            return other_setting, -together, elsewhere, EVIDENCE_ORDER.index(card.esmo_level), min(places, default=99)
 
         lines, ids = [], []
         for card in sorted(cards, key=rank)[:2]:
@@ -599,13 +604,17 @@ class Composer:
 
     def explanation(self, query: str, facts: PatientFacts, passages: Sequence[tuple[Passage, str]],
                     definitions: Sequence[tuple[StudyCard, str]] = (), comparison: Comparison | None = None,
-                    studies: Sequence[StudyCard] = (), measures: Sequence[str] = (), unknown: Sequence[str] = ()) -> Answer:
+                    studies: Sequence[StudyCard] = (), measures: Sequence[str] = (), unknown: Sequence[str] = (),
+                    about: Sequence[tuple[str, str]] = ()) -> Answer:
         """The review's sentences that answer; a comparison says whether any cited trial compared the drugs
         directly; the studies the question names ("why T-DXd over T-DM1? which trial?", "explain KATE2") come
         with their verified results. The evidence level is that of the studies the answer rests on (the named
         ones, else the head-to-head trials, else those its first, best-matching quote cites), none when it
-        rests on no study. `unknown`: study names the question uses that the review never does, said first."""
+        rests on no study. `unknown`: study names the question uses that the review never does, said first;
+        `about`: (the user's words, therapy) for drugs asked with them ("PHILA results for pyrotinib?"): what the review
+        and the drug's own studies say of each, cited, in place of sentences on something else."""
         citations = _Citations(self)
+        said_about = [(md(words), *self.review_on(words, therapy, query, citations)) for words, therapy in about]
         sheets = _sheets(studies, measures, query, citations)
         head_to_head = []
         if comparison is not None:
@@ -630,7 +639,7 @@ class Composer:
                  for regimen in comparison.drugs] if comparison else []  # a regimen's drugs are joined by " + "
         text = self._render("explanation.md.j2", quotes=quotes, definitions=cards, comparison=comparison,
                             drugs=drugs, head_to_head=head_to_head, sheets=sheets, format_result=format_result,
-                            separate=separate, unknown=[md(name) for name in unknown])
+                            separate=separate, unknown=[md(name) for name in unknown], about=said_about)
         resting = list(studies) or (list(comparison.trials) if comparison and comparison.trials else [
             card for card in self.index.cards if set(card.refs) & cited]) or [item["card"] for item in separate]
         level = min((c.esmo_level for c in resting), key=EVIDENCE_ORDER.index) if resting else None
@@ -673,10 +682,21 @@ class Composer:
         text = self._render("about_review.md.j2", publication=provenance["publication"], citations=citations.items)
         return self.answer("fact", text, citations=tuple(citations.items), patient=patient_record(facts, self.registry))
 
-    def why(self, previous: Answer, facts: PatientFacts) -> Answer:
-        """Why the previous recommendation: its rationale, the trials and the review's Perspective."""
-        text = self._render("why.md.j2", previous=previous, citations={c.id: c for c in previous.citations})
-        return self.answer("explanation", text, citations=previous.citations, evidence_level=previous.evidence_level,
+    def why(self, previous: Answer, facts: PatientFacts, notes: Sequence[str] = (),
+            about: Sequence[tuple[str, str]] = (), query: str = "") -> Answer:
+        """Why the previous recommendation: its rationale, the trials and the review's Perspective. `notes`: where each
+        drug asked ("why not T-DM1?") stands for this patient; `about`: (the user's words, therapy) for those drugs, with
+        what the review and its studies say of each, cited, before the reasons."""
+        citations = _Citations(self, list(previous.citations))
+        # the patient the answer was for (HER2-positive metastatic disease), not only the short "why not T-DM1?": the
+        # studies of her disease before the drug's studies in another setting
+        patient = "; ".join(describe_patient(facts, self.registry))
+        setting = facts.value("setting")
+        said_about = [(md(words), *self.review_on(words, therapy, query, citations, str(setting) if setting else None,
+                                                  patient)) for words, therapy in about]
+        text = self._render("why.md.j2", previous=previous, citations={c.id: c for c in citations.items},
+                            notes=notes, about=said_about)
+        return self.answer("explanation", text, citations=tuple(citations.items), evidence_level=previous.evidence_level,
                            patient=patient_record(facts, self.registry), rule_ids=previous.rule_ids)
 
     def clarification(self, questions: Sequence[str], facts: PatientFacts, conflicts: Sequence[Any] = (),
@@ -718,6 +738,7 @@ class Composer:
         return next((card.name for card in self.index.cards if ref in card.refs), None)
 
 
+_METASTATIC = re.compile(r"\bmetasta|\bMBC\b|\badvanced\b|\bunresectable\b", re.I)
 _OUTCOME = re.compile(r"\b(?:PFS|OS|ORR|DFS|IDFS|pCR|survival|response|hazard)\b", re.I)
 
 

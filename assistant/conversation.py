@@ -139,7 +139,7 @@ class Assistant:
             return situation
         last = situation.reading
         answer = self._route(situation)
-        if last.facts.uncovered and answer.kind != "error":
+        if last.facts.uncovered and answer.kind != "error" and not answer.text.startswith("**Not covered by the review:**"):
             # never silent about what the review does not cover: "disitamab vedotin" is not read as another drug
             names = ", ".join(md(str(f.value)) for f in last.facts.uncovered)
             answer = answer.model_copy(update={"text": f"{answer.text}\n\n{self.messages['uncovered'].format(names=names)}"})
@@ -223,7 +223,7 @@ class Assistant:
             "refuse": self._refuse,
             "about_review": lambda s, r: self.composer.about_review(self.provenance, s.facts),
             "why": self._why,
-            "fact": lambda s, r: self.composer.fact(self._cards(s.studies), s.reading.measures, s.reading.text, s.facts),
+            "fact": self._fact,
             "fact_previous": lambda s, r: self.composer.fact(
                 [card for card in self.index.cards if s.previous and card.name in {c.trial for c in s.previous.citations}],
                 s.reading.measures, s.reading.text, s.facts),
@@ -261,14 +261,41 @@ class Assistant:
         return self.composer.warned(answer, self._warnings(situation))
 
     def _why(self, situation: Situation, route: Route) -> Answer:
-        assert situation.previous is not None  # the row requires an earlier answer with citations
-        return self.composer.why(situation.previous, situation.facts)
+        """Why the previous answer; "why not X?" after a recommendation first says where X stands for this patient
+        (its place among the options, or not offered and why) and what the review and its studies say of X, cited,
+        then the reasons for the options."""
+        previous = situation.previous
+        assert previous is not None  # the row requires an earlier answer with citations
+        if not (drug_asked(situation) and previous.kind == "recommendation"):
+            return self.composer.why(previous, situation.facts)
+        last = situation.reading
+        about = _named_drugs(last, [(_asked_words(last, therapy), therapy) for therapy in drugs_asked(last)])
+        return self.composer.why(previous, situation.facts, self._asked_notes(last, situation.decision), about, last.text)
+
+    def _fact(self, situation: Situation, route: Route) -> Answer:
+        """A study's card; reached through the drug asked beside a study the review never names ("NEFERT-T results for
+        neratinib?"), the answer first says that study is not covered: the card is the drug's own study in the review."""
+        last = situation.reading
+        answer = self.composer.fact(self._cards(situation.studies), last.measures, last.text, situation.facts)
+        unknown = () if last.studies else self._unknown_studies(last)
+        if not unknown:
+            return answer
+        opening = self.messages["unknown_beside"].format(names=", ".join(md(name) for name in unknown))
+        return answer.model_copy(update={"text": f"{opening}\n\n{answer.text}"})
 
     def _refuse(self, situation: Situation, route: Route) -> Answer:
         assert route.message is not None
         reason = self.messages[route.message]
         if route.message == "other_cancer":
             reason = reason.format(what=md(situation.reading.other_cancer))
+        last = situation.reading
+        # "What did CLEOPATRA show?": the study asked is named, not only a topic outside the review (a capitalised word
+        # in a message that asks no study's result, "parse a FASTA file", is no study)
+        asks_study = bool({Ask.STUDY_RESULT, Ask.MEASURE} & situation.asks) or bool(_STUDY_WORD.search(last.text))
+        unknown = (*(str(f.value) for f in last.facts.uncovered), *self._unknown_studies(last)) if (
+            route.message == "outside" and asks_study) else ()
+        if unknown:
+            reason = self.messages["unknown_study"].format(names=", ".join(md(name) for name in unknown))
         detail = self.messages[route.detail] if route.detail else None
         return self.composer.out_of_scope(reason, situation.facts, detail, self._warnings(situation))
 
@@ -357,17 +384,32 @@ class Assistant:
             definitions = [(card, str(getattr(card, e.card.field))) for e in entries if e.card
                            for card in self.index.cards if card.id == e.card.id]
             return self.composer.explanation(last.text, facts, quotes, definitions)
+        unknown = self._unknown_studies(last)
+        if unknown and not studies and comparison is None:
+            # "APHINITY - any OS benefit with pertuzumab?": the review never names the study, so the sentences nearest
+            # the question answer something else (SOPHIA's OS). What it says of the drug asked stands instead, from
+            # the drug's own studies; with no drug, only what the review says of the topic asked.
+            about = _named_drugs(last, [(t.words, t.therapy) for t in last.facts.therapies])
+            if about:
+                return self.composer.explanation(last.text, facts, [], unknown=unknown, about=about)
+            topics = [g for g in last.domain_terms if self.index.vocabulary.group(g).kind in {"finding", "concept"}]
+            passages = [(p, q) for p, q in self.explaining_passages(last.text) if topics and any(
+                m.group in topics for m in self.index.vocabulary.find(q))]
+            answer = self.composer.explanation(last.text, facts, passages, unknown=unknown)
+            if passages:
+                return answer
+            return answer.model_copy(update={"text": f"{answer.text.rstrip()}\n\n{self.questions['covers']}"})
         if not studies and comparison is None and self.retriever.retrieve(last.text, 1).weak:
             # No passage key is near the question: the nearest sentences would answer something else, so
             # the answer says the review may not address it and what the review does cover.
-            answer = self.composer.explanation(last.text, facts, [], unknown=self._unknown_studies(last))
+            answer = self.composer.explanation(last.text, facts, [], unknown=unknown)
             return answer.model_copy(update={"text": f"{answer.text.rstrip()}\n\n{self.questions['covers']}"})
         trials = frozenset(ref for card in comparison.trials for ref in card.refs) if comparison else frozenset()
         passages = self.explaining_passages(last.text, trials=trials)
         if not passages and not studies:
             return self.composer.out_of_scope(self.messages["not_discussed"], facts)
         return self.composer.explanation(last.text, facts, passages, comparison=comparison, studies=studies,
-                                         measures=last.measures, unknown=self._unknown_studies(last))
+                                         measures=last.measures, unknown=unknown)
 
     def _described_study(self, last: Reading, said_study: bool = True) -> tuple[str, ...]:
         """"The trial of T-DXd vs T-DM1": the one study card whose drugs include every drug named. An evidence
@@ -958,6 +1000,7 @@ _COMPARED = re.compile(  # not "with": a combination; "preferred over", "better 
     r"(?:superior|inferior)\s+to)\s*")
 _COMBINED = re.compile(r"\s*(?:\+|plus|with|combined\s+with|in\s+combination\s+with|/)\s*")  # one regimen: "T-DM1 + pertuzumab"
 _STUDY_NAME = re.compile(r"\b[A-Z][A-Z0-9]{4,}(?:-[A-Za-z0-9]+)*\b")  # "CLEOPATRA", "MONALEESA-2": a trial's capitalised name
+_STUDY_WORD = re.compile(r"\b(?:trials?|stud(?:y|ies)|results?|data)\b", re.I)
 _DATA_ASKED = re.compile(r"\banything\s+(?:in|from|on)\s+the\s+(?:review|literature|paper)\b|"
                          r"\b(?:any|what(?:'s|\s+is)?(?:\s+the)?)\s+(?:\w+\s+)?(?:data|evidence)\b")
 _COMPARISON_WORD = re.compile(
@@ -968,6 +1011,20 @@ _COMPARISON_WORD = re.compile(
 # what came after the trial's own drug: "after progression on T-DXd", "subsequent therapy", "next-line"
 _AFTER_PROGRESSION = re.compile(r"\b(?:after|post|progress\w*|pd)\W+(?:\w+\W+){0,2}(?:t-?dxd|enhertu|trastuzumab\s+deruxtecan)\b|"
                                 r"\bsubsequent[\s-]+(?:therap|treatment|line)\w*|\bnext[\s-]*line\b", re.IGNORECASE)
+def _named_drugs(last: Reading, named: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(the user's words, therapy) of the drugs a message names, for what the review says of each: not a class ("a TKI",
+    the "ADC" of "T-DXd", which has no studies of its own), not a drug the review does not cover (named as such), and
+    each name once ("HP" is trastuzumab and pertuzumab)."""
+    uncovered = [str(f.value).lower() for f in last.facts.uncovered]
+    about: list[tuple[str, str]] = []
+    for words, therapy in named:
+        if therapy in _CLASSES or any(words.lower() in name for name in uncovered):
+            continue
+        if all(words.lower() != w.lower() and therapy != t for w, t in about):
+            about.append((words, therapy))
+    return about
+
+
 def _asked_words(last: Reading, therapy: str) -> str:
     """The user's words for a therapy asked about ("Enhertu"), or its name when none were kept."""
     return next((t.words for t in last.facts.therapies if t.therapy == therapy and not t.received), therapy)

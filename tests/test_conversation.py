@@ -457,3 +457,28 @@ def test_which_treatments_have_activity_is_what_the_review_says_of_them(assistan
     answer = assistant.answer([question])
     assert answer.kind == "explanation"
     assert "anthracyclines, eribulin, and vinorelbine" in answer.text
+
+
+@pytest.mark.parametrize(("case", "asked", "placed"), [
+    # offered: its place in the list, then its studies in her (metastatic) setting, then the reasons
+    ("HER2+ MBC, progressed on trastuzumab, pertuzumab and docetaxel.", "why not Kadcyla?", "option 3"),
+    # not offered: said so, with the review's studies that gave it (here only as a comparator arm)
+    ("HR+ HER2-low metastatic breast cancer, no chemo yet, after AI+palbociclib then fulvestrant. What next?",
+     "why not capecitabine?", "does not give it as an option"),
+])
+def test_why_not_a_drug_says_where_it_stands_before_the_reasons(assistant: Assistant, case: str, asked: str,
+                                                                 placed: str) -> None:
+    first = assistant.answer([case])
+    answer = assistant.answer([case, asked])
+    assert answer.kind == "explanation"
+    opening, _, reasons = answer.text.partition(f"**Why {first.recommendations[0].option}** (option 1;")
+    assert reasons, answer.text
+    assert opening.startswith("_You asked about")
+    assert placed in opening
+    assert "**What the review says about" in opening
+    assert "**Other options, and why they come after it:**" in reasons
+    ids = {c.id for c in answer.citations}
+    assert {c.id for c in first.citations} <= ids
+    studies = [line for line in opening.splitlines() if line.startswith("- ")]
+    assert studies
+    assert all("metasta" in line.lower() or "MBC" in line for line in studies[:1])
