@@ -72,7 +72,8 @@ def test_a_question_about_a_study_quotes_the_sentence_that_answers_it(assistant:
 
 def test_a_study_the_review_never_mentions_is_said_to_be_not_covered(assistant: Assistant) -> None:
     answer = assistant.answer(["How much OS did PHEREXA show for pertuzumab?"])
-    assert answer.text.startswith("**Not covered by the review:** it does not mention PHEREXA")
+    # named as not covered, whether read as an uncovered study (a refusal that names it) or not (an explanation)
+    assert any(line.startswith("**Not covered by the review:**") and "PHEREXA" in line for line in answer.text.split("\n"))
     # a study the review cites is not said to be missing
     cited = assistant.answer(["What PFS benefit did NALA show for neratinib?"])
     assert "does not mention NALA" not in cited.text
