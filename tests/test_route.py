@@ -439,12 +439,14 @@ def test_a_studys_result_asked_plainly_stays_its_card(assistant: Assistant) -> N
 ])
 def test_why_not_a_drug_after_a_recommendation_is_the_reasons_for_its_options(
         assistant: Assistant, turns: tuple[str, ...], trial: str, ref: int) -> None:
-    """ "Why not X?" once the options are given asks why they come before X: the preferred option's reasons and the
-    trial that made it preferred, cited, and the other options with why they come after it."""
+    """ "Why not X?" once the options are given asks where X stands and why the options come before it: X's place (or
+    why it is not offered) first, then the preferred option's reasons with the trial that made it preferred, cited, and
+    the other options with why they come after it."""
     first = assistant.answer(list(turns[:1]))
     answer = assistant.answer(list(turns))
     assert answer.kind == "explanation"
-    assert answer.text.startswith(f"**Why {first.recommendations[0].option}**")
+    assert answer.text.startswith("_You asked about")
+    assert f"**Why {first.recommendations[0].option}**" in answer.text
     assert trial in answer.text
     assert ref in {c.ref for c in answer.citations}
     assert "**Other options, and why they come after it:**" in answer.text
