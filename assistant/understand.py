@@ -178,7 +178,7 @@ def read(message: str, turn: int, lexicon: Lexicon, max_chars: int, *, metastati
 
 # the shapes of drug names (international nonproprietary name stems) and of development codes ("SYD985", "DS-8201")
 _DRUG_SHAPE = re.compile(
-    r"\b[a-z]{3,}(?:mab|nib|lisib|ciclib|tecan|vedotin|platin|rubicin|taxel|estrant|parib|limus|sertib|degrader|"
+    r"\b[A-Za-z][a-z]{2,}(?:mab|nib|lisib|ciclib|tecan|vedotin|platin|rubicin|taxel|estrant|parib|limus|sertib|degrader|"
     r"mycin|stat|zomib|tansine|govitecan|deruxtecan)(?:\s+(?:vedotin|deruxtecan|govitecan|duocarmazine|emtansine|"
     r"tirumotecan|mafodotin))?\b|\b[A-Z]{2,5}-?\d{3,5}[a-z]?\b")
 
@@ -189,6 +189,9 @@ _ASSAY = re.compile(r"SP\d{3}|22C3|28-8|E1L3N|4B5", re.IGNORECASE)  # PD-L1 and 
 _TRIAL_SHAPE = re.compile(
     r"\b[A-Z]{4,}[A-Za-z]*-(?:(?:Breast|Lung|Gastric|PanTumou?r|CRC)-?)?\d{1,4}[A-Za-z]?\b|\b[A-Z][a-z]+[A-Z][A-Za-z]*-?\d{1,4}[A-Za-z]?\b|"
     r"(?<=\()[A-Z]{6,}(?=\))|\b[A-Z]{6,}(?=\s+(?:trial|study|data|regimen)\b)|(?:(?<=\bin\s)|(?<=\bper\s)|(?<=\blike\s))[A-Z]{6,}\b|"
+    r"\b[A-Z]{5,}(?=\s+(?:show(?:s|ed|n)?|results?|data|findings?|found|reported|demonstrated|trial|study|readout|outcomes?|"
+    r"publication|paper|abstract|update|presented|proved|met|missed|enrolled|included|tested|compared)\b)|"
+    r"(?:(?<=\bdid\s)|(?<=\bdoes\s)|(?<=\bwas\s)|(?<=\bfrom\s)|(?<=\bof\s)|(?<=\babout\s))[A-Z]{5,}\b(?!-)|"
     r"\b(?:NCCN|St\.?\s?Gallen|NICE|ESO-ESMO|ABC\d?|ASCO|ESMO)(?=\s+(?:guidelines?|guidance|recommend\w*|consensus|says?)\b)")
 
 

@@ -1168,3 +1168,28 @@ def test_a_severe_toxicity_belongs_to_the_regimen_drug_that_stopped(lexicon: Lex
     held = _read("On neoadjuvant TCHP cycle 4 of 6. Grade 3 diarrhoea after cycle 3 needing admission, attributed to "
                  "pertuzumab, which was held for cycle 4.", lexicon).facts
     assert "pertuzumab" in {str(t.value) for t in held.toxicities}  # a pause after a grade 3 event: severe
+
+
+@pytest.mark.parametrize("text", ["Disitamab vedotin after T-DXd?", "disitamab vedotin after T-DXd?",
+                                  "HER2+ MBC after T-DXd. Disitamab vedotin next?"])
+def test_a_drug_the_review_does_not_cover_is_flagged_whatever_its_capital(text: str, assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer([text])
+    assert [str(f["value"]).lower() for f in answer.patient.get("uncovered", [])] == ["disitamab vedotin"]
+    assert "**Not covered by the review:**" in answer.text
+    assert "isitamab vedotin" in answer.text
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("did CLEOPATRA show an OS benefit?", "CLEOPATRA"), ("PHILA results", "PHILA"),
+    ("What did PHOEBE find for pyrotinib?", "PHOEBE"), ("any data from PERTAIN on pertuzumab?", "PERTAIN")])
+def test_a_trial_named_before_a_verb_the_review_never_uses_is_not_covered(text: str, name: str, assistant) -> None:  # type: ignore[no-untyped-def]
+    answer = assistant.answer([text])
+    assert name in {str(f["value"]) for f in answer.patient.get("uncovered", [])}
+    assert "**Not covered by the review:**" in answer.text
+    assert name in answer.text
+
+
+def test_a_trial_the_review_cites_before_a_verb_stays_covered(lexicon: Lexicon) -> None:
+    for text in ("what did ASCENT show?", "did DESTINY-Breast03 show an OS benefit?", "BEGONIA results?",
+                 "what did DAISY show in HER2-0?", "results of HER2CLIMB"):
+        assert not _read(text, lexicon).facts.uncovered, text
