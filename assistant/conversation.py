@@ -963,6 +963,8 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
             and re.search(r"\b(?:ish|fish|sish|cish|ddish)\b", new.her2.words, re.IGNORECASE):
         # "HER2 2+, ISH pending", then "ISH non-amplified": IHC 2+ with a negative ISH is HER2-low
         updates["her2"] = Fact(value="low", words=new.her2.words, turn=new.her2.turn)
+    if (lines := _lines_told_over_turns(base.endocrine_lines, new.endocrine_lines)) is not None:
+        updates["endocrine_lines"] = lines
     markers = {b.marker: b for b in base.biomarkers}
     markers.update({b.marker: b for b in new.biomarkers})
     updates["therapies"] = tuple(therapies.values())
@@ -971,6 +973,22 @@ def merge_facts(base: PatientFacts, new: PatientFacts, *, keep_topics: bool) -> 
     updates["uncovered"] = tuple({str(t.value): t for t in (*base.uncovered, *new.uncovered)}.values())
     updates["topics"] = new.topics if keep_topics else base.topics
     return base.model_copy(update=updates)
+
+
+_A_COUNT = re.compile(r"\d|\b(?:one|two|three|four|five|six|first|second|third|fourth|lines?)\b", re.IGNORECASE)
+
+
+def _lines_told_over_turns(before: Fact | None, now: Fact | None) -> Fact | None:
+    """Lines of endocrine therapy counted from the courses each message names add up over the turns ("1L letrozole +
+    ribociclib, PD", then "she also had fulvestrant 2L, progressed": two lines, which DESTINY-Breast06 asks for). A
+    count written as such ("two lines of ET") replaces the earlier one as any later fact does; None keeps that rule."""
+    if before is None or now is None or _A_COUNT.search(before.words) or _A_COUNT.search(now.words):
+        return None
+    told = [w for w in before.words.split(", ") if w]
+    added = [w for w in now.words.split(", ") if w and w.lower() not in {t.lower() for t in told}]
+    if not added:
+        return None
+    return Fact(value=len(told) + len(added), words=", ".join([*told, *added]), turn=now.turn)
 
 
 def silent_changes(before: PatientFacts, now: PatientFacts) -> list[Conflict]:

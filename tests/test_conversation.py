@@ -482,3 +482,21 @@ def test_why_not_a_drug_says_where_it_stands_before_the_reasons(assistant: Assis
     studies = [line for line in opening.splitlines() if line.startswith("- ")]
     assert studies
     assert all("metasta" in line.lower() or "MBC" in line for line in studies[:1])
+
+
+@pytest.mark.parametrize(("first", "later"), [
+    ("ER+ HER2 IHC 1+ metastatic, PD on first-line anastrozole + abemaciclib after 20 months. Chemo-naive. Options?",
+     "I forgot to say: fulvestrant was her 2L, with progression after 5 months. Same advice?"),
+    ("HR-positive HER2-low MBC. 1L letrozole and palbociclib for 22 months, then progression. No chemotherapy so far.",
+     "Also tamoxifen as second line, progressed quickly. What now?"),
+])
+def test_endocrine_lines_told_over_turns_add_up_to_destiny_breast06_eligibility(
+        assistant: Assistant, first: str, later: str) -> None:
+    """One line after a long CDK4/6 course does not meet DESTINY-Breast06; a second endocrine line told in a later
+    message does, and T-DXd becomes the preferred option with DESTINY-Breast06 cited."""
+    before = assistant.answer([first])
+    assert before.recommendations[0].option != "trastuzumab deruxtecan (T-DXd)"
+    after = assistant.answer([first, later])
+    assert after.recommendations[0].option == "trastuzumab deruxtecan (T-DXd)"
+    assert 37 in {c.ref for c in after.citations}
+    assert "lines of endocrine therapy for metastatic disease: 2" in after.text
