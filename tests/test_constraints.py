@@ -102,7 +102,7 @@ _RULED_OUT = {"declined", "unavailable", "contraindicated"}
 @pytest.mark.parametrize("name", [*_SETS, "notes/notes_blind.jsonl", "blind5/blind5.jsonl",
                                   "blind6/blind6.jsonl", "blind7/blind7.jsonl",
                                   "blind8/blind8.jsonl", "blind9/blind9.jsonl",
-                                  "blind10/blind10.jsonl"])
+                                  "blind10/blind10.jsonl", "blind11/blind11.jsonl"])
 def test_no_preferred_option_is_a_drug_the_conversation_ruled_out(assistant: Assistant, name: str) -> None:
     for case in load_cases(EVALS / name):
         answer = assistant.answer(list(case.turns))

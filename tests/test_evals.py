@@ -22,7 +22,8 @@ from tests.conftest import EVALS
 GOLDEN = EVALS.parent / "tests" / "golden"
 SETS = ["examples.jsonl", "cases.jsonl", "heldout.jsonl", "blind2.jsonl", "blind3.jsonl", "blind4.jsonl",
         "notes/notes_blind.jsonl", "blind5/blind5.jsonl", "blind6/blind6.jsonl", "blind7/blind7.jsonl",
-        "blind8/blind8.jsonl", "blind9/blind9.jsonl", "blind10/blind10.jsonl"]
+        "blind8/blind8.jsonl", "blind9/blind9.jsonl", "blind10/blind10.jsonl",
+        "blind11/blind11.jsonl"]
 
 
 @pytest.fixture(scope="session")
