@@ -620,7 +620,12 @@ ROUTES: tuple[Route, ...] = (
                                         "DESTINY-Breast12 - what does the review say about it?",
                                         "SOPHIA - any data on OS?",
                                         "Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?"],
-           refuses=[Ask.REASONS], when=[about_studies]),
+           refuses=[Ask.REASONS, Ask.DEFINITION], when=[about_studies]),
+    # a term defined beside a study ("what does HER2-ultralow mean, and was it in DESTINY-Breast06?"): the definition
+    # is an explanation, the study's figures go with it
+    _route("a term with a study", "explain_studies", 50,
+           ["What is meant by HER2-ultralow, and did DESTINY-Breast06 enrol such patients?"],
+           asks=[Ask.DEFINITION], refuses=[Ask.REASONS], when=[about_studies]),
     _route("study explained", "explain_studies", 50,
            ["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed.",
             "KRISTINE: why is neoadjuvant T-DM1 plus pertuzumab not used instead of chemotherapy?",

@@ -335,8 +335,10 @@ _PERSONAL_DATA = re.compile(
 _VETERINARY = re.compile(
     r"\b(?:my|a|the|our|his|her)\s+(?:dog|cat|puppy|kitten|pet|mare|horse)\b|\b(?:canine|feline)\b|\bveterinar\w*|\bvet\b"
 )
+# "a pt", "any patient" speak of patients in general ("role of ctDNA while a pt is on an ADC?"), not of one
 _PATIENT = re.compile(
-    r"\b\d{1,3}\s*(?:-?\s*(?:year|yr)s?[\s-]*old|\s*yo\b|\s*y/o\b|\s*[fm]\b)|\bpt\b|\bpatient\b|\bshe\b|\bhe\b|\bher\b|"
+    r"\b\d{1,3}\s*(?:-?\s*(?:year|yr)s?[\s-]*old|\s*yo\b|\s*y/o\b|\s*[fm]\b)|(?<!\ba\s)(?<!\bany\s)\b(?:pt|patient)\b|"
+    r"\bshe\b|\bhe\b|\bher\b|"
     r"\bhis\b|\bwoman\b|\bman\b|\blady\b|\bmy\s+pt\b|\bcase\b|\bmy\s+patients?\b|\bour\s+patient\b|\bthis\s+patient\b"
 )
 

@@ -545,3 +545,21 @@ def test_care_the_review_never_discusses_is_out_of_scope_alone_and_a_note_beside
     beside = assistant.answer(["HER2+ MBC progressed on THP. Any vaccine concerns, and what should she get next?"])
     assert beside.kind == "recommendation"
     assert assistant.messages["care_note"] in beside.text
+
+
+@pytest.mark.parametrize("question", [
+    "what is the value of ctDNA monitoring when a patient is on an ADC?",
+    "is there a role for CTCs or ctDNA while a pt is on an ADC?",
+])
+def test_a_patient_in_general_is_no_particular_patient(assistant: Assistant, question: str) -> None:
+    """ "a pt", "a patient": patients in general. The review's passage answers, not a question back about her."""
+    answer = assistant.answer([question])
+    assert answer.kind == "explanation"
+    assert "ctDNA" in answer.text
+
+
+def test_a_term_defined_beside_a_study_is_explained_with_the_study(assistant: Assistant) -> None:
+    answer = assistant.answer(["What is meant by HER2-ultralow, and did DESTINY-Breast06 enrol such patients?"])
+    assert answer.kind == "explanation"
+    assert 37 in {c.ref for c in answer.citations}
+    assert "ultralow" in answer.text
