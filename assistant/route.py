@@ -429,6 +429,15 @@ def on_the_previous_study(s: Situation) -> bool:
     return previous is not None and previous.kind == "fact" and any(c.trial for c in previous.citations)
 
 
+_A_TERM = re.compile(r"\bmean(?:s|t|ing)?\b|\bdefin\w*|\bstands?\s+for\b")
+
+
+def defines_a_term(s: Situation) -> bool:
+    """A definition asked in words of meaning ("what does HER2-ultralow mean", "how is it defined"), not "what does
+    the study say": a study's data are asked with "what does" too."""
+    return Ask.DEFINITION in s.asks and any(_A_TERM.search(q) for q in _asked(s.reading.text))
+
+
 def studies_named(s: Situation) -> bool:
     """The message names a study."""
     return bool(s.reading.studies)
@@ -620,12 +629,12 @@ ROUTES: tuple[Route, ...] = (
                                         "DESTINY-Breast12 - what does the review say about it?",
                                         "SOPHIA - any data on OS?",
                                         "Did CURB actually show a benefit of SBRT for breast cancer oligoprogression?"],
-           refuses=[Ask.REASONS, Ask.DEFINITION], when=[about_studies]),
+           refuses=[Ask.REASONS], when=[about_studies], unless=[defines_a_term]),
     # a term defined beside a study ("what does HER2-ultralow mean, and was it in DESTINY-Breast06?"): the definition
     # is an explanation, the study's figures go with it
     _route("a term with a study", "explain_studies", 50,
            ["What is meant by HER2-ultralow, and did DESTINY-Breast06 enrol such patients?"],
-           asks=[Ask.DEFINITION], refuses=[Ask.REASONS], when=[about_studies]),
+           asks=[Ask.DEFINITION], refuses=[Ask.REASONS], when=[about_studies, defines_a_term]),
     _route("study explained", "explain_studies", 50,
            ["Worth giving T-DXd for HER2-low mBC after chemo? Explain what DESTINY-Breast04 showed.",
             "KRISTINE: why is neoadjuvant T-DM1 plus pertuzumab not used instead of chemotherapy?",
